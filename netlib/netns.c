@@ -1,0 +1,160 @@
+#include "netns.h"
+#include "cleanup.h"
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
+
+static int netns_dir_ready(void)
+{
+	if (mkdir(NETNS_DIR, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	/* As iproute2 does: make /run/netns a shared mount (binding it onto itself the first
+	 * time), so that namespaces mounted later propagate to other mount namespaces. */
+	if (mount("", NETNS_DIR, "none", MS_SHARED | MS_REC, NULL) == 0)
+		return 0;
+	if (errno != EINVAL)
+		return -errno;
+	if (mount(NETNS_DIR, NETNS_DIR, "none", MS_BIND | MS_REC, NULL) < 0)
+		return -errno;
+	if (mount("", NETNS_DIR, "none", MS_SHARED | MS_REC, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+/* A file under /run/netns that is not a mounted namespace (left by a failed create) does not
+ * count as one. */
+static bool is_netns_fd(int fd)
+{
+	struct statfs sfs;
+	return fstatfs(fd, &sfs) == 0 && sfs.f_type == NSFS_MAGIC;
+}
+
+bool netns_exists(const char *name)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), NETNS_DIR "/%s", name);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd >= 0 && is_netns_fd(fd);
+}
+
+int netns_open(const char *name)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), NETNS_DIR "/%s", name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int netns_enter(int fd)
+{
+	int saved = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (saved < 0)
+		return -errno;
+	if (setns(fd, CLONE_NEWNET) < 0) {
+		int r = -errno;
+		close(saved);
+		return r;
+	}
+	return saved;
+}
+
+void netns_leave(int saved)
+{
+	if (saved < 0)
+		return;
+	if (setns(saved, CLONE_NEWNET) < 0)
+		abort(); /* continuing in the wrong namespace would corrupt the lab */
+	close(saved);
+}
+
+int netns_create(const char *name, struct err *e)
+{
+	char path[PATH_MAX];
+	int r, fd;
+
+	snprintf(path, sizeof(path), NETNS_DIR "/%s", name);
+	if (netns_exists(name))
+		return 0;
+	r = netns_dir_ready();
+	if (r < 0)
+		return err_setr(e, r, "InternalError", "cannot prepare %s: %s", NETNS_DIR,
+				strerror(-r));
+	fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0444);
+	if (fd < 0)
+		return err_setr(e, -errno, "InternalError", "cannot create '%s': %m", path);
+	close(fd);
+
+	_cleanup_close_ int saved = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (saved < 0)
+		return err_setr(e, -errno, "InternalError", "cannot open own namespace: %m");
+	if (unshare(CLONE_NEWNET) < 0) {
+		r = -errno;
+		unlink(path);
+		return err_setr(e, r, "InternalError", "unshare(CLONE_NEWNET): %s", strerror(-r));
+	}
+	r = mount("/proc/thread-self/ns/net", path, "none", MS_BIND, NULL) < 0 ? -errno : 0;
+	if (setns(saved, CLONE_NEWNET) < 0)
+		abort();
+	if (r < 0) {
+		unlink(path);
+		return err_setr(e, r, "InternalError", "cannot bind namespace to '%s': %s", path,
+				strerror(-r));
+	}
+	return 0;
+}
+
+int netns_delete(const char *name)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), NETNS_DIR "/%s", name);
+	if (umount2(path, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+		return -errno;
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+int netns_list(const char *prefix, int (*fn)(const char *name, void *data), void *data)
+{
+	DIR *d = opendir(NETNS_DIR);
+	struct dirent *de;
+	size_t n = strlen(prefix);
+	int r = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || strncmp(de->d_name, prefix, n) != 0)
+			continue;
+		r = fn(de->d_name, data);
+		if (r < 0)
+			break;
+	}
+	closedir(d);
+	return r;
+}
+
+int netns_sysctl(int fd, const char *path, const char *value)
+{
+	char p[PATH_MAX];
+	int saved = netns_enter(fd), r = 0;
+	if (saved < 0)
+		return saved;
+	snprintf(p, sizeof(p), "/proc/sys/%s", path);
+	/* /proc/sys/net resolves against the namespace of the opener at open time. */
+	int sfd = open(p, O_WRONLY | O_CLOEXEC);
+	netns_leave(saved);
+	if (sfd < 0)
+		return -errno;
+	if (write(sfd, value, strlen(value)) < 0)
+		r = -errno;
+	close(sfd);
+	return r;
+}

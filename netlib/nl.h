@@ -1,0 +1,75 @@
+/* rtnetlink through libnl-3, one socket per network namespace.
+ *
+ * A socket stays bound to the namespace it was created in, so a handle is made once per
+ * namespace (entering it only for the socket() calls) and reused; nothing here changes the
+ * calling thread's namespace for longer than that. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "err.h"
+
+struct nl_sock;
+struct nft_ctx;
+
+struct nsh {
+	char *name;
+	int fd;
+	struct nl_sock *sk;
+	struct nft_ctx *nft; /* NULL unless asked for */
+};
+
+int nsh_open(const char *name, bool with_nft, struct nsh **ret, struct err *e);
+void nsh_free(struct nsh *h);
+
+/* The ifindex of a link, or -ENODEV. */
+int nl_link_index(struct nsh *h, const char *name);
+int nl_link_mac(struct nsh *h, const char *name, char mac[static 18]);
+int nl_bridge_add(struct nsh *h, const char *name, struct err *e);
+/* A veth pair: `name` enslaved to `master` (ifindex, 0 for none) and up; `peer` down with
+ * `peer_mac`. */
+int nl_veth_add(struct nsh *h, const char *name, int master, const char *peer, const char *peer_mac,
+		struct err *e);
+/* The ifindex of a link's master (0: none), or -ENODEV. */
+int nl_link_master(struct nsh *h, const char *name);
+int nl_link_set_master(struct nsh *h, const char *name, int master, struct err *e);
+int nl_link_del(struct nsh *h, const char *name, struct err *e);
+int nl_link_up(struct nsh *h, const char *name, bool up, struct err *e);
+/* Moves a link to the namespace `ns_fd`, renaming it to `newname` on the way. */
+int nl_link_move(struct nsh *h, const char *name, int ns_fd, const char *newname, struct err *e);
+int nl_addr_add(struct nsh *h, const char *ifname, uint32_t ip, uint8_t len, struct err *e);
+/* Calls fn for every link whose name starts with prefix. */
+int nl_link_foreach(struct nsh *h, const char *prefix, void (*fn)(const char *name, void *data),
+		    void *data);
+
+/* Routes made by vpclab carry this protocol number, so they can be told from others. */
+#define NL_PROTO_VPCLAB 0x56
+
+struct nl_route {
+	uint32_t table;
+	uint32_t dst;
+	uint8_t len;
+	uint8_t type; /* RTN_UNICAST, RTN_BLACKHOLE */
+	uint32_t gw;  /* 0: none */
+	int oif;      /* 0: none */
+	uint32_t metric;
+};
+int nl_route_add(struct nsh *h, const struct nl_route *rt, struct err *e); /* replaces */
+int nl_route_del(struct nsh *h, const struct nl_route *rt, struct err *e);
+/* Lists vpclab's routes (any table): fills *ret (malloc'd) and *n. */
+int nl_route_list(struct nsh *h, struct nl_route **ret, size_t *n);
+
+struct nl_rule {
+	uint32_t prio;
+	uint32_t table;
+	uint32_t dst; /* with dst_len 0: any */
+	uint8_t dst_len;
+	char iif[16]; /* "": any */
+};
+int nl_rule_add(struct nsh *h, const struct nl_rule *rule, struct err *e);
+int nl_rule_del(struct nsh *h, const struct nl_rule *rule, struct err *e);
+/* Lists IPv4 rules with priority in [lo, hi]. */
+int nl_rule_list(struct nsh *h, uint32_t lo, uint32_t hi, struct nl_rule **ret, size_t *n);
+
+/* Default route via gw on dev, in the main table, for a plugged namespace. */
+int nl_default_route(struct nsh *h, const char *dev, uint32_t gw, struct err *e);

@@ -1,0 +1,322 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/rtnetlink.h>
+#include "cleanup.h"
+#include "netns.h"
+#include "vpcd.h"
+
+static const struct filter_map eni_filters[] = {
+	{"network-interface-id", "NetworkInterfaceId"},
+	{"subnet-id", "SubnetId"},
+	{"vpc-id", "VpcId"},
+	{"availability-zone", "AvailabilityZone"},
+	{"private-ip-address", "PrivateIpAddress"},
+	{"addresses.private-ip-address", "PrivateIpAddresses.PrivateIpAddress"},
+	{"addresses.primary", "PrivateIpAddresses.Primary"},
+	{"private-dns-name", "PrivateDnsName"},
+	{"mac-address", "MacAddress"},
+	{"status", "Status"},
+	{"source-dest-check", "SourceDestCheck"},
+	{"description", "Description"},
+	{"owner-id", "OwnerId"},
+	{"interface-type", "InterfaceType"},
+	{"requester-managed", "RequesterManaged"},
+	{"group-id", "Groups.GroupId"},
+	{"group-name", "Groups.GroupName"},
+	{"attachment.instance-id", "Attachment.InstanceId"},
+	{"attachment.status", "Attachment.Status"},
+	{NULL, NULL}};
+
+int eni_used_ips(const char *subnet_id, uint32_t **ret, size_t *n)
+{
+	const char *id;
+	json_t *o;
+	size_t cap = 16, k = 0;
+	uint32_t *v = malloc(cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	obj_foreach("eni", NULL, id, o)
+	{
+		uint32_t ip;
+		if (strcmp(jstr(o, "SubnetId"), subnet_id) != 0 ||
+		    ip_parse(jstr(o, "PrivateIpAddress"), &ip) < 0)
+			continue;
+		if (k == cap) {
+			cap *= 2;
+			uint32_t *nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		v[k++] = ip;
+	}
+	*ret = v, *n = k;
+	return 0;
+}
+
+static void dns_name(const char *region, const char *ip, char *buf, size_t n)
+{
+	char dashed[IP_STRLEN];
+	snprintf(dashed, sizeof(dashed), "%s", ip);
+	for (char *p = dashed; *p; p++)
+		if (*p == '.')
+			*p = '-';
+	if (strcmp(region, "us-east-1") == 0)
+		snprintf(buf, n, "ip-%s.ec2.internal", dashed);
+	else
+		snprintf(buf, n, "ip-%s.%s.compute.internal", dashed, region);
+}
+
+static json_t *get_eni(struct req *rq, const char *id, struct err *e)
+{
+	json_t *o = obj_get_type(id, "eni");
+	if (!o || strcmp(jstr(o, "_region"), rq->region) != 0) {
+		err_set(e, "InvalidNetworkInterfaceID.NotFound",
+			"The networkInterface ID '%s' does not exist", id);
+		return NULL;
+	}
+	return o;
+}
+
+static void eni_decorate(json_t *pub, json_t *o)
+{
+	(void)o;
+	/* describe-network-interfaces calls the tag list TagSet. */
+	json_t *tags = json_object_get(pub, "Tags");
+	json_object_set(pub, "TagSet", tags ? tags : json_array());
+	json_object_del(pub, "Tags");
+}
+
+int h_create_network_interface(struct req *rq, json_t **ret, struct err *e)
+{
+	const char *sid, *ipt, *desc, *itype;
+	_cleanup_json_ json_t *tags = NULL;
+	_cleanup_free_ uint32_t *used = NULL;
+	size_t n = 0;
+	struct cidr c;
+	uint32_t ip;
+	char id[ID_MAX], mac[MAC_STRLEN], ipbuf[IP_STRLEN], dns[96], port[16], peer[16];
+	int r;
+
+	if ((r = param_str(rq, "SubnetId", true, &sid, e)) < 0 ||
+	    (r = param_str(rq, "PrivateIpAddress", false, &ipt, e)) < 0 ||
+	    (r = param_str(rq, "Description", false, &desc, e)) < 0 ||
+	    (r = param_str(rq, "InterfaceType", false, &itype, e)) < 0)
+		return r;
+	json_t *s = obj_get_type(sid, "subnet");
+	if (!s || strcmp(jstr(s, "_region"), rq->region) != 0)
+		return err_set(e, "InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist", sid);
+	if (itype)
+		return err_set(e, "InvalidParameterValue",
+			       "Value (%s) for parameter interfaceType is not supported by vpclab", itype);
+	cidr_parse(jstr(s, "CidrBlock"), &c);
+	if ((r = eni_used_ips(sid, &used, &n)) < 0)
+		return r;
+	if (ipt) {
+		if (ip_parse(ipt, &ip) < 0)
+			return err_set(e, "InvalidParameterValue",
+				       "Value (%s) for parameter privateIpAddress is invalid.", ipt);
+		if (!cidr_contains_ip(&c, ip))
+			return err_set(e, "InvalidParameterValue",
+				       "Address %s does not fall within the subnet's address range", ipt);
+		if (subnet_ip_reserved(&c, ip))
+			return err_set(e, "InvalidParameterValue",
+				       "Address %s is in subnet's reserved address range", ipt);
+		for (size_t i = 0; i < n; i++)
+			if (used[i] == ip)
+				return err_set(e, "InvalidIPAddress.InUse",
+					       "The specified address '%s' is already in use.", ipt);
+	} else if (ipam_pick(&c, used, n, &ip) < 0) {
+		return err_set(e, "InsufficientFreeAddressesInSubnet",
+			       "There are not enough free addresses in subnet '%s' to satisfy the requested number of instances.",
+			       sid);
+	}
+	if (json_array_size(json_object_get(rq->params, "Groups")))
+		return err_set(e, "UnsupportedOperation",
+			       "Security groups are not implemented yet in this vpclab version");
+	if ((r = param_tags(rq, "network-interface", &tags, e)) < 0)
+		return r;
+	ip_format(ip, ipbuf);
+	new_id(&rq->txn, "eni", id);
+	mac_make(&V->ids, mac);
+	dns_name(rq->region, ipbuf, dns, sizeof(dns));
+	name_port(id, port);
+	name_peer(id, peer);
+	json_t *eni = json_pack(
+		"{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[], s:s, s:[], s:s, s:s, s:s, s:s, s:s, s:[{s:b, s:s, s:s}], s:b, s:b, s:s, s:s, s:o}",
+		"_type", "eni", "_region", rq->region, "_port", port, "_peer", peer,
+		"AvailabilityZone", jstr(s, "AvailabilityZone"), "Description", desc ? desc : "",
+		"InterfaceType", "interface", "Groups", "MacAddress", mac, "Ipv6Addresses",
+		"NetworkInterfaceId", id, "OwnerId", OWNER_ID, "PrivateDnsName", dns,
+		"PrivateIpAddress", ipbuf, "Status", "available", "PrivateIpAddresses", "Primary", 1,
+		"PrivateDnsName", dns, "PrivateIpAddress", ipbuf, "RequesterManaged", 0,
+		"SourceDestCheck", 1, "SubnetId", sid, "VpcId", jstr(s, "VpcId"), "Tags",
+		json_incref(tags));
+	obj_put(&rq->txn, id, eni);
+	txn_touch_vpc(&rq->txn, jstr(s, "VpcId"));
+	json_t *pub = obj_public(eni);
+	eni_decorate(pub, eni);
+	*ret = json_pack("{s:o}", "NetworkInterface", pub);
+	return 0;
+}
+
+int h_describe_network_interfaces(struct req *rq, json_t **ret, struct err *e)
+{
+	json_t *list, *token = NULL;
+	int r = describe(rq, "eni", "NetworkInterfaceIds", "NetworkInterfaceId",
+			 "InvalidNetworkInterfaceID.NotFound", "networkInterface ID", eni_filters,
+			 eni_decorate, &list, &token, e);
+	if (r < 0)
+		return r;
+	*ret = json_pack("{s:o, s:o*}", "NetworkInterfaces", list, "NextToken", token);
+	return 0;
+}
+
+int h_delete_network_interface(struct req *rq, json_t **ret, struct err *e)
+{
+	const char *id;
+	int r;
+	if ((r = param_str(rq, "NetworkInterfaceId", true, &id, e)) < 0)
+		return r;
+	json_t *eni = get_eni(rq, id, e);
+	if (!eni)
+		return -EINVAL;
+	if (strcmp(jstr(eni, "Status"), "in-use") == 0)
+		return err_set(e, "InvalidNetworkInterface.InUse",
+			       "Interface: [%s] in use.", id);
+	txn_touch_vpc(&rq->txn, jstr(eni, "VpcId"));
+	obj_del(&rq->txn, id);
+	*ret = json_object();
+	return 0;
+}
+
+int h_modify_network_interface_attribute(struct req *rq, json_t **ret, struct err *e)
+{
+	const char *id;
+	int sdc, r;
+	if ((r = param_str(rq, "NetworkInterfaceId", true, &id, e)) < 0)
+		return r;
+	json_t *eni = get_eni(rq, id, e);
+	if (!eni)
+		return -EINVAL;
+	param_bool(rq, "SourceDestCheck", &sdc);
+	json_t *desc = json_object_get(rq->params, "Description");
+	if (json_object_get(rq->params, "Groups"))
+		return err_set(e, "UnsupportedOperation",
+			       "Security groups are not implemented yet in this vpclab version");
+	if (sdc < 0 && !desc)
+		return err_set(e, "MissingParameter",
+			       "The request must contain exactly one attribute to modify");
+	eni = obj_edit(&rq->txn, id);
+	if (sdc >= 0)
+		json_object_set_new(eni, "SourceDestCheck", json_boolean(sdc));
+	if (desc) {
+		json_t *v = json_is_object(desc) ? json_object_get(desc, "Value") : desc;
+		json_object_set_new(eni, "Description",
+				    json_string(json_is_string(v) ? json_string_value(v) : ""));
+	}
+	txn_touch_vpc(&rq->txn, jstr(eni, "VpcId"));
+	*ret = json_object();
+	return 0;
+}
+
+/* Plugging configures a namespace the user owns, so it happens here rather than in the VPC
+ * sync, and is undone step by step if a later step fails. */
+int h_plug_network_interface(struct req *rq, json_t **ret, struct err *e)
+{
+	const char *id, *netns;
+	struct nsh *vns, *target = NULL;
+	struct cidr c;
+	uint32_t ip;
+	int r;
+
+	if ((r = param_str(rq, "NetworkInterfaceId", true, &id, e)) < 0 ||
+	    (r = param_str(rq, "Netns", true, &netns, e)) < 0)
+		return r;
+	json_t *eni = get_eni(rq, id, e);
+	if (!eni)
+		return -EINVAL;
+	if (strcmp(jstr(eni, "Status"), "in-use") == 0)
+		return err_set(e, "InvalidNetworkInterface.InUse", "Interface: [%s] in use.", id);
+	if (!*netns || strchr(netns, '/') || strcmp(netns, ".") == 0 || strcmp(netns, "..") == 0 ||
+	    !netns_exists(netns))
+		return err_set(e, "InvalidParameterValue",
+			       "The network namespace '%s' does not exist (create it with 'ip netns add')",
+			       netns);
+	if (strncmp(netns, V->prefix, strlen(V->prefix)) == 0 && netns[strlen(V->prefix)] == '-')
+		return err_set(e, "InvalidParameterValue",
+			       "The network namespace '%s' belongs to vpclab itself", netns);
+	json_t *s = obj_get(jstr(eni, "SubnetId"));
+	json_t *vpc = obj_get(jstr(eni, "VpcId"));
+	cidr_parse(jstr(s, "CidrBlock"), &c);
+	ip_parse(jstr(eni, "PrivateIpAddress"), &ip);
+	if ((r = nsh_get(jstr(vpc, "_ns"), true, &vns, e)) < 0)
+		return r;
+	if ((r = nsh_open(netns, false, &target, e)) < 0)
+		return r;
+	if (nl_link_index(target, "eth0") > 0) {
+		nsh_free(target);
+		return err_set(e, "InvalidParameterValue",
+			       "The network namespace '%s' already has an eth0", netns);
+	}
+	r = nl_link_move(vns, jstr(eni, "_peer"), target->fd, "eth0", e);
+	if (r == 0) {
+		if ((r = nl_link_up(target, "lo", true, e)) == 0 &&
+		    (r = nl_link_up(target, "eth0", true, e)) == 0 &&
+		    (r = nl_addr_add(target, "eth0", ip, c.len, e)) == 0)
+			r = nl_default_route(target, "eth0", subnet_router(&c), e);
+		if (r < 0) {
+			struct err ignored = {0};
+			nl_link_up(target, "eth0", false, &ignored);
+			nl_link_move(target, "eth0", vns->fd, jstr(eni, "_peer"), &ignored);
+		}
+	}
+	nsh_free(target);
+	if (r < 0)
+		return r;
+	eni = obj_edit(&rq->txn, id);
+	json_object_set_new(eni, "_plugged", json_string(netns));
+	json_object_set_new(eni, "Status", json_string("in-use"));
+	*ret = json_object();
+	return 0;
+}
+
+int h_unplug_network_interface(struct req *rq, json_t **ret, struct err *e)
+{
+	const char *id;
+	struct nsh *vns, *target = NULL;
+	char mac[18];
+	int r;
+	if ((r = param_str(rq, "NetworkInterfaceId", true, &id, e)) < 0)
+		return r;
+	json_t *eni = get_eni(rq, id, e);
+	if (!eni)
+		return -EINVAL;
+	const char *netns = jstr(eni, "_plugged");
+	if (!*netns)
+		return err_set(e, "InvalidNetworkInterface.NotPlugged",
+			       "The network interface '%s' is not plugged into a namespace", id);
+	json_t *vpc = obj_get(jstr(eni, "VpcId"));
+	if ((r = nsh_get(jstr(vpc, "_ns"), true, &vns, e)) < 0)
+		return r;
+	if (netns_exists(netns) && nsh_open(netns, false, &target, e) == 0) {
+		/* Only move the link if it is still ours (same MAC). */
+		if (nl_link_mac(target, "eth0", mac) == 0 &&
+		    strcasecmp(mac, jstr(eni, "MacAddress")) == 0)
+			r = nl_link_move(target, "eth0", vns->fd, jstr(eni, "_peer"), e);
+		nsh_free(target);
+		if (r < 0)
+			return r;
+	}
+	err_clear(e);
+	eni = obj_edit(&rq->txn, id);
+	json_object_del(eni, "_plugged");
+	json_object_set_new(eni, "Status", json_string("available"));
+	/* If the namespace is gone the pair went with it: the sync makes a new one. */
+	txn_touch_vpc(&rq->txn, jstr(eni, "VpcId"));
+	*ret = json_object();
+	return 0;
+}

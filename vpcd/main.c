@@ -1,0 +1,299 @@
+/* vpcd: the network daemon of vpclab, and its own command-line client. */
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include "caps.h"
+#include "cleanup.h"
+#include "cli.h"
+#include "log.h"
+#include "netns.h"
+#include "server.h"
+#include "vpcd.h"
+
+struct vpcd *V;
+static int cmd_serve(int argc, char **argv);
+static int cmd_teardown(int argc, char **argv);
+
+#define H(f) .impl = (const void *)(f)
+static const struct verb verbs[] = {
+	{"serve", NULL, "run the daemon in the foreground", cmd_serve, NULL, true},
+	{"teardown", NULL, "remove every kernel object carrying a prefix", cmd_teardown, NULL, true},
+	{"describe-lab", "", "the prefix, paths and regions in use", NULL, H(h_describe_lab), .global = true},
+	{"describe-regions", "region-names:l all-regions:b filters:L dry-run:b", "list regions", NULL,
+	 H(h_describe_regions), .global = true},
+	{"describe-availability-zones", "zone-names:l zone-ids:l all-availability-zones:b filters:L dry-run:b",
+	 "list the region's availability zones", NULL, H(h_describe_availability_zones)},
+	{"create-vpc", "cidr-block instance-tenancy amazon-provided-ipv6-cidr-block:b ipv4-ipam-pool-id tag-specifications:L dry-run:b",
+	 "create a VPC (a namespace with its router)", NULL, H(h_create_vpc)},
+	{"describe-vpcs", "vpc-ids:l filters:L max-results:i next-token dry-run:b", "list VPCs", NULL,
+	 H(h_describe_vpcs)},
+	{"delete-vpc", "vpc-id! dry-run:b", "delete a VPC", NULL, H(h_delete_vpc)},
+	{"create-subnet", "vpc-id! cidr-block availability-zone availability-zone-id tag-specifications:L dry-run:b",
+	 "create a subnet (a bridge in the VPC)", NULL, H(h_create_subnet)},
+	{"describe-subnets", "subnet-ids:l filters:L max-results:i next-token dry-run:b", "list subnets",
+	 NULL, H(h_describe_subnets)},
+	{"delete-subnet", "subnet-id! dry-run:b", "delete a subnet", NULL, H(h_delete_subnet)},
+	{"create-route-table", "vpc-id! tag-specifications:L dry-run:b", "create a route table", NULL,
+	 H(h_create_route_table)},
+	{"describe-route-tables", "route-table-ids:l filters:L max-results:i next-token dry-run:b",
+	 "list route tables", NULL, H(h_describe_route_tables)},
+	{"delete-route-table", "route-table-id! dry-run:b", "delete a route table", NULL,
+	 H(h_delete_route_table)},
+	{"associate-route-table", "route-table-id! subnet-id gateway-id dry-run:b",
+	 "associate a route table with a subnet", NULL, H(h_associate_route_table)},
+	{"disassociate-route-table", "association-id! dry-run:b", "remove a subnet association", NULL,
+	 H(h_disassociate_route_table)},
+	{"replace-route-table-association", "association-id! route-table-id! dry-run:b",
+	 "point an association (or the main one) at another table", NULL,
+	 H(h_replace_route_table_association)},
+	{"create-route",
+	 "route-table-id! destination-cidr-block destination-ipv6-cidr-block destination-prefix-list-id gateway-id nat-gateway-id network-interface-id vpc-peering-connection-id instance-id dry-run:b",
+	 "add a route", NULL, H(h_create_route)},
+	{"replace-route",
+	 "route-table-id! destination-cidr-block gateway-id nat-gateway-id network-interface-id vpc-peering-connection-id instance-id dry-run:b",
+	 "change a route's target", NULL, H(h_replace_route)},
+	{"delete-route", "route-table-id! destination-cidr-block dry-run:b", "remove a route", NULL,
+	 H(h_delete_route)},
+	{"create-network-interface",
+	 "subnet-id! private-ip-address description groups:l interface-type tag-specifications:L dry-run:b",
+	 "create an ENI (a MAC, an address, a port on the subnet bridge)", NULL,
+	 H(h_create_network_interface)},
+	{"describe-network-interfaces", "network-interface-ids:l filters:L max-results:i next-token dry-run:b",
+	 "list ENIs", NULL, H(h_describe_network_interfaces)},
+	{"delete-network-interface", "network-interface-id! dry-run:b", "delete an ENI", NULL,
+	 H(h_delete_network_interface)},
+	{"modify-network-interface-attribute",
+	 "network-interface-id! source-dest-check:B description:S groups:l dry-run:b",
+	 "change an ENI's source/dest check or description", NULL,
+	 H(h_modify_network_interface_attribute)},
+	{"plug-network-interface", "network-interface-id! netns!",
+	 "lab: move the ENI into a network namespace as eth0", NULL, H(h_plug_network_interface)},
+	{"unplug-network-interface", "network-interface-id!", "lab: take the ENI back", NULL,
+	 H(h_unplug_network_interface)},
+	{"create-tags", "resources!:l tags!:L dry-run:b", "add or overwrite tags", NULL, H(h_create_tags)},
+	{"delete-tags", "resources!:l tags:L dry-run:b", "remove tags", NULL, H(h_delete_tags)},
+	{"describe-tags", "filters:L max-results:i next-token dry-run:b", "list tags", NULL,
+	 H(h_describe_tags)},
+};
+
+int h_describe_lab(struct req *rq, json_t **ret, struct err *e)
+{
+	json_t *regions = json_array();
+	const char *id;
+	json_t *o;
+	char sock[512];
+	(void)rq, (void)e;
+	obj_foreach("region", NULL, id, o)
+	{
+		char ns[64];
+		const char *name = jstr(o, "RegionName");
+		int vpcs = 0;
+		const char *vid;
+		json_t *v;
+		obj_foreach("vpc", name, vid, v) vpcs++;
+		name_region_ns(name, ns);
+		json_array_append_new(regions, json_pack("{s:s, s:s, s:i}", "RegionName", name,
+							 "Namespace", ns, "VpcCount", vpcs));
+	}
+	snprintf(sock, sizeof(sock), "%s/vpcd.sock", V->run_dir);
+	*ret = json_pack("{s:s, s:s, s:s, s:s, s:o}", "Prefix", V->prefix, "StateDir", V->state_dir,
+			 "RunDir", V->run_dir, "Socket", sock, "Regions", regions);
+	return 0;
+}
+
+static int prefix_valid(const char *p)
+{
+	size_t n = strlen(p);
+	return n >= 1 && n <= LAB_PREFIX_MAX && strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789") == n;
+}
+
+#define usage_fail(...) (fprintf(stderr, "vpcd: " __VA_ARGS__), fputc('\n', stderr), EXIT_USAGE)
+
+/* Startup repair of the model: an ENI plugged into a namespace that no longer exists is
+ * unplugged (its veth pair died with the namespace). */
+static int unplug_orphans(struct err *e)
+{
+	struct txn t = {0};
+	const char *id;
+	json_t *o;
+	obj_foreach("eni", NULL, id, o)
+	{
+		const char *ns = jstr(o, "_plugged");
+		if (*ns && !netns_exists(ns)) {
+			json_t *x = obj_edit(&t, id);
+			json_object_del(x, "_plugged");
+			json_object_set_new(x, "Status", json_string("available"));
+			log_warn("%s was plugged into '%s', which is gone: now unplugged", id, ns);
+		}
+	}
+	return txn_commit(&t, e);
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+	static const struct option opts[] = {{"state-dir", 1, 0, 's'}, {"run-dir", 1, 0, 'r'},
+					     {"prefix", 1, 0, 'p'},    {"config", 1, 0, 'c'},
+					     {"seed", 1, 0, 'S'},      {"help", 0, 0, 'h'},
+					     {0, 0, 0, 0}};
+	static const cap_value_t needed[] = {CAP_NET_ADMIN, CAP_SYS_ADMIN};
+	struct vpcd v = {.default_vpc = true};
+	struct server srv = {.verbs = verbs, .nverbs = ARRAY_SIZE(verbs)};
+	struct err e = {0};
+	const char *seed = NULL;
+	char path[600];
+	int c, r;
+
+	V = &v;
+	snprintf(v.prefix, sizeof(v.prefix), "vl");
+	snprintf(v.state_dir, sizeof(v.state_dir), "/var/lib/vpclab/vpcd");
+	snprintf(v.run_dir, sizeof(v.run_dir), "%s", getenv("VPCLAB_RUN_DIR") ?: "/run/vpclab");
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': snprintf(v.state_dir, sizeof(v.state_dir), "%s", optarg); break;
+		case 'r': snprintf(v.run_dir, sizeof(v.run_dir), "%s", optarg); break;
+		case 'p':
+			if (!prefix_valid(optarg))
+				return usage_fail("--prefix '%s': 1 to 4 characters of [a-z0-9]", optarg);
+			snprintf(v.prefix, sizeof(v.prefix), "%s", optarg);
+			break;
+		case 'c': snprintf(v.config_path, sizeof(v.config_path), "%s", optarg); break;
+		case 'S': seed = optarg; break;
+		case 'h':
+			printf("vpcd serve [--state-dir DIR] [--run-dir DIR] [--prefix P] [--config FILE] [--seed N]\n");
+			return 0;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return usage_fail("unexpected argument '%s'", argv[optind]);
+	if ((r = caps_require(needed, (int)ARRAY_SIZE(needed), &e)) < 0) {
+		fprintf(stderr, "vpcd: %s\n", e.msg);
+		return 1;
+	}
+	v.ns_cache = json_object();
+	v.nft_applied = json_object();
+	if ((r = regions_load_config(v.config_path, &e)) < 0 ||
+	    (r = store_open(v.state_dir, &v.store, &e)) < 0) {
+		log_error("%s", e.msg);
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/lock", v.state_dir);
+	_cleanup_close_ int lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) < 0) {
+		log_error("state directory '%s' is in use by another vpcd", v.state_dir);
+		return 1;
+	}
+	/* Lab prefixes must not change under a state directory: kernel names derive from it. */
+	const char *had = jstr(store_meta(v.store), "prefix");
+	if (*had && strcmp(had, v.prefix) != 0) {
+		log_error("state directory '%s' belongs to prefix '%s', not '%s'", v.state_dir, had,
+			  v.prefix);
+		return 1;
+	}
+	const char *ids = jstr(store_meta(v.store), "ids");
+	if (*ids) {
+		v.ids.state = strtoull(ids, NULL, 16);
+	} else if (seed) {
+		char *end;
+		v.ids.state = strtoull(seed, &end, 0);
+		if (!*seed || *end)
+			return usage_fail("--seed '%s' is not a number", seed);
+	} else if (getrandom(&v.ids.state, sizeof(v.ids.state), 0) != sizeof(v.ids.state)) {
+		log_error("getrandom: %m");
+		return 1;
+	}
+	if (!*had) {
+		_cleanup_json_ json_t *meta = json_pack("{s:s}", "prefix", v.prefix);
+		_cleanup_json_ json_t *none = json_object();
+		char hex[32];
+		snprintf(hex, sizeof(hex), "%016" PRIx64, v.ids.state);
+		json_object_set_new(meta, "ids", json_string(hex));
+		if (store_commit(v.store, none, meta, &e) < 0) {
+			log_error("%s", e.msg);
+			return 1;
+		}
+	}
+	if ((r = unplug_orphans(&e)) < 0 || (r = reconcile(&e)) < 0) {
+		log_error("reconcile: %s", e.msg);
+		return 1;
+	}
+	if (mkdir(v.run_dir, 0755) < 0 && errno != EEXIST) {
+		log_error("cannot create run dir '%s': %m", v.run_dir);
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/vpcd.sock", v.run_dir);
+	if ((r = server_open(&srv, path, v.sock_group, &e)) < 0) {
+		log_error("%s", e.msg);
+		return 1;
+	}
+	if ((r = caps_keep_only(needed, (int)ARRAY_SIZE(needed), &e)) < 0) {
+		log_error("%s", e.msg);
+		return 1;
+	}
+	log_info("vpcd serving on %s (prefix '%s', state %s, %zu objects)", path, v.prefix,
+		 v.state_dir, json_object_size(store_objects(v.store)));
+	r = server_run(&srv);
+	log_info("vpcd stopped");
+	store_free(v.store);
+	const char *k;
+	json_t *x;
+	json_object_foreach(v.ns_cache, k, x) nsh_free((struct nsh *)(uintptr_t)json_integer_value(x));
+	json_decref(v.ns_cache);
+	json_decref(v.nft_applied);
+	return r < 0 ? 1 : 0;
+}
+
+static int cmd_teardown(int argc, char **argv)
+{
+	static const struct option opts[] = {{"prefix", 1, 0, 'p'}, {"state-dir", 1, 0, 's'},
+					     {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+	struct vpcd v = {0};
+	const char *prefix = NULL, *state = NULL;
+	struct err e = {0};
+	int c;
+	V = &v;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p': prefix = optarg; break;
+		case 's': state = optarg; break;
+		case 'h':
+			printf("vpcd teardown --prefix P [--state-dir DIR]\n"
+			       "Removes every namespace and host link carrying the prefix; with --state-dir,\n"
+			       "also the saved state, so that the lab does not come back at the next start.\n");
+			return 0;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (!prefix)
+		return usage_fail("teardown: %s", "the following arguments are required: --prefix");
+	if (!prefix_valid(prefix))
+		return usage_fail("--prefix '%s': 1 to 4 characters of [a-z0-9]", prefix);
+	snprintf(v.prefix, sizeof(v.prefix), "%s", prefix);
+	if (teardown_prefix(prefix, &e) < 0) {
+		fprintf(stderr, "vpcd: teardown: %s\n", e.msg);
+		return 1;
+	}
+	if (state) {
+		char p[600];
+		static const char *const files[] = {"state.json", "state.json.tmp", "journal", "lock"};
+		for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+			snprintf(p, sizeof(p), "%s/%s", state, files[i]);
+			unlink(p);
+		}
+		rmdir(state);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	return cli_main("vpcd", verbs, ARRAY_SIZE(verbs), "vpcd.sock", argc, argv);
+}

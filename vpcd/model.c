@@ -1,0 +1,147 @@
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include "cleanup.h"
+#include "vpcd.h"
+
+const char *jstr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+json_t *obj_get(const char *id) { return id ? json_object_get(store_objects(V->store), id) : NULL; }
+
+json_t *obj_get_type(const char *id, const char *type)
+{
+	json_t *o = obj_get(id);
+	return o && strcmp(jstr(o, "_type"), type) == 0 ? o : NULL;
+}
+
+static void txn_remember(struct txn *t, const char *id)
+{
+	if (!t->undo)
+		t->undo = json_object();
+	if (json_object_get(t->undo, id))
+		return;
+	json_t *cur = obj_get(id);
+	json_object_set_new(t->undo, id, cur ? json_deep_copy(cur) : json_null());
+}
+
+json_t *obj_edit(struct txn *t, const char *id)
+{
+	if (!obj_get(id))
+		return NULL;
+	txn_remember(t, id);
+	return obj_get(id);
+}
+
+void obj_put(struct txn *t, const char *id, json_t *obj)
+{
+	txn_remember(t, id);
+	json_object_set_new(store_objects(V->store), id, obj);
+}
+
+void obj_del(struct txn *t, const char *id)
+{
+	txn_remember(t, id);
+	json_object_del(store_objects(V->store), id);
+}
+
+void txn_touch_vpc(struct txn *t, const char *vpc_id)
+{
+	if (!t->dirty_vpcs)
+		t->dirty_vpcs = json_object();
+	json_object_set_new(t->dirty_vpcs, vpc_id, json_true());
+}
+
+void new_id(struct txn *t, const char *kind, char buf[static ID_MAX])
+{
+	if (!t->ids_used) {
+		t->ids_used = true;
+		t->ids_before = V->ids.state;
+	}
+	for (;;) {
+		id_make(&V->ids, kind, buf);
+		/* Kernel names use the last 8 hex digits: keep them unique across all objects. */
+		bool clash = false;
+		const char *id;
+		json_t *o;
+		json_object_foreach(store_objects(V->store), id, o)
+		{
+			if (strcmp(id_tail(id), id_tail(buf)) == 0) {
+				clash = true;
+				break;
+			}
+		}
+		if (!clash)
+			return;
+	}
+}
+
+static void meta_ids(json_t *meta)
+{
+	char hex[32];
+	snprintf(hex, sizeof(hex), "%016" PRIx64, V->ids.state);
+	json_object_set_new(meta, "ids", json_string(hex));
+}
+
+int txn_commit(struct txn *t, struct err *e)
+{
+	_cleanup_json_ json_t *changes = json_object(), *meta = json_object();
+	const char *id;
+	json_t *v;
+	int r;
+
+	json_object_foreach(t->undo, id, v)
+	{
+		json_t *cur = obj_get(id);
+		json_object_set(changes, id, cur ? cur : json_null());
+	}
+	meta_ids(meta);
+	if (json_object_size(changes) == 0 && !t->ids_used)
+		goto done;
+	/* store_commit applies the changes to the live view, which already holds them. */
+	r = store_commit(V->store, changes, meta, e);
+	if (r < 0)
+		return r;
+done:
+	json_decref(t->undo);
+	json_decref(t->dirty_vpcs);
+	t->undo = t->dirty_vpcs = NULL;
+	return 0;
+}
+
+void txn_rollback(struct txn *t)
+{
+	const char *id;
+	json_t *v;
+	json_object_foreach(t->undo, id, v)
+	{
+		if (json_is_null(v))
+			json_object_del(store_objects(V->store), id);
+		else
+			json_object_set(store_objects(V->store), id, v);
+	}
+	if (t->ids_used)
+		V->ids.state = t->ids_before;
+	json_decref(t->undo);
+	t->undo = NULL;
+	t->ids_used = false;
+}
+
+json_t *obj_public(json_t *o)
+{
+	json_t *p = json_object();
+	const char *k;
+	json_t *v;
+	json_object_foreach(o, k, v)
+	{
+		if (k[0] == '_')
+			continue;
+		if ((strcmp(k, "Tags") == 0 || strcmp(k, "TagSet") == 0) && json_array_size(v) == 0)
+			continue;
+		json_object_set_new(p, k, json_deep_copy(v));
+	}
+	return p;
+}

@@ -1,0 +1,504 @@
+/* Converging kernel state with the model. See docs/architecture.md for the mapping. */
+#include <linux/rtnetlink.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cleanup.h"
+#include "netns.h"
+#include "nft.h"
+#include "vpcd.h"
+
+#define RULE_PRIO_LOCAL 100
+#define RULE_PRIO_SUBNET 1000
+#define METRIC_LAST 0xffffffffu
+
+
+void name_vpc_ns(const char *vpc_id, char buf[static 64]) { snprintf(buf, 64, "%s-%s", V->prefix, vpc_id); }
+void name_region_ns(const char *region, char buf[static 64]) { snprintf(buf, 64, "%s-%s", V->prefix, region); }
+void name_bridge(const char *id, char buf[static 16]) { snprintf(buf, 16, "%sb%s", V->prefix, id_tail(id)); }
+void name_port(const char *id, char buf[static 16]) { snprintf(buf, 16, "%se%s", V->prefix, id_tail(id)); }
+void name_peer(const char *id, char buf[static 16]) { snprintf(buf, 16, "%sp%s", V->prefix, id_tail(id)); }
+
+/* Namespace handles are cached by name for the daemon's life (a socket per namespace). */
+int nsh_get(const char *ns, bool with_nft, struct nsh **ret, struct err *e)
+{
+	json_t *p = json_object_get(V->ns_cache, ns);
+	if (p) {
+		*ret = (struct nsh *)(uintptr_t)json_integer_value(p);
+		return 0;
+	}
+	struct nsh *h;
+	int r = nsh_open(ns, with_nft, &h, e);
+	if (r < 0)
+		return r;
+	json_object_set_new(V->ns_cache, ns, json_integer((json_int_t)(uintptr_t)h));
+	*ret = h;
+	return 0;
+}
+
+void nsh_forget(const char *ns)
+{
+	json_t *p = json_object_get(V->ns_cache, ns);
+	if (p)
+		nsh_free((struct nsh *)(uintptr_t)json_integer_value(p));
+	json_object_del(V->ns_cache, ns);
+}
+
+static int ns_prepare(const char *ns, bool *created, struct err *e)
+{
+	*created = !netns_exists(ns);
+	if (*created) {
+		nsh_forget(ns);
+		return netns_create(ns, e);
+	}
+	return 0;
+}
+
+/* A new VPC or region namespace: loopback up, IPv4 forwarding on, IPv6 off (vpclab is IPv4
+ * only, and IPv6 autoconfiguration chatter would cross the bridges), no ICMP redirects (an
+ * appliance route sends packets back out of the bridge they came in on). */
+static int ns_init(struct nsh *h, bool router, struct err *e)
+{
+	static const char *const sysctls[][2] = {
+		{"net/ipv6/conf/all/disable_ipv6", "1"}, {"net/ipv6/conf/default/disable_ipv6", "1"},
+		{"net/ipv4/conf/all/send_redirects", "0"}, {"net/ipv4/conf/default/send_redirects", "0"},
+		{"net/ipv4/ip_forward", "1"}};
+	int r = nl_link_up(h, "lo", true, e);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < ARRAY_SIZE(sysctls) - (router ? 0 : 1); i++) {
+		r = netns_sysctl(h->fd, sysctls[i][0], sysctls[i][1]);
+		if (r < 0)
+			return err_setr(e, r, "InternalError", "sysctl %s in '%s': %s", sysctls[i][0],
+					h->name, strerror(-r));
+	}
+	return 0;
+}
+
+struct names {
+	json_t *set; /* name -> true */
+};
+
+static void collect_name(const char *name, void *data)
+{
+	json_object_set_new(((struct names *)data)->set, name, json_true());
+}
+
+static void buf_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void buf_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+	va_list ap;
+	for (;;) {
+		va_start(ap, fmt);
+		int n = vsnprintf(*buf ? *buf + *len : NULL, *buf ? *cap - *len : 0, fmt, ap);
+		va_end(ap);
+		if (*buf && (size_t)n < *cap - *len) {
+			*len += (size_t)n;
+			return;
+		}
+		*cap = (*cap + (size_t)n + 1) * 2;
+		*buf = realloc(*buf, *cap);
+	}
+}
+
+/* The bridge-family table of a VPC: per-port source/destination checks, keyed by sets so the
+ * per-packet cost does not depend on how many ENIs the VPC has. */
+char *vpc_ruleset(const char *vpc_id)
+{
+	char *b = NULL;
+	size_t len = 0, cap = 0;
+	const char *id;
+	json_t *o;
+	int n = 0;
+
+	buf_printf(&b, &len, &cap, "table bridge vpclab {\n");
+	buf_printf(&b, &len, &cap, "\tset sdc_ports {\n\t\ttype ifname\n");
+	obj_foreach("eni", NULL, id, o)
+	{
+		if (strcmp(jstr(o, "VpcId"), vpc_id) != 0 || !json_is_true(json_object_get(o, "SourceDestCheck")))
+			continue;
+		buf_printf(&b, &len, &cap, "%s\"%s\"", n++ ? ", " : "\t\telements = { ", jstr(o, "_port"));
+	}
+	buf_printf(&b, &len, &cap, "%s\t}\n", n ? " }\n" : "");
+	static const char *const sets[] = {"sdc_src", "sdc_dst"};
+	for (int s = 0; s < 2; s++) {
+		buf_printf(&b, &len, &cap, "\tset %s {\n\t\ttype %s\n", sets[s],
+			   s == 0 ? "ifname . ether_addr . ipv4_addr" : "ifname . ipv4_addr");
+		n = 0;
+		obj_foreach("eni", NULL, id, o)
+		{
+			if (strcmp(jstr(o, "VpcId"), vpc_id) != 0)
+				continue;
+			if (s == 0)
+				buf_printf(&b, &len, &cap, "%s\"%s\" . %s . %s", n++ ? ", " : "\t\telements = { ",
+					   jstr(o, "_port"), jstr(o, "MacAddress"), jstr(o, "PrivateIpAddress"));
+			else
+				buf_printf(&b, &len, &cap, "%s\"%s\" . %s", n++ ? ", " : "\t\telements = { ",
+					   jstr(o, "_port"), jstr(o, "PrivateIpAddress"));
+		}
+		buf_printf(&b, &len, &cap, "%s\t}\n", n ? " }\n" : "");
+	}
+	buf_printf(&b, &len, &cap,
+		   "\tchain from_eni {\n"
+		   "\t\tether type ip iifname . ether saddr . ip saddr @sdc_src return\n"
+		   "\t\tether type arp iifname . arp saddr ether . arp saddr ip @sdc_src return\n"
+		   "\t\tether type arp arp saddr ip 0.0.0.0 return\n"
+		   "\t\tether type ip ip saddr 0.0.0.0 udp sport 68 udp dport 67 return\n"
+		   "\t\tdrop\n"
+		   "\t}\n"
+		   "\tchain to_eni {\n"
+		   "\t\tether type ip oifname . ip daddr @sdc_dst return\n"
+		   "\t\tether type ip ip daddr { 255.255.255.255, 224.0.0.0/4 } return\n"
+		   "\t\tether type arp return\n"
+		   "\t\tether type ip udp sport 67 udp dport 68 return\n"
+		   "\t\tdrop\n"
+		   "\t}\n"
+		   "\tchain forward {\n"
+		   "\t\ttype filter hook forward priority -200; policy accept;\n"
+		   "\t\tiifname @sdc_ports jump from_eni\n"
+		   "\t\toifname @sdc_ports jump to_eni\n"
+		   "\t}\n"
+		   "\tchain input {\n"
+		   "\t\ttype filter hook input priority -200; policy accept;\n"
+		   "\t\tiifname @sdc_ports jump from_eni\n"
+		   "\t}\n"
+		   "\tchain output {\n"
+		   "\t\ttype filter hook output priority -200; policy accept;\n"
+		   "\t\toifname @sdc_ports jump to_eni\n"
+		   "\t}\n"
+		   "}\n");
+	return b;
+}
+
+static int sync_nft(struct nsh *h, const char *vpc_id, bool full, struct err *e)
+{
+	_cleanup_free_ char *rules = vpc_ruleset(vpc_id);
+	const char *last = json_string_value(json_object_get(V->nft_applied, vpc_id));
+	if (!full && last && strcmp(last, rules) == 0)
+		return 0;
+	/* Create-then-delete makes the delete safe when the table is absent; all of it, with the
+	 * new table, is one transaction. */
+	size_t n = strlen(rules) + 128;
+	_cleanup_free_ char *cmd = malloc(n);
+	snprintf(cmd, n, "table bridge vpclab {}\ndelete table bridge vpclab\n%s", rules);
+	int r = nft_apply(h, cmd, e);
+	if (r == 0)
+		json_object_set_new(V->nft_applied, vpc_id, json_string(rules));
+	else
+		json_object_del(V->nft_applied, vpc_id);
+	return r;
+}
+
+static bool route_eq(const struct nl_route *a, const struct nl_route *b)
+{
+	return a->table == b->table && a->dst == b->dst && a->len == b->len && a->type == b->type &&
+	       a->gw == b->gw && a->oif == b->oif && a->metric == b->metric;
+}
+
+static bool rule_eq(const struct nl_rule *a, const struct nl_rule *b)
+{
+	return a->prio == b->prio && a->table == b->table && a->dst == b->dst &&
+	       a->dst_len == b->dst_len && strcmp(a->iif, b->iif) == 0;
+}
+
+struct vec {
+	void *v;
+	size_t n, cap, size;
+};
+
+static void *vec_push(struct vec *v)
+{
+	if (v->n == v->cap) {
+		v->cap = v->cap ? v->cap * 2 : 16;
+		v->v = realloc(v->v, v->cap * v->size);
+	}
+	return (char *)v->v + v->size * v->n++;
+}
+
+static int sync_routing(struct nsh *h, json_t *vpc, struct err *e)
+{
+	const char *vpc_id = jstr(vpc, "VpcId"), *id;
+	json_t *o;
+	struct cidr vc;
+	struct vec want_rules = {.size = sizeof(struct nl_rule)};
+	struct vec want_routes = {.size = sizeof(struct nl_route)};
+	_cleanup_free_ struct nl_rule *have_rules = NULL;
+	_cleanup_free_ struct nl_route *have_routes = NULL;
+	size_t nhr = 0, nhro = 0;
+	int r = 0;
+
+	cidr_parse(jstr(vpc, "CidrBlock"), &vc);
+	/* The `local` route: traffic to the VPC CIDR uses the connected routes of the bridges;
+	 * addresses of the CIDR outside every subnet hit the blackhole. */
+	*(struct nl_rule *)vec_push(&want_rules) =
+		(struct nl_rule){.prio = RULE_PRIO_LOCAL, .table = RT_TABLE_MAIN, .dst = vc.addr, .dst_len = vc.len};
+	*(struct nl_route *)vec_push(&want_routes) = (struct nl_route){
+		.table = RT_TABLE_MAIN, .dst = vc.addr, .len = vc.len, .type = RTN_BLACKHOLE};
+	obj_foreach("subnet", NULL, id, o)
+	{
+		if (strcmp(jstr(o, "VpcId"), vpc_id) != 0)
+			continue;
+		json_t *rt = subnet_route_table(id, vpc_id);
+		struct nl_rule *ru = vec_push(&want_rules);
+		*ru = (struct nl_rule){.prio = RULE_PRIO_SUBNET,
+				       .table = (uint32_t)json_integer_value(json_object_get(rt, "_table"))};
+		snprintf(ru->iif, sizeof(ru->iif), "%s", jstr(o, "_bridge"));
+	}
+	obj_foreach("rtb", NULL, id, o)
+	{
+		if (strcmp(jstr(o, "VpcId"), vpc_id) != 0)
+			continue;
+		uint32_t table = (uint32_t)json_integer_value(json_object_get(o, "_table"));
+		/* No route: dropped, as in AWS. */
+		*(struct nl_route *)vec_push(&want_routes) =
+			(struct nl_route){.table = table, .type = RTN_BLACKHOLE, .metric = METRIC_LAST};
+		size_t i;
+		json_t *route;
+		json_array_foreach(json_object_get(o, "Routes"), i, route)
+		{
+			struct cidr d;
+			if (strcmp(jstr(route, "GatewayId"), "local") == 0 ||
+			    cidr_parse(jstr(route, "DestinationCidrBlock"), &d) < 0)
+				continue;
+			struct nl_route *nr = vec_push(&want_routes);
+			*nr = (struct nl_route){.table = table, .dst = d.addr, .len = d.len, .type = RTN_BLACKHOLE};
+			json_t *eni = obj_get_type(jstr(route, "NetworkInterfaceId"), "eni");
+			if (eni && route_active(route)) {
+				json_t *s = obj_get(jstr(eni, "SubnetId"));
+				int oif = nl_link_index(h, jstr(s, "_bridge"));
+				uint32_t gw;
+				if (oif > 0 && ip_parse(jstr(eni, "PrivateIpAddress"), &gw) == 0)
+					nr->type = RTN_UNICAST, nr->oif = oif, nr->gw = gw;
+			}
+			/* Other targets (gateways, peering) are routed by the features that own
+			 * them; until then the route drops, like a blackhole. */
+		}
+	}
+
+	if ((r = nl_rule_list(h, RULE_PRIO_LOCAL, RULE_PRIO_SUBNET + 999, &have_rules, &nhr)) < 0 ||
+	    (r = nl_route_list(h, &have_routes, &nhro)) < 0) {
+		err_setr(e, r, "InternalError", "cannot list routing state of '%s'", h->name);
+		goto out;
+	}
+	const struct nl_rule *wr = want_rules.v;
+	const struct nl_route *wro = want_routes.v;
+	for (size_t i = 0; i < nhr && r == 0; i++) {
+		bool keep = false;
+		for (size_t j = 0; j < want_rules.n && !keep; j++)
+			keep = rule_eq(&have_rules[i], &wr[j]);
+		if (!keep)
+			r = nl_rule_del(h, &have_rules[i], e);
+	}
+	for (size_t j = 0; j < want_rules.n && r == 0; j++) {
+		bool have = false;
+		for (size_t i = 0; i < nhr && !have; i++)
+			have = rule_eq(&have_rules[i], &wr[j]);
+		if (!have)
+			r = nl_rule_add(h, &wr[j], e);
+	}
+	for (size_t i = 0; i < nhro && r == 0; i++) {
+		bool keep = false;
+		for (size_t j = 0; j < want_routes.n && !keep; j++)
+			keep = route_eq(&have_routes[i], &wro[j]);
+		if (!keep)
+			r = nl_route_del(h, &have_routes[i], e);
+	}
+	for (size_t j = 0; j < want_routes.n && r == 0; j++) {
+		bool have = false;
+		for (size_t i = 0; i < nhro && !have; i++)
+			have = route_eq(&have_routes[i], &wro[j]);
+		if (!have)
+			r = nl_route_add(h, &wro[j], e);
+	}
+out:
+	free(want_rules.v);
+	free(want_routes.v);
+	return r;
+}
+
+int sync_vpc(const char *vpc_id, bool full, struct err *e)
+{
+	char ns[64];
+	json_t *vpc = obj_get_type(vpc_id, "vpc");
+	struct nsh *h;
+	bool created;
+	const char *id;
+	json_t *o;
+	int r;
+
+	name_vpc_ns(vpc_id, ns);
+	if (!vpc) {
+		/* Deleted (or rolled back before it was ever committed): the namespace goes, and
+		 * with it every bridge, port and plugged peer in it. */
+		nsh_forget(ns);
+		json_object_del(V->nft_applied, vpc_id);
+		r = netns_delete(ns);
+		return r < 0 ? err_setr(e, r, "InternalError", "cannot delete namespace '%s': %s", ns,
+					strerror(-r))
+			     : 0;
+	}
+	if ((r = ns_prepare(ns, &created, e)) < 0 || (r = nsh_get(ns, true, &h, e)) < 0)
+		return r;
+	if ((created || full) && (r = ns_init(h, true, e)) < 0)
+		return r;
+
+	_cleanup_json_ json_t *present = json_object();
+	struct names names = {present};
+	if ((r = nl_link_foreach(h, V->prefix, collect_name, &names)) < 0)
+		return err_setr(e, r, "InternalError", "cannot list links of '%s'", ns);
+	_cleanup_json_ json_t *wanted = json_object();
+
+	obj_foreach("subnet", NULL, id, o)
+	{
+		if (strcmp(jstr(o, "VpcId"), vpc_id) != 0)
+			continue;
+		const char *br = jstr(o, "_bridge");
+		struct cidr c;
+		cidr_parse(jstr(o, "CidrBlock"), &c);
+		json_object_set_new(wanted, br, json_true());
+		bool have = json_object_get(present, br) != NULL;
+		if (!have && (r = nl_bridge_add(h, br, e)) < 0)
+			return r;
+		if ((!have || full) && (r = nl_addr_add(h, br, subnet_router(&c), c.len, e)) < 0)
+			return r;
+		if (full && (r = nl_link_up(h, br, true, e)) < 0)
+			return r;
+	}
+	obj_foreach("eni", NULL, id, o)
+	{
+		if (strcmp(jstr(o, "VpcId"), vpc_id) != 0)
+			continue;
+		const char *port = jstr(o, "_port"), *peer = jstr(o, "_peer");
+		json_t *s = obj_get(jstr(o, "SubnetId"));
+		json_object_set_new(wanted, port, json_true());
+		json_object_set_new(wanted, peer, json_true());
+		int master = nl_link_index(h, jstr(s, "_bridge"));
+		if (master < 0)
+			return err_setr(e, master, "InternalError", "no bridge for subnet '%s'",
+					jstr(s, "SubnetId"));
+		if (json_object_get(present, port)) {
+			/* A bridge remade by this sync has lost its ports. */
+			if (full && nl_link_master(h, port) != master &&
+			    (r = nl_link_set_master(h, port, master, e)) < 0)
+				return r;
+			continue;
+		}
+		/* A missing port: the pair is gone (a plugged namespace was deleted, or the
+		 * kernel state was lost). Remake it unplugged; a stale half is removed first. */
+		if (json_object_get(present, peer) && (r = nl_link_del(h, peer, e)) < 0)
+			return r;
+		if ((r = nl_veth_add(h, port, master, peer, jstr(o, "MacAddress"), e)) < 0)
+			return r;
+	}
+	/* Links carrying the prefix that the model does not explain are strays. */
+	const char *name;
+	json_t *v;
+	json_object_foreach(present, name, v) if (!json_object_get(wanted, name))
+	{
+		if ((r = nl_link_del(h, name, e)) < 0)
+			return r;
+	}
+	if ((r = sync_routing(h, vpc, e)) < 0)
+		return r;
+	return sync_nft(h, vpc_id, full || created, e);
+}
+
+int sync_region(const char *region, struct err *e)
+{
+	char ns[64];
+	bool created;
+	struct nsh *h;
+	int r;
+	name_region_ns(region, ns);
+	if ((r = ns_prepare(ns, &created, e)) < 0)
+		return r;
+	if (created) {
+		if ((r = nsh_get(ns, false, &h, e)) < 0)
+			return r;
+		return ns_init(h, true, e);
+	}
+	return 0;
+}
+
+static int expect_ns(const char *name, void *data)
+{
+	json_t *expected = data;
+	if (!json_object_get(expected, name)) {
+		nsh_forget(name);
+		netns_delete(name);
+	}
+	return 0;
+}
+
+int reconcile(struct err *e)
+{
+	_cleanup_json_ json_t *expected = json_object();
+	char ns[64], pfx[16];
+	const char *id;
+	json_t *o;
+	int r;
+
+	obj_foreach("region", NULL, id, o)
+	{
+		name_region_ns(jstr(o, "RegionName"), ns);
+		json_object_set_new(expected, ns, json_true());
+		if ((r = sync_region(jstr(o, "RegionName"), e)) < 0)
+			return r;
+	}
+	obj_foreach("vpc", NULL, id, o)
+	{
+		name_vpc_ns(id, ns);
+		json_object_set_new(expected, ns, json_true());
+	}
+	snprintf(pfx, sizeof(pfx), "%s-", V->prefix);
+	netns_list(pfx, expect_ns, expected);
+	obj_foreach("vpc", NULL, id, o)
+	{
+		if ((r = sync_vpc(id, true, e)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int delete_ns(const char *name, void *data)
+{
+	(void)data;
+	return netns_delete(name) < 0 ? 0 : 0;
+}
+
+struct root_links {
+	struct nsh *h;
+	const char *prefix;
+};
+
+/* Host-side links are named <prefix><kind letter><8 hex digits>; nothing else is touched, so
+ * that a prefix like "vl" never matches a host's "vlan0". */
+static void delete_link(const char *name, void *data)
+{
+	struct root_links *rl = data;
+	size_t p = strlen(rl->prefix);
+	struct err ignored = {0};
+	if (strlen(name) != p + 9 || name[p] < 'a' || name[p] > 'z' ||
+	    strspn(name + p + 1, "0123456789abcdef") != 8)
+		return;
+	nl_link_del(rl->h, name, &ignored);
+}
+
+int teardown_prefix(const char *prefix, struct err *e)
+{
+	char pfx[16];
+	struct nsh *root;
+	int r;
+	snprintf(pfx, sizeof(pfx), "%s-", prefix);
+	r = netns_list(pfx, delete_ns, NULL);
+	if (r < 0)
+		return err_setr(e, r, "InternalError", "cannot list namespaces: %s", strerror(-r));
+	/* Links in the host namespace carry the prefix too (region uplinks, once made). */
+	if ((r = nsh_open("", false, &root, e)) < 0)
+		return r;
+	struct root_links rl = {root, prefix};
+	nl_link_foreach(root, prefix, delete_link, &rl);
+	nsh_free(root);
+	return 0;
+}

@@ -1,0 +1,182 @@
+#include <stdio.h>
+#include <string.h>
+#include "cleanup.h"
+#include "vpcd.h"
+
+static const struct {
+	const char *prefix, *type, *code, *name;
+} kinds[] = {
+	{"vpc-", "vpc", "InvalidVpcID.NotFound", "vpc ID"},
+	{"subnet-", "subnet", "InvalidSubnetID.NotFound", "subnet ID"},
+	{"rtb-", "route-table", "InvalidRouteTableID.NotFound", "routeTable ID"},
+	{"eni-", "network-interface", "InvalidNetworkInterfaceID.NotFound", "networkInterface ID"},
+	{"igw-", "internet-gateway", "InvalidInternetGatewayID.NotFound", "internetGateway ID"},
+	{"eipalloc-", "elastic-ip", "InvalidAllocationID.NotFound", "allocation ID"},
+	{"nat-", "natgateway", "NatGatewayNotFound", "nat gateway ID"},
+	{"pcx-", "vpc-peering-connection", "InvalidVpcPeeringConnectionID.NotFound",
+	 "vpcPeeringConnection ID"},
+	{"sg-", "security-group", "InvalidGroup.NotFound", "security group"},
+	{"acl-", "network-acl", "InvalidNetworkAclID.NotFound", "network ACL"},
+	{"i-", "instance", "InvalidInstanceID.NotFound", "instance ID"},
+	{"dopt-", "dhcp-options", "InvalidDhcpOptionID.NotFound", "dhcp options ID"},
+};
+
+static int kind_of(const char *id)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+		if (strncmp(id, kinds[i].prefix, strlen(kinds[i].prefix)) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int check_resources(struct req *rq, json_t *res, struct err *e)
+{
+	size_t i;
+	json_t *r;
+	if (json_array_size(res) == 0)
+		return err_set(e, "MissingParameter", "The request must contain the parameter resourceIdSet");
+	json_array_foreach(res, i, r)
+	{
+		const char *id = json_string_value(r) ?: "";
+		int k = kind_of(id);
+		if (k < 0)
+			return err_set(e, "InvalidID", "The ID '%s' is not valid", id);
+		json_t *o = obj_get(id);
+		if (!o || strcmp(jstr(o, "_region"), rq->region) != 0 || *jstr(o, "_type") == 0)
+			return err_set(e, kinds[k].code, "The %s '%s' does not exist", kinds[k].name, id);
+	}
+	return 0;
+}
+
+int h_create_tags(struct req *rq, json_t **ret, struct err *e)
+{
+	_cleanup_json_ json_t *res = param_list(rq->params, "Resources");
+	_cleanup_json_ json_t *tags = param_list(rq->params, "Tags");
+	size_t i, j;
+	json_t *r, *t;
+	int rc;
+	if ((rc = check_resources(rq, res, e)) < 0 || (rc = tags_validate(tags, e)) < 0)
+		return rc;
+	json_array_foreach(res, i, r)
+	{
+		json_t *o = obj_edit(&rq->txn, json_string_value(r));
+		json_t *have = json_object_get(o, "Tags");
+		if (!have) {
+			have = json_array();
+			json_object_set_new(o, "Tags", have);
+		}
+		json_array_foreach(tags, j, t)
+		{
+			const char *k = jstr(t, "Key");
+			size_t x;
+			json_t *h;
+			json_array_foreach(have, x, h) if (strcmp(jstr(h, "Key"), k) == 0)
+			{
+				json_array_remove(have, x);
+				break;
+			}
+			json_array_append_new(have, json_pack("{s:s, s:s}", "Key", k, "Value",
+							      jstr(t, "Value")));
+		}
+		if (json_array_size(have) > 50)
+			return err_set(e, "TagLimitExceeded",
+				       "The maximum number of tags (50) was exceeded for '%s'",
+				       json_string_value(r));
+	}
+	*ret = json_object();
+	return 0;
+}
+
+int h_delete_tags(struct req *rq, json_t **ret, struct err *e)
+{
+	_cleanup_json_ json_t *res = param_list(rq->params, "Resources");
+	_cleanup_json_ json_t *tags = param_list(rq->params, "Tags");
+	size_t i, j;
+	json_t *r, *t;
+	int rc;
+	if ((rc = check_resources(rq, res, e)) < 0)
+		return rc;
+	json_array_foreach(res, i, r)
+	{
+		json_t *o = obj_edit(&rq->txn, json_string_value(r));
+		json_t *have = json_object_get(o, "Tags");
+		if (json_array_size(tags) == 0) {
+			json_array_clear(have);
+			continue;
+		}
+		json_array_foreach(tags, j, t)
+		{
+			json_t *val = json_object_get(t, "Value");
+			size_t x;
+			json_t *h;
+			json_array_foreach(have, x, h)
+			{
+				if (strcmp(jstr(h, "Key"), jstr(t, "Key")) != 0)
+					continue;
+				if (!val || strcmp(jstr(h, "Value"), json_string_value(val) ?: "") == 0)
+					json_array_remove(have, x);
+				break;
+			}
+		}
+	}
+	*ret = json_object();
+	return 0;
+}
+
+static const struct filter_map tag_filters[] = {{"resource-id", "ResourceId"},
+						{"resource-type", "ResourceType"},
+						{"key", "Key"},
+						{"value", "Value"},
+						{NULL, NULL}};
+
+int h_describe_tags(struct req *rq, json_t **ret, struct err *e)
+{
+	_cleanup_json_ json_t *filters = param_list(rq->params, "Filters");
+	json_t *out = json_array(), *o, *f, *t;
+	const char *id;
+	size_t i, j;
+
+	json_array_foreach(filters, i, f)
+	{
+		const struct filter_map *m = tag_filters;
+		while (m->name && strcmp(m->name, jstr(f, "Name")) != 0)
+			m++;
+		if (!m->name) {
+			json_decref(out);
+			return err_set(e, "InvalidParameterValue", "The filter '%s' is invalid",
+				       jstr(f, "Name"));
+		}
+	}
+	json_object_foreach(store_objects(V->store), id, o)
+	{
+		int k = kind_of(id);
+		if (k < 0 || strcmp(jstr(o, "_region"), rq->region) != 0)
+			continue;
+		json_array_foreach(json_object_get(o, "Tags"), i, t)
+		{
+			json_t *row = json_pack("{s:s, s:s, s:s, s:s}", "Key", jstr(t, "Key"),
+						"ResourceId", id, "ResourceType", kinds[k].type, "Value",
+						jstr(t, "Value"));
+			bool ok = true;
+			json_array_foreach(filters, j, f)
+			{
+				const struct filter_map *m = tag_filters;
+				while (strcmp(m->name, jstr(f, "Name")) != 0)
+					m++;
+				_cleanup_json_ json_t *vals = param_list(f, "Values");
+				bool any = false;
+				size_t w;
+				json_t *v;
+				json_array_foreach(vals, w, v) any |=
+					wildcard_match(json_string_value(v) ?: "", jstr(row, m->path));
+				ok &= any;
+			}
+			if (ok)
+				json_array_append_new(out, row);
+			else
+				json_decref(row);
+		}
+	}
+	*ret = json_pack("{s:o}", "Tags", out);
+	return 0;
+}

@@ -1,0 +1,169 @@
+/* vpcd internals. The mapping from the AWS model to kernel objects is described once, in
+ * docs/architecture.md; the names below follow it. */
+#pragma once
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "cidr.h"
+#include "err.h"
+#include "ids.h"
+#include "nl.h"
+#include "store.h"
+
+#define OWNER_ID "123456789012"
+#define LAB_PREFIX_MAX 4
+
+struct region_def {
+	char name[32];
+	char zones[8][40];
+	int nzones;
+};
+
+struct vpcd {
+	char prefix[LAB_PREFIX_MAX + 1];
+	char state_dir[256];
+	char run_dir[256];
+	char config_path[256];
+	bool default_vpc;
+	char sock_group[64]; /* peers in this group may use the socket; empty: root only */
+	struct region_def *regions;
+	int nregions;
+	struct store *store;
+	struct idgen ids;
+	json_t *ns_cache; /* name -> pointer (json_integer) to struct nsh */
+	json_t *nft_applied; /* vpc id -> last ruleset text applied */
+};
+
+extern struct vpcd *V;
+
+/* A request in progress. Every change to the model goes through the txn, which remembers the
+ * value each touched object had, so that a failed request is rolled back whole. */
+struct txn {
+	json_t *undo; /* id -> previous object, or null if it did not exist */
+	json_t *dirty_vpcs; /* vpc id -> true: kernel state to converge before commit */
+	json_t *gone_vpcs;  /* vpc ns names to delete after commit */
+	bool ids_used;
+	uint64_t ids_before;
+};
+
+struct req {
+	const char *action;
+	const char *region;
+	json_t *params;
+	struct txn txn;
+};
+
+typedef int (*handler_fn)(struct req *rq, json_t **ret, struct err *e);
+
+/* model.c */
+json_t *obj_get(const char *id);
+json_t *obj_get_type(const char *id, const char *type); /* NULL if absent or another type */
+json_t *obj_edit(struct txn *t, const char *id);          /* live object, undo recorded */
+void obj_put(struct txn *t, const char *id, json_t *obj); /* steals obj */
+void obj_del(struct txn *t, const char *id);
+void txn_touch_vpc(struct txn *t, const char *vpc_id);
+int txn_commit(struct txn *t, struct err *e);
+void txn_rollback(struct txn *t);
+void new_id(struct txn *t, const char *kind, char buf[static ID_MAX]);
+const char *jstr(json_t *o, const char *key);
+/* Iteration over the objects of one type in one region (region NULL: all). */
+#define obj_foreach(type, region, id, o)                                                           \
+	json_object_foreach(store_objects(V->store), id, o)                                        \
+		if (strcmp(jstr(o, "_type"), type) == 0 &&                                         \
+		    (!(region) || strcmp(jstr(o, "_region"), (region) ? (region) : "") == 0))
+/* Output: a copy without internal keys, Tags dropped when empty (as AWS prints them). */
+json_t *obj_public(json_t *o);
+
+/* params.c: typed access to request parameters, with EC2 errors. */
+int param_str(struct req *rq, const char *name, bool required, const char **ret, struct err *e);
+int param_bool(struct req *rq, const char *name, int *ret); /* -1 absent, 0, 1 */
+int param_int(struct req *rq, const char *name, long long dflt, long long *ret, struct err *e);
+/* A list member: accepts a JSON array or one scalar; returns a new reference (empty array if
+ * absent). */
+json_t *param_list(json_t *params, const char *name);
+int param_cidr(struct req *rq, const char *name, struct cidr *ret, const char **ret_text,
+	       struct err *e);
+/* Tags from --tag-specifications for a resource type; validates the shape. */
+int param_tags(struct req *rq, const char *resource_type, json_t **ret, struct err *e);
+int tags_validate(json_t *tags, struct err *e);
+
+/* filters.c */
+struct filter_map {
+	const char *name;
+	const char *path; /* dotted path in the public object; arrays are traversed */
+};
+/* Describes objects of `type`: applies the ids list (`ids_param`, NotFound code) and the
+ * Filters, MaxResults and NextToken, decorates each with `decorate`, and returns them as a
+ * new array in *ret. */
+int describe(struct req *rq, const char *type, const char *ids_param, const char *id_key,
+	     const char *notfound_code, const char *notfound_name, const struct filter_map *map,
+	     void (*decorate)(json_t *pub, json_t *o), json_t **ret, json_t **ret_token,
+	     struct err *e);
+int wildcard_match(const char *pattern, const char *s);
+
+/* region.c */
+const struct region_def *region_find(const char *name);
+int region_ensure(struct req *rq, struct err *e);
+int regions_load_config(const char *path, struct err *e);
+const char *zone_id(const char *zone, char buf[static 16]);
+
+/* kernel names: sync.c */
+void name_vpc_ns(const char *vpc_id, char buf[static 64]);
+void name_region_ns(const char *region, char buf[static 64]);
+void name_bridge(const char *subnet_id, char buf[static 16]);
+void name_port(const char *eni_id, char buf[static 16]);
+void name_peer(const char *eni_id, char buf[static 16]);
+int nsh_get(const char *ns, bool with_nft, struct nsh **ret, struct err *e);
+void nsh_forget(const char *ns);
+/* Converges a VPC's namespace with the model. `full` re-checks objects that exist. */
+int sync_vpc(const char *vpc_id, bool full, struct err *e);
+int sync_region(const char *region, struct err *e);
+/* Startup: rebuild what is missing, remove strays carrying the prefix. */
+int reconcile(struct err *e);
+int teardown_prefix(const char *prefix, struct err *e);
+/* The nftables ruleset text of a VPC (also used by the golden-file tests). */
+char *vpc_ruleset(const char *vpc_id);
+
+/* handlers */
+int vpc_create_obj(struct req *rq, const char *cidr_text, bool is_default, json_t *tags,
+		   char ret_id[static ID_MAX], struct err *e);
+int subnet_create_obj(struct req *rq, const char *vpc_id, const char *cidr_text, const char *az,
+		      bool is_default, json_t *tags, char ret_id[static ID_MAX], struct err *e);
+/* The route table associated with a subnet (explicitly, or the VPC's main one). */
+json_t *subnet_route_table(const char *subnet_id, const char *vpc_id);
+json_t *vpc_main_route_table(const char *vpc_id);
+json_t *rtb_new(struct txn *t, const char *region, const char *vpc_id, const char *vpc_cidr,
+		json_t *tags, char id[static ID_MAX]);
+/* A route's target ID and the key it is under; "" if none. */
+const char *route_target(json_t *route, const char **ret_key);
+/* A route is active while its target exists; otherwise it is a blackhole. */
+bool route_active(json_t *route);
+int eni_used_ips(const char *subnet_id, uint32_t **ret, size_t *n);
+
+int h_describe_regions(struct req *, json_t **, struct err *);
+int h_describe_availability_zones(struct req *, json_t **, struct err *);
+int h_create_vpc(struct req *, json_t **, struct err *);
+int h_describe_vpcs(struct req *, json_t **, struct err *);
+int h_delete_vpc(struct req *, json_t **, struct err *);
+int h_create_subnet(struct req *, json_t **, struct err *);
+int h_describe_subnets(struct req *, json_t **, struct err *);
+int h_delete_subnet(struct req *, json_t **, struct err *);
+int h_create_route_table(struct req *, json_t **, struct err *);
+int h_describe_route_tables(struct req *, json_t **, struct err *);
+int h_delete_route_table(struct req *, json_t **, struct err *);
+int h_associate_route_table(struct req *, json_t **, struct err *);
+int h_disassociate_route_table(struct req *, json_t **, struct err *);
+int h_replace_route_table_association(struct req *, json_t **, struct err *);
+int h_create_route(struct req *, json_t **, struct err *);
+int h_replace_route(struct req *, json_t **, struct err *);
+int h_delete_route(struct req *, json_t **, struct err *);
+int h_create_network_interface(struct req *, json_t **, struct err *);
+int h_describe_network_interfaces(struct req *, json_t **, struct err *);
+int h_delete_network_interface(struct req *, json_t **, struct err *);
+int h_modify_network_interface_attribute(struct req *, json_t **, struct err *);
+int h_plug_network_interface(struct req *, json_t **, struct err *);
+int h_unplug_network_interface(struct req *, json_t **, struct err *);
+int h_create_tags(struct req *, json_t **, struct err *);
+int h_delete_tags(struct req *, json_t **, struct err *);
+int h_describe_tags(struct req *, json_t **, struct err *);
+int h_describe_lab(struct req *, json_t **, struct err *);
