@@ -86,7 +86,7 @@ static void eni_decorate(json_t *pub, json_t *o)
 	(void)o;
 	/* describe-network-interfaces calls the tag list TagSet. */
 	json_t *tags = json_object_get(pub, "Tags");
-	json_object_set(pub, "TagSet", tags ? tags : json_array());
+	json_object_set_new(pub, "TagSet", tags ? json_incref(tags) : json_array());
 	json_object_del(pub, "Tags");
 }
 
