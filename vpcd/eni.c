@@ -134,9 +134,9 @@ int h_create_network_interface(struct req *rq, json_t **ret, struct err *e)
 			       "There are not enough free addresses in subnet '%s' to satisfy the requested number of instances.",
 			       sid);
 	}
-	if (json_array_size(json_object_get(rq->params, "Groups")))
-		return err_set(e, "UnsupportedOperation",
-			       "Security groups are not implemented yet in this vpclab version");
+	_cleanup_json_ json_t *gids = param_list(rq->params, "Groups"), *groups = NULL;
+	if ((r = sg_eni_groups(rq, jstr(s, "VpcId"), gids, &groups, e)) < 0)
+		return r;
 	if ((r = param_tags(rq, "network-interface", &tags, e)) < 0)
 		return r;
 	ip_format(ip, ipbuf);
@@ -146,10 +146,10 @@ int h_create_network_interface(struct req *rq, json_t **ret, struct err *e)
 	name_port(id, port);
 	name_peer(id, peer);
 	json_t *eni = json_pack(
-		"{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[], s:s, s:[], s:s, s:s, s:s, s:s, s:s, s:[{s:b, s:s, s:s}], s:b, s:b, s:s, s:s, s:o}",
+		"{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:[], s:s, s:s, s:s, s:s, s:s, s:[{s:b, s:s, s:s}], s:b, s:b, s:s, s:s, s:o}",
 		"_type", "eni", "_region", rq->region, "_port", port, "_peer", peer,
 		"AvailabilityZone", jstr(s, "AvailabilityZone"), "Description", desc ? desc : "",
-		"InterfaceType", "interface", "Groups", "MacAddress", mac, "Ipv6Addresses",
+		"InterfaceType", "interface", "Groups", json_incref(groups), "MacAddress", mac, "Ipv6Addresses",
 		"NetworkInterfaceId", id, "OwnerId", OWNER_ID, "PrivateDnsName", dns,
 		"PrivateIpAddress", ipbuf, "Status", "available", "PrivateIpAddresses", "Primary", 1,
 		"PrivateDnsName", dns, "PrivateIpAddress", ipbuf, "RequesterManaged", 0,
@@ -204,15 +204,22 @@ int h_modify_network_interface_attribute(struct req *rq, json_t **ret, struct er
 		return -EINVAL;
 	param_bool(rq, "SourceDestCheck", &sdc);
 	json_t *desc = json_object_get(rq->params, "Description");
-	if (json_object_get(rq->params, "Groups"))
-		return err_set(e, "UnsupportedOperation",
-			       "Security groups are not implemented yet in this vpclab version");
-	if (sdc < 0 && !desc)
+	_cleanup_json_ json_t *groups = NULL;
+	if (json_object_get(rq->params, "Groups")) {
+		_cleanup_json_ json_t *gids = param_list(rq->params, "Groups");
+		if (json_array_size(gids) == 0)
+			return err_set(e, "MissingParameter", "--groups needs at least one group ID");
+		if ((r = sg_eni_groups(rq, jstr(eni, "VpcId"), gids, &groups, e)) < 0)
+			return r;
+	}
+	if (sdc < 0 && !desc && !groups)
 		return err_set(e, "MissingParameter",
 			       "The request must contain exactly one attribute to modify");
 	eni = obj_edit(&rq->txn, id);
 	if (sdc >= 0)
 		json_object_set_new(eni, "SourceDestCheck", json_boolean(sdc));
+	if (groups)
+		json_object_set(eni, "Groups", groups);
 	if (desc) {
 		json_t *v = json_is_object(desc) ? json_object_get(desc, "Value") : desc;
 		json_object_set_new(eni, "Description",

@@ -55,6 +55,7 @@ int subnet_create_obj(struct req *rq, const char *vpc_id, const char *cidr_text,
 		tags ? json_incref(tags) : json_array());
 	json_object_del(s, "AvailableIpAddressCount"); /* derived on output */
 	obj_put(&rq->txn, id, s);
+	acl_associate_default(&rq->txn, vpc_id, id);
 	txn_touch_vpc(&rq->txn, vpc_id);
 	snprintf(ret_id, ID_MAX, "%s", id);
 	return 0;
@@ -164,6 +165,7 @@ int h_delete_subnet(struct req *rq, json_t **ret, struct err *e)
 			break;
 		}
 	}
+	acl_disassociate(&rq->txn, sid);
 	txn_touch_vpc(&rq->txn, jstr(s, "VpcId"));
 	obj_del(&rq->txn, sid);
 	*ret = json_object();

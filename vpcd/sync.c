@@ -5,7 +5,6 @@
 #include <string.h>
 #include "cleanup.h"
 #include "netns.h"
-#include "nft.h"
 #include "vpcd.h"
 
 #define RULE_PRIO_LOCAL 100
@@ -82,112 +81,6 @@ struct names {
 static void collect_name(const char *name, void *data)
 {
 	json_object_set_new(((struct names *)data)->set, name, json_true());
-}
-
-static void buf_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static void buf_printf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-{
-	va_list ap;
-	for (;;) {
-		va_start(ap, fmt);
-		int n = vsnprintf(*buf ? *buf + *len : NULL, *buf ? *cap - *len : 0, fmt, ap);
-		va_end(ap);
-		if (*buf && (size_t)n < *cap - *len) {
-			*len += (size_t)n;
-			return;
-		}
-		*cap = (*cap + (size_t)n + 1) * 2;
-		*buf = realloc(*buf, *cap);
-	}
-}
-
-/* The bridge-family table of a VPC: per-port source/destination checks, keyed by sets so the
- * per-packet cost does not depend on how many ENIs the VPC has. */
-char *vpc_ruleset(const char *vpc_id)
-{
-	char *b = NULL;
-	size_t len = 0, cap = 0;
-	const char *id;
-	json_t *o;
-	int n = 0;
-
-	buf_printf(&b, &len, &cap, "table bridge vpclab {\n");
-	buf_printf(&b, &len, &cap, "\tset sdc_ports {\n\t\ttype ifname\n");
-	obj_foreach("eni", NULL, id, o)
-	{
-		if (strcmp(jstr(o, "VpcId"), vpc_id) != 0 || !json_is_true(json_object_get(o, "SourceDestCheck")))
-			continue;
-		buf_printf(&b, &len, &cap, "%s\"%s\"", n++ ? ", " : "\t\telements = { ", jstr(o, "_port"));
-	}
-	buf_printf(&b, &len, &cap, "%s\t}\n", n ? " }\n" : "");
-	static const char *const sets[] = {"sdc_src", "sdc_dst"};
-	for (int s = 0; s < 2; s++) {
-		buf_printf(&b, &len, &cap, "\tset %s {\n\t\ttype %s\n", sets[s],
-			   s == 0 ? "ifname . ether_addr . ipv4_addr" : "ifname . ipv4_addr");
-		n = 0;
-		obj_foreach("eni", NULL, id, o)
-		{
-			if (strcmp(jstr(o, "VpcId"), vpc_id) != 0)
-				continue;
-			if (s == 0)
-				buf_printf(&b, &len, &cap, "%s\"%s\" . %s . %s", n++ ? ", " : "\t\telements = { ",
-					   jstr(o, "_port"), jstr(o, "MacAddress"), jstr(o, "PrivateIpAddress"));
-			else
-				buf_printf(&b, &len, &cap, "%s\"%s\" . %s", n++ ? ", " : "\t\telements = { ",
-					   jstr(o, "_port"), jstr(o, "PrivateIpAddress"));
-		}
-		buf_printf(&b, &len, &cap, "%s\t}\n", n ? " }\n" : "");
-	}
-	buf_printf(&b, &len, &cap,
-		   "\tchain from_eni {\n"
-		   "\t\tether type ip iifname . ether saddr . ip saddr @sdc_src return\n"
-		   "\t\tether type arp iifname . arp saddr ether . arp saddr ip @sdc_src return\n"
-		   "\t\tether type arp arp saddr ip 0.0.0.0 return\n"
-		   "\t\tether type ip ip saddr 0.0.0.0 udp sport 68 udp dport 67 return\n"
-		   "\t\tdrop\n"
-		   "\t}\n"
-		   "\tchain to_eni {\n"
-		   "\t\tether type ip oifname . ip daddr @sdc_dst return\n"
-		   "\t\tether type ip ip daddr { 255.255.255.255, 224.0.0.0/4 } return\n"
-		   "\t\tether type arp return\n"
-		   "\t\tether type ip udp sport 67 udp dport 68 return\n"
-		   "\t\tdrop\n"
-		   "\t}\n"
-		   "\tchain forward {\n"
-		   "\t\ttype filter hook forward priority -200; policy accept;\n"
-		   "\t\tiifname @sdc_ports jump from_eni\n"
-		   "\t\toifname @sdc_ports jump to_eni\n"
-		   "\t}\n"
-		   "\tchain input {\n"
-		   "\t\ttype filter hook input priority -200; policy accept;\n"
-		   "\t\tiifname @sdc_ports jump from_eni\n"
-		   "\t}\n"
-		   "\tchain output {\n"
-		   "\t\ttype filter hook output priority -200; policy accept;\n"
-		   "\t\toifname @sdc_ports jump to_eni\n"
-		   "\t}\n"
-		   "}\n");
-	return b;
-}
-
-static int sync_nft(struct nsh *h, const char *vpc_id, bool full, struct err *e)
-{
-	_cleanup_free_ char *rules = vpc_ruleset(vpc_id);
-	const char *last = json_string_value(json_object_get(V->nft_applied, vpc_id));
-	if (!full && last && strcmp(last, rules) == 0)
-		return 0;
-	/* Create-then-delete makes the delete safe when the table is absent; all of it, with the
-	 * new table, is one transaction. */
-	size_t n = strlen(rules) + 128;
-	_cleanup_free_ char *cmd = malloc(n);
-	snprintf(cmd, n, "table bridge vpclab {}\ndelete table bridge vpclab\n%s", rules);
-	int r = nft_apply(h, cmd, e);
-	if (r == 0)
-		json_object_set_new(V->nft_applied, vpc_id, json_string(rules));
-	else
-		json_object_del(V->nft_applied, vpc_id);
-	return r;
 }
 
 static bool route_eq(const struct nl_route *a, const struct nl_route *b)
@@ -401,7 +294,7 @@ int sync_vpc(const char *vpc_id, bool full, struct err *e)
 	}
 	if ((r = sync_routing(h, vpc, e)) < 0)
 		return r;
-	return sync_nft(h, vpc_id, full || created, e);
+	return firewall_sync(h, vpc_id, full || created, e);
 }
 
 int sync_region(const char *region, struct err *e)

@@ -66,6 +66,8 @@ int vpc_create_obj(struct req *rq, const char *cidr_text, bool is_default, json_
 			      json_pack("{s:b, s:s, s:s, s:{s:s}}", "Main", 1, "RouteTableAssociationId",
 					main_assoc, "RouteTableId", rtb, "AssociationState", "State",
 					"associated"));
+	sg_create_default(&rq->txn, rq->region, id);
+	acl_create_default(&rq->txn, rq->region, id);
 	txn_touch_vpc(&rq->txn, id);
 	snprintf(ret_id, ID_MAX, "%s", id);
 	(void)e;

@@ -121,8 +121,23 @@ int sync_region(const char *region, struct err *e);
 /* Startup: rebuild what is missing, remove strays carrying the prefix. */
 int reconcile(struct err *e);
 int teardown_prefix(const char *prefix, struct err *e);
-/* The nftables ruleset text of a VPC (also used by the golden-file tests). */
+/* firewall.c: the nftables ruleset text of a VPC (also used by the golden-file tests), and
+ * applying it: a whole table when its structure changed, else set-element differences, one
+ * transaction either way. */
 char *vpc_ruleset(const char *vpc_id);
+int firewall_sync(struct nsh *h, const char *vpc_id, bool full, struct err *e);
+
+/* security_group.c, network_acl.c */
+json_t *sg_get(struct req *rq, const char *id, struct err *e);
+json_t *vpc_default_sg(const char *vpc_id);
+void sg_create_default(struct txn *t, const char *region, const char *vpc_id);
+int sg_eni_groups(struct req *rq, const char *vpc_id, json_t *ids, json_t **ret, struct err *e);
+void acl_create_default(struct txn *t, const char *region, const char *vpc_id);
+json_t *vpc_default_acl(const char *vpc_id);
+json_t *subnet_acl(const char *subnet_id);
+void acl_associate_default(struct txn *t, const char *vpc_id, const char *subnet_id);
+void acl_disassociate(struct txn *t, const char *subnet_id);
+void acl_sort(json_t *acl);
 
 /* handlers */
 int vpc_create_obj(struct req *rq, const char *cidr_text, bool is_default, json_t *tags,
@@ -167,3 +182,18 @@ int h_create_tags(struct req *, json_t **, struct err *);
 int h_delete_tags(struct req *, json_t **, struct err *);
 int h_describe_tags(struct req *, json_t **, struct err *);
 int h_describe_lab(struct req *, json_t **, struct err *);
+int h_create_security_group(struct req *, json_t **, struct err *);
+int h_delete_security_group(struct req *, json_t **, struct err *);
+int h_describe_security_groups(struct req *, json_t **, struct err *);
+int h_describe_security_group_rules(struct req *, json_t **, struct err *);
+int h_authorize_security_group_ingress(struct req *, json_t **, struct err *);
+int h_authorize_security_group_egress(struct req *, json_t **, struct err *);
+int h_revoke_security_group_ingress(struct req *, json_t **, struct err *);
+int h_revoke_security_group_egress(struct req *, json_t **, struct err *);
+int h_create_network_acl(struct req *, json_t **, struct err *);
+int h_delete_network_acl(struct req *, json_t **, struct err *);
+int h_describe_network_acls(struct req *, json_t **, struct err *);
+int h_create_network_acl_entry(struct req *, json_t **, struct err *);
+int h_replace_network_acl_entry(struct req *, json_t **, struct err *);
+int h_delete_network_acl_entry(struct req *, json_t **, struct err *);
+int h_replace_network_acl_association(struct req *, json_t **, struct err *);

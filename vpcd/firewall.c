@@ -1,0 +1,461 @@
+/* Security groups and network ACLs as nftables in the VPC namespace, and the source/dest
+ * check in the bridge family. The layout is described in docs/architecture.md. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cleanup.h"
+#include "nft.h"
+#include "rect.h"
+#include "vpcd.h"
+
+struct sbuf {
+	char *s;
+	size_t len, cap;
+};
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	for (;;) {
+		va_start(ap, fmt);
+		int n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
+		va_end(ap);
+		if (b->s && (size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		b->cap = (b->cap + (size_t)n + 1) * 2;
+		b->s = realloc(b->s, b->cap);
+		if (!b->s)
+			abort();
+	}
+}
+
+static bool in_vpc(json_t *o, const char *vpc_id) { return !strcmp(jstr(o, "VpcId"), vpc_id); }
+
+/* --- the bridge table: per-port source/destination check ------------------------------ */
+
+static void bridge_table(struct sbuf *b, const char *vpc_id)
+{
+	const char *id;
+	json_t *o;
+	int n = 0;
+
+	sb_printf(b, "table bridge vpclab {\n\tset sdc_ports {\n\t\ttype ifname\n");
+	obj_foreach("eni", NULL, id, o)
+	{
+		if (!in_vpc(o, vpc_id) || !json_is_true(json_object_get(o, "SourceDestCheck")))
+			continue;
+		sb_printf(b, "%s\"%s\"", n++ ? ", " : "\t\telements = { ", jstr(o, "_port"));
+	}
+	sb_printf(b, "%s\t}\n", n ? " }\n" : "");
+	for (int s = 0; s < 2; s++) {
+		sb_printf(b, "\tset %s {\n\t\ttype %s\n", s == 0 ? "sdc_src" : "sdc_dst",
+			  s == 0 ? "ifname . ether_addr . ipv4_addr" : "ifname . ipv4_addr");
+		n = 0;
+		obj_foreach("eni", NULL, id, o)
+		{
+			if (!in_vpc(o, vpc_id))
+				continue;
+			sb_printf(b, "%s\"%s\"", n++ ? ", " : "\t\telements = { ", jstr(o, "_port"));
+			if (s == 0)
+				sb_printf(b, " . %s", jstr(o, "MacAddress"));
+			sb_printf(b, " . %s", jstr(o, "PrivateIpAddress"));
+		}
+		sb_printf(b, "%s\t}\n", n ? " }\n" : "");
+	}
+	sb_printf(b, "\tchain from_eni {\n"
+		     "\t\tether type ip iifname . ether saddr . ip saddr @sdc_src return\n"
+		     "\t\tether type arp iifname . arp saddr ether . arp saddr ip @sdc_src return\n"
+		     "\t\tether type arp arp saddr ip 0.0.0.0 return\n"
+		     "\t\tether type ip ip saddr 0.0.0.0 udp sport 68 udp dport 67 return\n"
+		     "\t\tdrop\n"
+		     "\t}\n"
+		     "\tchain to_eni {\n"
+		     "\t\tether type ip oifname . ip daddr @sdc_dst return\n"
+		     "\t\tether type ip ip daddr { 255.255.255.255, 224.0.0.0/4 } return\n"
+		     "\t\tether type arp return\n"
+		     "\t\tether type ip udp sport 67 udp dport 68 return\n"
+		     "\t\tdrop\n"
+		     "\t}\n"
+		     "\tchain forward {\n"
+		     "\t\ttype filter hook forward priority -200; policy accept;\n"
+		     "\t\tiifname @sdc_ports jump from_eni\n"
+		     "\t\toifname @sdc_ports jump to_eni\n"
+		     "\t}\n"
+		     "\tchain input {\n"
+		     "\t\ttype filter hook input priority -200; policy accept;\n"
+		     "\t\tiifname @sdc_ports jump from_eni\n"
+		     "\t}\n"
+		     "\tchain output {\n"
+		     "\t\ttype filter hook output priority -200; policy accept;\n"
+		     "\t\toifname @sdc_ports jump to_eni\n"
+		     "\t}\n"
+		     "}\n");
+}
+
+/* --- the inet table: network ACLs, then security groups -------------------------------- */
+
+static const char *const sg_sets[] = {"sg_enis", "in_l4", "in_icmp", "in_proto",
+				      "eg_l4",   "eg_icmp", "eg_proto"};
+
+static void nacl_rule(struct sbuf *b, json_t *entry, bool egress)
+{
+	const char *cidr = jstr(entry, "CidrBlock"), *proto = jstr(entry, "Protocol");
+	sb_printf(b, "\t\t");
+	if (strcmp(cidr, "0.0.0.0/0") != 0)
+		sb_printf(b, "ip %s %s ", egress ? "daddr" : "saddr", cidr);
+	if (strcmp(proto, "-1") != 0)
+		sb_printf(b, "meta l4proto %s ", proto);
+	if (!strcmp(proto, "6") || !strcmp(proto, "17")) {
+		json_t *pr = json_object_get(entry, "PortRange");
+		long long from = json_integer_value(json_object_get(pr, "From"));
+		long long to = json_integer_value(json_object_get(pr, "To"));
+		if (from == to)
+			sb_printf(b, "th dport %lld ", from);
+		else if (from != 0 || to != 65535)
+			sb_printf(b, "th dport %lld-%lld ", from, to);
+	} else if (!strcmp(proto, "1")) {
+		json_t *ic = json_object_get(entry, "IcmpTypeCode");
+		long long type = json_integer_value(json_object_get(ic, "Type"));
+		long long code = json_integer_value(json_object_get(ic, "Code"));
+		if (type >= 0)
+			sb_printf(b, "icmp type %lld ", type);
+		if (code >= 0)
+			sb_printf(b, "icmp code %lld ", code);
+	}
+	sb_printf(b, "%s\n", !strcmp(jstr(entry, "RuleAction"), "allow") ? "return" : "drop");
+}
+
+/* Everything of the inet table but the security group elements. */
+static void inet_skeleton(struct sbuf *b, const char *vpc_id)
+{
+	const char *id;
+	json_t *o;
+	int n;
+
+	sb_printf(b, "table inet vpclab {\n"
+		     "\tset sg_enis {\n\t\ttype ipv4_addr\n\t}\n"
+		     "\tset in_l4 {\n\t\ttype ipv4_addr . inet_proto . inet_service . ipv4_addr\n\t\tflags interval\n\t}\n"
+		     "\tset in_icmp {\n\t\ttype ipv4_addr . icmp_type . icmp_code . ipv4_addr\n\t\tflags interval\n\t}\n"
+		     "\tset in_proto {\n\t\ttype ipv4_addr . inet_proto . ipv4_addr\n\t\tflags interval\n\t}\n"
+		     "\tset eg_l4 {\n\t\ttype ipv4_addr . inet_proto . inet_service . ipv4_addr\n\t\tflags interval\n\t}\n"
+		     "\tset eg_icmp {\n\t\ttype ipv4_addr . icmp_type . icmp_code . ipv4_addr\n\t\tflags interval\n\t}\n"
+		     "\tset eg_proto {\n\t\ttype ipv4_addr . inet_proto . ipv4_addr\n\t\tflags interval\n\t}\n");
+	/* Network ACLs: one chain per ACL and direction, in rule-number order. */
+	obj_foreach("acl", NULL, id, o)
+	{
+		if (!in_vpc(o, vpc_id))
+			continue;
+		for (int egress = 0; egress < 2; egress++) {
+			sb_printf(b, "\tchain nacl_%s_%s {\n", id_tail(id), egress ? "eg" : "in");
+			size_t i;
+			json_t *entry;
+			json_array_foreach(json_object_get(o, "Entries"), i, entry)
+			{
+				if (json_is_true(json_object_get(entry, "Egress")) != egress ||
+				    json_integer_value(json_object_get(entry, "RuleNumber")) >= 32767)
+					continue;
+				nacl_rule(b, entry, egress);
+			}
+			sb_printf(b, "\t\tdrop\n\t}\n");
+		}
+	}
+	/* Subnet bridge -> its ACL's chains; traffic within one bridge skips ACLs. */
+	sb_printf(b, "\tset intra_subnet {\n\t\ttype ifname . ifname\n");
+	n = 0;
+	obj_foreach("subnet", NULL, id, o) if (in_vpc(o, vpc_id))
+		sb_printf(b, "%s\"%s\" . \"%s\"", n++ ? ", " : "\t\telements = { ", jstr(o, "_bridge"),
+			  jstr(o, "_bridge"));
+	sb_printf(b, "%s\t}\n", n ? " }\n" : "");
+	for (int egress = 0; egress < 2; egress++) {
+		sb_printf(b, "\tmap nacl_%s {\n\t\ttype ifname : verdict\n", egress ? "eg" : "in");
+		n = 0;
+		obj_foreach("subnet", NULL, id, o)
+		{
+			json_t *acl = in_vpc(o, vpc_id) ? subnet_acl(id) : NULL;
+			if (!acl)
+				continue;
+			sb_printf(b, "%s\"%s\" : jump nacl_%s_%s", n++ ? ", " : "\t\telements = { ",
+				  jstr(o, "_bridge"), id_tail(jstr(acl, "NetworkAclId")), egress ? "eg" : "in");
+		}
+		sb_printf(b, "%s\t}\n", n ? " }\n" : "");
+	}
+	sb_printf(b, "\tchain nacl {\n"
+		     "\t\tiifname vmap @nacl_eg\n"
+		     "\t\toifname vmap @nacl_in\n"
+		     "\t}\n"
+		     "\tchain sg_egress {\n"
+		     "\t\tip saddr . meta l4proto . th dport . ip daddr @eg_l4 return\n"
+		     "\t\tip saddr . icmp type . icmp code . ip daddr @eg_icmp return\n"
+		     "\t\tip saddr . meta l4proto . ip daddr @eg_proto return\n"
+		     "\t\tdrop\n"
+		     "\t}\n"
+		     "\tchain sg_ingress {\n"
+		     "\t\tip daddr . meta l4proto . th dport . ip saddr @in_l4 return\n"
+		     "\t\tip daddr . icmp type . icmp code . ip saddr @in_icmp return\n"
+		     "\t\tip daddr . meta l4proto . ip saddr @in_proto return\n"
+		     "\t\tdrop\n"
+		     "\t}\n"
+		     "\tchain forward {\n"
+		     "\t\ttype filter hook forward priority filter; policy accept;\n"
+		     "\t\tiifname . oifname != @intra_subnet jump nacl\n"
+		     "\t\tct state established,related accept\n"
+		     "\t\tip saddr @sg_enis jump sg_egress\n"
+		     "\t\tip daddr @sg_enis jump sg_ingress\n"
+		     "\t}\n"
+		     "}\n");
+}
+
+/* Rectangles of one ENI, one direction, one protocol class. */
+struct rects {
+	struct rect *v;
+	size_t n, cap;
+};
+
+static void rects_add(struct rects *r, uint32_t klo, uint32_t khi, uint32_t alo, uint32_t ahi)
+{
+	if (r->n == r->cap) {
+		r->cap = r->cap ? r->cap * 2 : 16;
+		r->v = realloc(r->v, r->cap * sizeof(*r->v));
+		if (!r->v)
+			abort();
+	}
+	r->v[r->n++] = (struct rect){klo, khi, alo, ahi};
+}
+
+static void fmt_ip(uint32_t a, char buf[static IP_STRLEN]) { ip_format(a, buf); }
+
+static void fmt_range(char *buf, size_t n, uint32_t lo, uint32_t hi, bool ip)
+{
+	char a[IP_STRLEN], b[IP_STRLEN];
+	if (ip) {
+		fmt_ip(lo, a), fmt_ip(hi, b);
+		if (lo == hi)
+			snprintf(buf, n, "%s", a);
+		else
+			snprintf(buf, n, "%s-%s", a, b);
+	} else if (lo == hi) {
+		snprintf(buf, n, "%u", lo);
+	} else {
+		snprintf(buf, n, "%u-%u", lo, hi);
+	}
+}
+
+static void add_elem(json_t *sets, const char *set, const char *elem)
+{
+	json_t *s = json_object_get(sets, set);
+	json_object_set_new(s, elem, json_true());
+}
+
+/* Emits the disjoint elements of one class into `set`; `proto` < 0 for icmp/proto sets. */
+static void emit(json_t *sets, const char *set, const char *eni_ip, int proto, struct rects *r,
+		 int kind)
+{
+	char elem[160], k[32], a[40];
+	if (rect_disjoint(&r->v, &r->n) < 0)
+		abort();
+	for (size_t i = 0; i < r->n; i++) {
+		struct rect *x = &r->v[i];
+		fmt_range(a, sizeof(a), x->a_lo, x->a_hi, true);
+		if (kind == 0) { /* l4: proto . port . addr */
+			fmt_range(k, sizeof(k), x->k_lo, x->k_hi, false);
+			snprintf(elem, sizeof(elem), "%s . %d . %s . %s", eni_ip, proto, k, a);
+			add_elem(sets, set, elem);
+		} else if (kind == 2) { /* proto . addr */
+			fmt_range(k, sizeof(k), x->k_lo, x->k_hi, false);
+			snprintf(elem, sizeof(elem), "%s . %s . %s", eni_ip, k, a);
+			add_elem(sets, set, elem);
+		} else { /* icmp: a 16-bit type<<8|code range, cut into type x code rectangles */
+			uint32_t t1 = x->k_lo >> 8, c1 = x->k_lo & 255, t2 = x->k_hi >> 8, c2 = x->k_hi & 255;
+			char tr[16], cr[16];
+			struct {
+				uint32_t tlo, thi, clo, chi;
+			} parts[3];
+			int np = 0;
+			if (t1 == t2) {
+				parts[np++] = (typeof(parts[0])){t1, t1, c1, c2};
+			} else {
+				uint32_t mid_lo = t1, mid_hi = t2;
+				if (c1 != 0)
+					parts[np++] = (typeof(parts[0])){t1, t1, c1, 255}, mid_lo = t1 + 1;
+				if (c2 != 255)
+					mid_hi = t2 - 1;
+				if (mid_lo <= mid_hi)
+					parts[np++] = (typeof(parts[0])){mid_lo, mid_hi, 0, 255};
+				if (c2 != 255)
+					parts[np++] = (typeof(parts[0])){t2, t2, 0, c2};
+			}
+			for (int p = 0; p < np; p++) {
+				fmt_range(tr, sizeof(tr), parts[p].tlo, parts[p].thi, false);
+				fmt_range(cr, sizeof(cr), parts[p].clo, parts[p].chi, false);
+				snprintf(elem, sizeof(elem), "%s . %s . %s . %s", eni_ip, tr, cr, a);
+				add_elem(sets, set, elem);
+			}
+		}
+	}
+	free(r->v);
+	*r = (struct rects){0};
+}
+
+static bool eni_in_group(json_t *eni, const char *gid)
+{
+	size_t i;
+	json_t *g;
+	json_array_foreach(json_object_get(eni, "Groups"), i, g) if (!strcmp(jstr(g, "GroupId"), gid)) return true;
+	return false;
+}
+
+/* The security group set elements of a VPC: {set: {element: true}}. */
+static json_t *sg_elements(const char *vpc_id)
+{
+	json_t *sets = json_object();
+	const char *id, *oid;
+	json_t *eni, *o;
+	for (size_t i = 0; i < ARRAY_SIZE(sg_sets); i++)
+		json_object_set_new(sets, sg_sets[i], json_object());
+
+	obj_foreach("eni", NULL, id, eni)
+	{
+		if (!in_vpc(eni, vpc_id))
+			continue;
+		const char *ip = jstr(eni, "PrivateIpAddress");
+		add_elem(sets, "sg_enis", ip);
+		for (int egress = 0; egress < 2; egress++) {
+			struct rects tcp = {0}, udp = {0}, icmp = {0}, proto = {0};
+			size_t gi;
+			json_t *g;
+			json_array_foreach(json_object_get(eni, "Groups"), gi, g)
+			{
+				json_t *sg = obj_get(jstr(g, "GroupId")), *r;
+				size_t ri;
+				json_array_foreach(json_object_get(sg, "_rules"), ri, r)
+				{
+					if (json_is_true(json_object_get(r, "Egress")) != egress)
+						continue;
+					const char *p = jstr(r, "Proto");
+					long long from = json_integer_value(json_object_get(r, "From"));
+					long long to = json_integer_value(json_object_get(r, "To"));
+					struct rects *dst;
+					uint32_t klo, khi;
+					if (!strcmp(p, "tcp") || !strcmp(p, "udp")) {
+						dst = p[0] == 't' ? &tcp : &udp;
+						klo = (uint32_t)from, khi = (uint32_t)to;
+					} else if (!strcmp(p, "icmp")) {
+						dst = &icmp;
+						if (from < 0)
+							klo = 0, khi = 0xffff;
+						else if (to < 0)
+							klo = (uint32_t)from << 8, khi = (uint32_t)from << 8 | 255;
+						else
+							klo = khi = (uint32_t)(from << 8 | to);
+					} else {
+						dst = &proto;
+						klo = !strcmp(p, "-1") ? 0 : (uint32_t)atoi(p);
+						khi = !strcmp(p, "-1") ? 255 : klo;
+					}
+					struct cidr c;
+					if (*jstr(r, "Cidr") && cidr_parse(jstr(r, "Cidr"), &c) == 0) {
+						rects_add(dst, klo, khi, cidr_first(&c), cidr_last(&c));
+						continue;
+					}
+					/* A group reference follows membership: every member's address. */
+					const char *ref = jstr(r, "Group");
+					obj_foreach("eni", NULL, oid, o)
+					{
+						uint32_t a;
+						if (in_vpc(o, vpc_id) && eni_in_group(o, ref) &&
+						    ip_parse(jstr(o, "PrivateIpAddress"), &a) == 0)
+							rects_add(dst, klo, khi, a, a);
+					}
+				}
+			}
+			const char *l4 = egress ? "eg_l4" : "in_l4";
+			emit(sets, l4, ip, 6, &tcp, 0);
+			emit(sets, l4, ip, 17, &udp, 0);
+			emit(sets, egress ? "eg_icmp" : "in_icmp", ip, -1, &icmp, 1);
+			emit(sets, egress ? "eg_proto" : "in_proto", ip, -1, &proto, 2);
+		}
+	}
+	return sets;
+}
+
+static void elements_text(struct sbuf *b, const char *verb, const char *set, json_t *elems)
+{
+	const char *k;
+	json_t *v;
+	int n = 0;
+	if (json_object_size(elems) == 0)
+		return;
+	json_object_foreach(elems, k, v)
+	{
+		if (n % 512 == 0)
+			sb_printf(b, "%s%s element inet vpclab %s { ", n ? " }\n" : "", verb, set);
+		else
+			sb_printf(b, ", ");
+		sb_printf(b, "%s", k);
+		n++;
+	}
+	sb_printf(b, " }\n");
+}
+
+/* The whole ruleset of a VPC as text: what a full apply loads (and the golden files show). */
+char *vpc_ruleset(const char *vpc_id)
+{
+	struct sbuf b = {0};
+	_cleanup_json_ json_t *sets = sg_elements(vpc_id);
+	bridge_table(&b, vpc_id);
+	inet_skeleton(&b, vpc_id);
+	for (size_t i = 0; i < ARRAY_SIZE(sg_sets); i++)
+		elements_text(&b, "add", sg_sets[i], json_object_get(sets, sg_sets[i]));
+	return b.s;
+}
+
+int firewall_sync(struct nsh *h, const char *vpc_id, bool full, struct err *e)
+{
+	struct sbuf bridge = {0}, skel = {0}, cmd = {0};
+	json_t *last = json_object_get(V->nft_applied, vpc_id);
+	_cleanup_json_ json_t *sets = sg_elements(vpc_id);
+	int r;
+
+	bridge_table(&bridge, vpc_id);
+	inet_skeleton(&skel, vpc_id);
+	bool bridge_same = !full && last && !strcmp(jstr(last, "bridge"), bridge.s);
+	bool skel_same = !full && last && !strcmp(jstr(last, "skeleton"), skel.s);
+
+	sb_printf(&cmd, "%s", "");
+	if (!bridge_same)
+		sb_printf(&cmd, "table bridge vpclab {}\ndelete table bridge vpclab\n%s", bridge.s);
+	if (!skel_same) {
+		/* A new skeleton: the table is remade whole, elements included, in this one
+		 * transaction, so no packet sees it half-built. */
+		sb_printf(&cmd, "table inet vpclab {}\ndelete table inet vpclab\n%s", skel.s);
+		for (size_t i = 0; i < ARRAY_SIZE(sg_sets); i++)
+			elements_text(&cmd, "add", sg_sets[i], json_object_get(sets, sg_sets[i]));
+	} else {
+		json_t *old = json_object_get(last, "sets");
+		for (size_t i = 0; i < ARRAY_SIZE(sg_sets); i++) {
+			json_t *want = json_object_get(sets, sg_sets[i]), *had = json_object_get(old, sg_sets[i]);
+			_cleanup_json_ json_t *del = json_object(), *add = json_object();
+			const char *k;
+			json_t *v;
+			json_object_foreach(had, k, v) if (!json_object_get(want, k)) json_object_set(del, k, v);
+			json_object_foreach(want, k, v) if (!json_object_get(had, k)) json_object_set(add, k, v);
+			/* Deletions first: a pipapo set refuses an element nested in another. */
+			elements_text(&cmd, "delete", sg_sets[i], del);
+			elements_text(&cmd, "add", sg_sets[i], add);
+		}
+	}
+	r = cmd.len ? nft_apply(h, cmd.s, e) : 0;
+	if (r == 0)
+		json_object_set_new(V->nft_applied, vpc_id,
+				    json_pack("{s:s, s:s, s:O}", "bridge", bridge.s, "skeleton", skel.s, "sets", sets));
+	else
+		json_object_del(V->nft_applied, vpc_id);
+	free(bridge.s);
+	free(skel.s);
+	free(cmd.s);
+	return r;
+}
