@@ -332,13 +332,27 @@ static int parse_permissions(struct req *rq, json_t *sg, bool egress, bool for_r
 	return 0;
 }
 
-static bool rule_same(json_t *a, json_t *b)
+/* A rule's identity: two rules with the same key are the same rule. */
+static void rule_key(json_t *r, char *buf, size_t n)
 {
-	return json_is_true(json_object_get(a, "Egress")) == json_is_true(json_object_get(b, "Egress")) &&
-	       !strcmp(jstr(a, "Proto"), jstr(b, "Proto")) &&
-	       json_integer_value(json_object_get(a, "From")) == json_integer_value(json_object_get(b, "From")) &&
-	       json_integer_value(json_object_get(a, "To")) == json_integer_value(json_object_get(b, "To")) &&
-	       !strcmp(jstr(a, "Cidr"), jstr(b, "Cidr")) && !strcmp(jstr(a, "Group"), jstr(b, "Group"));
+	snprintf(buf, n, "%d|%s|%lld|%lld|%s|%s", json_is_true(json_object_get(r, "Egress")),
+		 jstr(r, "Proto"), (long long)json_integer_value(json_object_get(r, "From")),
+		 (long long)json_integer_value(json_object_get(r, "To")), jstr(r, "Cidr"),
+		 jstr(r, "Group"));
+}
+
+/* Index of the group's rules by key: {key: index}. */
+static json_t *rule_index(json_t *sg)
+{
+	json_t *idx = json_object(), *r;
+	size_t i;
+	char key[256];
+	json_array_foreach(json_object_get(sg, "_rules"), i, r)
+	{
+		rule_key(r, key, sizeof(key));
+		json_object_set_new(idx, key, json_integer((json_int_t)i));
+	}
+	return idx;
 }
 
 static void rule_text(json_t *r, char *buf, size_t n)
@@ -385,24 +399,23 @@ static int authorize_rules(struct req *rq, json_t **ret, struct err *e, bool egr
 	if ((rc = parse_permissions(rq, sg, egress, false, &rules, e)) < 0)
 		return rc;
 	json_t *existing = json_object_get(sg, "_rules");
+	_cleanup_json_ json_t *idx = rule_index(sg);
+	size_t same_dir = 0;
+	json_array_foreach(existing, j, have) same_dir += json_is_true(json_object_get(have, "Egress")) == egress;
 	json_array_foreach(rules, i, r)
 	{
-		json_array_foreach(existing, j, have) if (rule_same(r, have))
-		{
+		char key[256];
+		rule_key(r, key, sizeof(key));
+		if (json_object_get(idx, key)) {
 			char text[256];
 			rule_text(r, text, sizeof(text));
 			json_decref(rules);
 			return err_set(e, "InvalidPermission.Duplicate",
 				       "the specified rule \"%s\" already exists", text);
 		}
-		for (size_t k = 0; k < i; k++)
-			if (rule_same(r, json_array_get(rules, k))) {
-				json_decref(rules);
-				return err_set(e, "InvalidPermission.Duplicate",
-					       "the request lists the same rule twice");
-			}
+		json_object_set_new(idx, key, json_integer(-1));
 	}
-	if (json_array_size(existing) + json_array_size(rules) > MAX_RULES_PER_GROUP) {
+	if (same_dir + json_array_size(rules) > MAX_RULES_PER_GROUP) {
 		json_decref(rules);
 		return err_set(e, "RulesPerSecurityGroupLimitExceeded",
 			       "The maximum number of rules per security group (%d) has been reached.",
@@ -447,16 +460,15 @@ static int revoke_rules(struct req *rq, json_t **ret, struct err *e, bool egress
 	} else {
 		if ((rc = parse_permissions(rq, sg, egress, true, &rules, e)) < 0)
 			return rc;
+		_cleanup_json_ json_t *idx = rule_index(sg);
 		json_array_foreach(rules, i, r)
 		{
-			bool found = false;
-			json_array_foreach(existing, j, have) if (rule_same(r, have))
-			{
-				json_array_append_new(drop, json_integer((json_int_t)j));
-				found = true;
-				break;
-			}
-			if (!found) {
+			char key[256];
+			rule_key(r, key, sizeof(key));
+			json_t *at = json_object_get(idx, key);
+			if (at)
+				json_array_append_new(drop, json_integer(json_integer_value(at)));
+			if (!at) {
 				json_decref(rules);
 				return err_set(e, "InvalidPermission.NotFound",
 					       "The specified rule does not exist in this security group.");
@@ -466,14 +478,14 @@ static int revoke_rules(struct req *rq, json_t **ret, struct err *e, bool egress
 	}
 	sg = obj_edit(&rq->txn, jstr(sg, "GroupId"));
 	existing = json_object_get(sg, "_rules");
-	/* Remove from the highest index down so the others stay valid. */
-	for (size_t pass = json_array_size(existing); pass-- > 0;) {
-		json_array_foreach(drop, i, r) if ((size_t)json_integer_value(r) == pass)
-		{
-			json_array_remove(existing, pass);
-			break;
-		}
-	}
+	/* Rebuild the list without the dropped indexes. */
+	size_t n = json_array_size(existing);
+	char *gone = calloc(n ? n : 1, 1);
+	json_array_foreach(drop, i, r) gone[json_integer_value(r)] = 1;
+	json_t *kept = json_array();
+	json_array_foreach(existing, i, r) if (!gone[i]) json_array_append(kept, r);
+	free(gone);
+	json_object_set_new(sg, "_rules", kept);
 	txn_touch_vpc(&rq->txn, jstr(sg, "VpcId"));
 	*ret = json_pack("{s:b}", "Return", 1);
 	return 0;
