@@ -328,6 +328,11 @@ static struct rtnl_route *route_build(const struct nl_route *rt)
 	rtnl_route_set_type(r, rt->type);
 	rtnl_route_set_protocol(r, NL_PROTO_VPCLAB);
 	rtnl_route_set_priority(r, rt->metric);
+	if (rt->src) {
+		struct nl_addr *src = ip4_addr(rt->src, 32);
+		rtnl_route_set_pref_src(r, src);
+		nl_addr_put(src);
+	}
 	if (rt->type == RTN_UNICAST) {
 		struct rtnl_nexthop *nh = rtnl_route_nh_alloc();
 		rtnl_route_set_scope(r, rt->gw ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
@@ -398,6 +403,7 @@ static void route_cb(struct nl_object *o, void *arg)
 	rt.len = (uint8_t)nl_addr_get_prefixlen(rtnl_route_get_dst(r));
 	rt.type = rtnl_route_get_type(r);
 	rt.metric = rtnl_route_get_priority(r);
+	rt.src = addr_ip4(rtnl_route_get_pref_src(r));
 	if (rtnl_route_get_nnexthops(r) > 0) {
 		struct rtnl_nexthop *nh = rtnl_route_nexthop_n(r, 0);
 		rt.oif = rtnl_route_nh_get_ifindex(nh);
@@ -534,4 +540,52 @@ int nl_default_route(struct nsh *h, const char *dev, uint32_t gw, struct err *e)
 	if (rt.oif < 0)
 		return err_setr(e, rt.oif, "InternalError", "no link '%s'", dev);
 	return nl_route_add(h, &rt, e);
+}
+
+static bool route_eq(const struct nl_route *a, const struct nl_route *b)
+{
+	return a->table == b->table && a->dst == b->dst && a->len == b->len && a->type == b->type &&
+	       a->gw == b->gw && a->oif == b->oif && a->metric == b->metric && a->src == b->src;
+}
+
+int nl_routes_converge(struct nsh *h, uint32_t table, int oif, const struct nl_route *want,
+		       size_t n, struct err *e)
+{
+	struct nl_route *have = NULL;
+	size_t nh = 0;
+	int r = nl_route_list(h, &have, &nh);
+	if (r < 0)
+		return err_setr(e, r, "InternalError", "cannot list routes of '%s'", h->name);
+	for (size_t i = 0; i < nh && r == 0; i++) {
+		bool keep = (table && have[i].table != table) || (oif && have[i].oif != oif);
+		for (size_t j = 0; j < n && !keep; j++)
+			keep = route_eq(&have[i], &want[j]);
+		if (!keep)
+			r = nl_route_del(h, &have[i], e);
+	}
+	for (size_t j = 0; j < n && r == 0; j++) {
+		bool present = false;
+		for (size_t i = 0; i < nh && !present; i++)
+			present = route_eq(&have[i], &want[j]);
+		if (!present)
+			r = nl_route_add(h, &want[j], e);
+	}
+	free(have);
+	return r;
+}
+
+int nl_addr_add32(struct nsh *h, const char *ifname, uint32_t ip, struct err *e)
+{
+	_cleanup_(rtnl_addr_putp) struct rtnl_addr *a = rtnl_addr_alloc();
+	_cleanup_addr_ struct nl_addr *local = ip4_addr(ip, 32);
+	int idx = nl_link_index(h, ifname), r;
+	if (!a || !local)
+		return -ENOMEM;
+	if (idx < 0)
+		return err_setr(e, idx, "InternalError", "no link '%s' for an address", ifname);
+	rtnl_addr_set_ifindex(a, idx);
+	rtnl_addr_set_local(a, local);
+	rtnl_addr_set_prefixlen(a, 32);
+	r = rtnl_addr_add(h->sk, a, NLM_F_REPLACE);
+	return r < 0 && nlerr(r) != -EEXIST ? fail(e, r, "add address on", ifname) : 0;
 }

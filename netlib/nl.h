@@ -53,6 +53,7 @@ struct nl_route {
 	uint32_t gw;  /* 0: none */
 	int oif;      /* 0: none */
 	uint32_t metric;
+	uint32_t src; /* preferred source, 0: none */
 };
 int nl_route_add(struct nsh *h, const struct nl_route *rt, struct err *e); /* replaces */
 int nl_route_del(struct nsh *h, const struct nl_route *rt, struct err *e);
@@ -70,6 +71,13 @@ int nl_rule_add(struct nsh *h, const struct nl_rule *rule, struct err *e);
 int nl_rule_del(struct nsh *h, const struct nl_rule *rule, struct err *e);
 /* Lists IPv4 rules with priority in [lo, hi]. */
 int nl_rule_list(struct nsh *h, uint32_t lo, uint32_t hi, struct nl_rule **ret, size_t *n);
+
+/* Makes vpclab's routes in `table` (all tables if 0) through `oif` (any link if 0) exactly
+ * `want` (n entries): deletes the others, adds the missing. */
+int nl_routes_converge(struct nsh *h, uint32_t table, int oif, const struct nl_route *want,
+		       size_t n, struct err *e);
+/* Adds ip/32 to a link (no prefix route). */
+int nl_addr_add32(struct nsh *h, const char *ifname, uint32_t ip, struct err *e);
 
 /* Default route via gw on dev, in the main table, for a plugged namespace. */
 int nl_default_route(struct nsh *h, const char *dev, uint32_t gw, struct err *e);

@@ -26,6 +26,9 @@ static const struct filter_map eni_filters[] = {
 	{"group-name", "Groups.GroupName"},
 	{"attachment.instance-id", "Attachment.InstanceId"},
 	{"attachment.status", "Attachment.Status"},
+	{"association.public-ip", "Association.PublicIp"},
+	{"association.allocation-id", "Association.AllocationId"},
+	{"association.association-id", "Association.AssociationId"},
 	{NULL, NULL}};
 
 int eni_used_ips(const char *subnet_id, uint32_t **ret, size_t *n)
@@ -155,8 +158,16 @@ int h_create_network_interface(struct req *rq, json_t **ret, struct err *e)
 		"PrivateDnsName", dns, "PrivateIpAddress", ipbuf, "RequesterManaged", 0,
 		"SourceDestCheck", 1, "SubnetId", sid, "VpcId", jstr(s, "VpcId"), "Tags",
 		json_incref(tags));
+	int public_ip;
+	param_bool(rq, "AssociatePublicIpAddress", &public_ip);
+	if (public_ip > 0 && (r = eni_assign_public(rq, eni, e)) < 0) {
+		json_decref(eni);
+		return r;
+	}
 	obj_put(&rq->txn, id, eni);
 	txn_touch_vpc(&rq->txn, jstr(s, "VpcId"));
+	if (public_ip > 0)
+		txn_touch_region(&rq->txn, rq->region);
 	json_t *pub = obj_public(eni);
 	eni_decorate(pub, eni);
 	*ret = json_pack("{s:o}", "NetworkInterface", pub);
@@ -187,6 +198,7 @@ int h_delete_network_interface(struct req *rq, json_t **ret, struct err *e)
 	if (strcmp(jstr(eni, "Status"), "in-use") == 0)
 		return err_set(e, "InvalidNetworkInterface.InUse",
 			       "Interface: [%s] in use.", id);
+	eni_release_public(rq, eni);
 	txn_touch_vpc(&rq->txn, jstr(eni, "VpcId"));
 	obj_del(&rq->txn, id);
 	*ret = json_object();

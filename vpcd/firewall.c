@@ -98,8 +98,9 @@ static void bridge_table(struct sbuf *b, const char *vpc_id)
 
 /* --- the inet table: network ACLs, then security groups -------------------------------- */
 
-static const char *const sg_sets[] = {"sg_enis", "in_l4", "in_icmp", "in_proto",
-				      "eg_l4",   "eg_icmp", "eg_proto"};
+/* Sets and maps whose elements are applied as differences (the rest is the skeleton). */
+static const char *const sg_sets[] = {"sg_enis", "in_l4",     "in_icmp",  "in_proto", "eg_l4",
+				      "eg_icmp", "eg_proto", "public_ok", "eip_dnat", "eip_snat"};
 
 static void nacl_rule(struct sbuf *b, json_t *entry, bool egress)
 {
@@ -143,7 +144,16 @@ static void inet_skeleton(struct sbuf *b, const char *vpc_id)
 		     "\tset in_proto {\n\t\ttype ipv4_addr . inet_proto . ipv4_addr\n\t\tflags interval\n\t}\n"
 		     "\tset eg_l4 {\n\t\ttype ipv4_addr . inet_proto . inet_service . ipv4_addr\n\t\tflags interval\n\t}\n"
 		     "\tset eg_icmp {\n\t\ttype ipv4_addr . icmp_type . icmp_code . ipv4_addr\n\t\tflags interval\n\t}\n"
-		     "\tset eg_proto {\n\t\ttype ipv4_addr . inet_proto . ipv4_addr\n\t\tflags interval\n\t}\n");
+		     "\tset eg_proto {\n\t\ttype ipv4_addr . inet_proto . ipv4_addr\n\t\tflags interval\n\t}\n"
+		     "\tset public_ok {\n\t\ttype ipv4_addr\n\t}\n"
+		     "\tmap eip_dnat {\n\t\ttype ipv4_addr : ipv4_addr\n\t}\n"
+		     "\tmap eip_snat {\n\t\ttype ipv4_addr : ipv4_addr\n\t}\n");
+	/* The internet gateway link, if one is attached. */
+	json_t *igw = vpc_igw(vpc_id);
+	sb_printf(b, "\tset igw_links {\n\t\ttype ifname\n");
+	if (igw)
+		sb_printf(b, "\t\telements = { \"%sg%s\" }\n", V->prefix, id_tail(jstr(igw, "InternetGatewayId")));
+	sb_printf(b, "\t}\n");
 	/* Network ACLs: one chain per ACL and direction, in rule-number order. */
 	obj_foreach("acl", NULL, id, o)
 	{
@@ -199,8 +209,21 @@ static void inet_skeleton(struct sbuf *b, const char *vpc_id)
 		     "\t\tip daddr . meta l4proto . ip saddr @in_proto return\n"
 		     "\t\tdrop\n"
 		     "\t}\n"
+		     /* 1:1 NAT of public addresses, stateless so that moving an address
+		      * moves both directions with the next packet. Inbound it runs before
+		      * conntrack (-200), so flows are tracked on private addresses. */
+		     "\tchain igw_in {\n"
+		     "\t\ttype filter hook prerouting priority -310; policy accept;\n"
+		     "\t\tiifname @igw_links ip daddr set ip daddr map @eip_dnat\n"
+		     "\t}\n"
+		     "\tchain igw_out {\n"
+		     "\t\ttype filter hook postrouting priority 310; policy accept;\n"
+		     "\t\toifname @igw_links ip saddr set ip saddr map @eip_snat\n"
+		     "\t}\n"
 		     "\tchain forward {\n"
 		     "\t\ttype filter hook forward priority filter; policy accept;\n"
+		     "\t\toifname @igw_links ip saddr != @public_ok drop\n"
+		     "\t\tiifname @igw_links oifname @igw_links drop\n"
 		     "\t\tiifname . oifname != @intra_subnet jump nacl\n"
 		     "\t\tct state established,related accept\n"
 		     "\t\tip saddr @sg_enis jump sg_egress\n"
@@ -322,6 +345,17 @@ static json_t *sg_elements(const char *vpc_id)
 		if (!in_vpc(eni, vpc_id))
 			continue;
 		const char *ip = jstr(eni, "PrivateIpAddress");
+		const char *pub = jstr(json_object_get(eni, "Association"), "PublicIp");
+		if (*pub) {
+			char m[64];
+			add_elem(sets, "public_ok", ip);
+			snprintf(m, sizeof(m), "%s : %s", pub, ip);
+			add_elem(sets, "eip_dnat", m);
+			snprintf(m, sizeof(m), "%s : %s", ip, pub);
+			add_elem(sets, "eip_snat", m);
+		}
+		if (!strcmp(jstr(eni, "InterfaceType"), "nat_gateway"))
+			continue; /* security groups do not apply to a NAT gateway's interface */
 		add_elem(sets, "sg_enis", ip);
 		for (int egress = 0; egress < 2; egress++) {
 			struct rects tcp = {0}, udp = {0}, icmp = {0}, proto = {0};

@@ -61,7 +61,7 @@ static const struct verb verbs[] = {
 	{"delete-route", "route-table-id! destination-cidr-block dry-run:b", "remove a route", NULL,
 	 H(h_delete_route)},
 	{"create-network-interface",
-	 "subnet-id! private-ip-address description groups:l interface-type tag-specifications:L dry-run:b",
+	 "subnet-id! private-ip-address description groups:l interface-type associate-public-ip-address:b tag-specifications:L dry-run:b",
 	 "create an ENI (a MAC, an address, a port on the subnet bridge)", NULL,
 	 H(h_create_network_interface)},
 	{"describe-network-interfaces", "network-interface-ids:l filters:L max-results:i next-token dry-run:b",
@@ -112,6 +112,27 @@ static const struct verb verbs[] = {
 	 "remove a numbered ACL rule", NULL, H(h_delete_network_acl_entry)},
 	{"replace-network-acl-association", "association-id! network-acl-id! dry-run:b",
 	 "move a subnet to another network ACL", NULL, H(h_replace_network_acl_association)},
+	{"create-internet-gateway", "tag-specifications:L dry-run:b", "create an internet gateway", NULL,
+	 H(h_create_internet_gateway)},
+	{"describe-internet-gateways", "internet-gateway-ids:l filters:L max-results:i next-token dry-run:b",
+	 "list internet gateways", NULL, H(h_describe_internet_gateways)},
+	{"attach-internet-gateway", "internet-gateway-id! vpc-id! dry-run:b",
+	 "attach a gateway (a veth pair to the region's namespace)", NULL, H(h_attach_internet_gateway)},
+	{"detach-internet-gateway", "internet-gateway-id! vpc-id! dry-run:b", "detach a gateway", NULL,
+	 H(h_detach_internet_gateway)},
+	{"delete-internet-gateway", "internet-gateway-id! dry-run:b", "delete a gateway", NULL,
+	 H(h_delete_internet_gateway)},
+	{"allocate-address", "domain address public-ipv4-pool network-border-group tag-specifications:L dry-run:b",
+	 "allocate an elastic IP from the region's pool", NULL, H(h_allocate_address)},
+	{"describe-addresses", "allocation-ids:l public-ips:l filters:L dry-run:b", "list elastic IPs", NULL,
+	 H(h_describe_addresses)},
+	{"associate-address",
+	 "allocation-id public-ip network-interface-id private-ip-address instance-id allow-reassociation:b dry-run:b",
+	 "map an elastic IP to an ENI (1:1 NAT at the gateway)", NULL, H(h_associate_address)},
+	{"disassociate-address", "association-id! public-ip dry-run:b", "unmap an elastic IP", NULL,
+	 H(h_disassociate_address)},
+	{"release-address", "allocation-id! public-ip dry-run:b", "give an elastic IP back", NULL,
+	 H(h_release_address)},
 	{"create-tags", "resources!:l tags!:L dry-run:b", "add or overwrite tags", NULL, H(h_create_tags)},
 	{"delete-tags", "resources!:l tags:L dry-run:b", "remove tags", NULL, H(h_delete_tags)},
 	{"describe-tags", "filters:L max-results:i next-token dry-run:b", "list tags", NULL,
@@ -134,8 +155,15 @@ int h_describe_lab(struct req *rq, json_t **ret, struct err *e)
 		json_t *v;
 		obj_foreach("vpc", name, vid, v) vpcs++;
 		name_region_ns(name, ns);
-		json_array_append_new(regions, json_pack("{s:s, s:s, s:i}", "RegionName", name,
-							 "Namespace", ns, "VpcCount", vpcs));
+		struct cidr pool;
+		char pool_s[CIDR_STRLEN] = "", host[IP_STRLEN] = "";
+		if (region_pool(name, &pool) == 0) {
+			cidr_format(&pool, pool_s);
+			ip_format(region_internet_host(&pool), host);
+		}
+		json_array_append_new(regions, json_pack("{s:s, s:s, s:i, s:s, s:{s:s, s:[i, i]}}", "RegionName", name,
+							 "Namespace", ns, "VpcCount", vpcs, "PublicIpPool", pool_s,
+							 "InternetHost", "PublicIp", host, "TcpPorts", 80, 7));
 	}
 	snprintf(sock, sizeof(sock), "%s/vpcd.sock", V->run_dir);
 	*ret = json_pack("{s:s, s:s, s:s, s:s, s:o}", "Prefix", V->prefix, "StateDir", V->state_dir,
@@ -177,7 +205,9 @@ static int cmd_serve(int argc, char **argv)
 					     {"prefix", 1, 0, 'p'},    {"config", 1, 0, 'c'},
 					     {"seed", 1, 0, 'S'},      {"help", 0, 0, 'h'},
 					     {0, 0, 0, 0}};
-	static const cap_value_t needed[] = {CAP_NET_ADMIN, CAP_SYS_ADMIN};
+	/* NET_ADMIN: links, routes, rules, nftables. SYS_ADMIN: unshare, setns, the bind mounts
+	 * of /run/netns. NET_BIND_SERVICE: the internet test host's ports 80 and 7. */
+	static const cap_value_t needed[] = {CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_NET_BIND_SERVICE};
 	struct vpcd v = {.default_vpc = true};
 	struct server srv = {.verbs = verbs, .nverbs = ARRAY_SIZE(verbs)};
 	struct err e = {0};

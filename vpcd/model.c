@@ -55,6 +55,13 @@ void txn_touch_vpc(struct txn *t, const char *vpc_id)
 	json_object_set_new(t->dirty_vpcs, vpc_id, json_true());
 }
 
+void txn_touch_region(struct txn *t, const char *region)
+{
+	if (!t->dirty_regions)
+		t->dirty_regions = json_object();
+	json_object_set_new(t->dirty_regions, region, json_true());
+}
+
 void new_id(struct txn *t, const char *kind, char buf[static ID_MAX])
 {
 	if (!t->ids_used) {
@@ -108,7 +115,8 @@ int txn_commit(struct txn *t, struct err *e)
 done:
 	json_decref(t->undo);
 	json_decref(t->dirty_vpcs);
-	t->undo = t->dirty_vpcs = NULL;
+	json_decref(t->dirty_regions);
+	t->undo = t->dirty_vpcs = t->dirty_regions = NULL;
 	return 0;
 }
 

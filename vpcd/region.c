@@ -53,6 +53,8 @@ int regions_load_config(const char *path, struct err *e)
 {
 	V->regions = (struct region_def *)builtin_regions;
 	V->nregions = (int)ARRAY_SIZE(builtin_regions);
+	/* 198.18.0.0/15 is reserved for benchmarking (RFC 2544): never a real destination. */
+	cidr_parse("198.18.0.0/15", &V->public_pool);
 	if (!path || !*path)
 		return 0;
 	json_error_t je;
@@ -64,6 +66,10 @@ int regions_load_config(const char *path, struct err *e)
 	size_t i, j;
 	if (json_is_boolean(json_object_get(c, "default_vpc")))
 		V->default_vpc = json_is_true(json_object_get(c, "default_vpc"));
+	const char *pool = jstr(c, "public_pool");
+	if (*pool && (cidr_parse(pool, &V->public_pool) < 0 || V->public_pool.len > 20))
+		return err_set(e, "InvalidParameterValue",
+			       "config '%s': public_pool '%s' must be a CIDR of /20 or larger", path, pool);
 	const char *grp = jstr(c, "socket_group");
 	if (*grp)
 		snprintf(V->sock_group, sizeof(V->sock_group), "%s", grp);

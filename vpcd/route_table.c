@@ -39,19 +39,24 @@ const char *route_target(json_t *route, const char **ret_key)
 	return "";
 }
 
-bool route_active(json_t *route)
+bool route_active(json_t *route, const char *vpc_id)
 {
 	const char *t = route_target(route, NULL);
-	return strcmp(t, "local") == 0 || obj_get(t) != NULL;
+	json_t *o = obj_get(t);
+	if (!strcmp(t, "local"))
+		return true;
+	/* A gateway counts only while it is attached to the route's VPC. */
+	if (o && !strcmp(jstr(o, "_type"), "igw"))
+		return !strcmp(igw_vpc(o), vpc_id);
+	return o != NULL;
 }
 
 static void rtb_decorate(json_t *pub, json_t *o)
 {
 	size_t i;
 	json_t *rt;
-	(void)o;
 	json_array_foreach(json_object_get(pub, "Routes"), i, rt)
-		json_object_set_new(rt, "State", json_string(route_active(rt) ? "active" : "blackhole"));
+		json_object_set_new(rt, "State", json_string(route_active(rt, jstr(o, "VpcId")) ? "active" : "blackhole"));
 }
 
 json_t *rtb_new(struct txn *t, const char *region, const char *vpc_id, const char *vpc_cidr,
@@ -107,7 +112,7 @@ int h_create_route_table(struct req *rq, json_t **ret, struct err *e)
 	rtb_new(&rq->txn, rq->region, vpc_id, jstr(vpc, "CidrBlock"), tags, id);
 	txn_touch_vpc(&rq->txn, vpc_id);
 	json_t *pub = obj_public(obj_get(id));
-	rtb_decorate(pub, NULL);
+	rtb_decorate(pub, obj_get(id));
 	*ret = json_pack("{s:o}", "RouteTable", pub);
 	return 0;
 }
@@ -308,7 +313,12 @@ static int route_parse(struct req *rq, json_t *rt, json_t **ret_route, struct ci
 	} else if (strcmp(k, "GatewayId") == 0 && strcmp(target, "local") == 0) {
 		return err_set(e, "InvalidParameterValue",
 			       "The gateway 'local' can only be the target of the VPC's local route");
-	} else if (!obj_get(target)) {
+	} else if (strcmp(k, "GatewayId") == 0 && obj_get_type(target, "igw")) {
+		if (strcmp(igw_vpc(obj_get(target)), jstr(rt, "VpcId")) != 0)
+			return err_set(e, "InvalidParameterValue",
+				       "route table %s and network gateway %s belong to different networks",
+				       jstr(rt, "RouteTableId"), target);
+	} else if (!obj_get(target) || (strcmp(k, "GatewayId") == 0 && !obj_get_type(target, "igw"))) {
 		static const struct {
 			const char *key, *code, *name;
 		} nf[] = {{"GatewayId", "InvalidGatewayID.NotFound", "gateway ID"},

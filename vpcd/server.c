@@ -92,6 +92,7 @@ int dispatch(const struct verb *verbs, size_t nverbs, json_t *req, json_t **ret,
 		const char *id;
 		json_t *x;
 		json_object_foreach(rq.txn.dirty_vpcs, id, x) if (r == 0) r = sync_vpc(id, false, e);
+		json_object_foreach(rq.txn.dirty_regions, id, x) if (r == 0) r = sync_region(id, e);
 		if (r == 0)
 			r = txn_commit(&rq.txn, e);
 		if (r < 0) {
@@ -101,10 +102,23 @@ int dispatch(const struct verb *verbs, size_t nverbs, json_t *req, json_t **ret,
 	}
 	if (r < 0) {
 		json_t *dirty = json_incref(rq.txn.dirty_vpcs);
+		json_t *regions = json_incref(rq.txn.dirty_regions);
 		txn_rollback(&rq.txn);
-		if (dry <= 0)
+		if (dry <= 0) {
 			resync(dirty);
+			const char *rid;
+			json_t *x;
+			json_object_foreach(regions, rid, x)
+			{
+				struct err ignored = {0};
+				if (strcmp(rid, region) != 0 || !region_new)
+					sync_region(rid, &ignored);
+			}
+		}
 		json_decref(dirty);
+		json_decref(regions);
+		json_decref(rq.txn.dirty_regions);
+		rq.txn.dirty_regions = NULL;
 		if (region_new && dry <= 0) {
 			char ns[64];
 			name_region_ns(region, ns);

@@ -10,6 +10,8 @@
 #define RULE_PRIO_LOCAL 100
 #define RULE_PRIO_SUBNET 1000
 #define METRIC_LAST 0xffffffffu
+#define IGW_REGION_SIDE 0xa9fe0001u /* 169.254.0.1, see internet.c */
+#define IGW_VPC_SIDE 0xa9fe0002u
 
 
 void name_vpc_ns(const char *vpc_id, char buf[static 64]) { snprintf(buf, 64, "%s-%s", V->prefix, vpc_id); }
@@ -43,7 +45,7 @@ void nsh_forget(const char *ns)
 	json_object_del(V->ns_cache, ns);
 }
 
-static int ns_prepare(const char *ns, bool *created, struct err *e)
+int ns_prepare(const char *ns, bool *created, struct err *e)
 {
 	*created = !netns_exists(ns);
 	if (*created) {
@@ -56,7 +58,7 @@ static int ns_prepare(const char *ns, bool *created, struct err *e)
 /* A new VPC or region namespace: loopback up, IPv4 forwarding on, IPv6 off (vpclab is IPv4
  * only, and IPv6 autoconfiguration chatter would cross the bridges), no ICMP redirects (an
  * appliance route sends packets back out of the bridge they came in on). */
-static int ns_init(struct nsh *h, bool router, struct err *e)
+int ns_init(struct nsh *h, bool router, struct err *e)
 {
 	static const char *const sysctls[][2] = {
 		{"net/ipv6/conf/all/disable_ipv6", "1"}, {"net/ipv6/conf/default/disable_ipv6", "1"},
@@ -81,12 +83,6 @@ struct names {
 static void collect_name(const char *name, void *data)
 {
 	json_object_set_new(((struct names *)data)->set, name, json_true());
-}
-
-static bool route_eq(const struct nl_route *a, const struct nl_route *b)
-{
-	return a->table == b->table && a->dst == b->dst && a->len == b->len && a->type == b->type &&
-	       a->gw == b->gw && a->oif == b->oif && a->metric == b->metric;
 }
 
 static bool rule_eq(const struct nl_rule *a, const struct nl_rule *b)
@@ -117,8 +113,7 @@ static int sync_routing(struct nsh *h, json_t *vpc, struct err *e)
 	struct vec want_rules = {.size = sizeof(struct nl_rule)};
 	struct vec want_routes = {.size = sizeof(struct nl_route)};
 	_cleanup_free_ struct nl_rule *have_rules = NULL;
-	_cleanup_free_ struct nl_route *have_routes = NULL;
-	size_t nhr = 0, nhro = 0;
+	size_t nhr = 0;
 	int r = 0;
 
 	cidr_parse(jstr(vpc, "CidrBlock"), &vc);
@@ -157,7 +152,15 @@ static int sync_routing(struct nsh *h, json_t *vpc, struct err *e)
 			struct nl_route *nr = vec_push(&want_routes);
 			*nr = (struct nl_route){.table = table, .dst = d.addr, .len = d.len, .type = RTN_BLACKHOLE};
 			json_t *eni = obj_get_type(jstr(route, "NetworkInterfaceId"), "eni");
-			if (eni && route_active(route)) {
+			json_t *igw = obj_get_type(jstr(route, "GatewayId"), "igw");
+			if (igw && route_active(route, vpc_id)) {
+				char g[16];
+				snprintf(g, sizeof(g), "%sg%s", V->prefix, id_tail(jstr(igw, "InternetGatewayId")));
+				int oif = nl_link_index(h, g);
+				if (oif > 0)
+					nr->type = RTN_UNICAST, nr->oif = oif, nr->gw = IGW_REGION_SIDE;
+			}
+			if (eni && route_active(route, vpc_id)) {
 				json_t *s = obj_get(jstr(eni, "SubnetId"));
 				int oif = nl_link_index(h, jstr(s, "_bridge"));
 				uint32_t gw;
@@ -169,8 +172,7 @@ static int sync_routing(struct nsh *h, json_t *vpc, struct err *e)
 		}
 	}
 
-	if ((r = nl_rule_list(h, RULE_PRIO_LOCAL, RULE_PRIO_SUBNET + 999, &have_rules, &nhr)) < 0 ||
-	    (r = nl_route_list(h, &have_routes, &nhro)) < 0) {
+	if ((r = nl_rule_list(h, RULE_PRIO_LOCAL, RULE_PRIO_SUBNET + 999, &have_rules, &nhr)) < 0) {
 		err_setr(e, r, "InternalError", "cannot list routing state of '%s'", h->name);
 		goto out;
 	}
@@ -190,20 +192,8 @@ static int sync_routing(struct nsh *h, json_t *vpc, struct err *e)
 		if (!have)
 			r = nl_rule_add(h, &wr[j], e);
 	}
-	for (size_t i = 0; i < nhro && r == 0; i++) {
-		bool keep = false;
-		for (size_t j = 0; j < want_routes.n && !keep; j++)
-			keep = route_eq(&have_routes[i], &wro[j]);
-		if (!keep)
-			r = nl_route_del(h, &have_routes[i], e);
-	}
-	for (size_t j = 0; j < want_routes.n && r == 0; j++) {
-		bool have = false;
-		for (size_t i = 0; i < nhro && !have; i++)
-			have = route_eq(&have_routes[i], &wro[j]);
-		if (!have)
-			r = nl_route_add(h, &wro[j], e);
-	}
+	if (r == 0)
+		r = nl_routes_converge(h, 0, 0, wro, want_routes.n, e);
 out:
 	free(want_rules.v);
 	free(want_routes.v);
@@ -284,6 +274,30 @@ int sync_vpc(const char *vpc_id, bool full, struct err *e)
 		if ((r = nl_veth_add(h, port, master, peer, jstr(o, "MacAddress"), e)) < 0)
 			return r;
 	}
+	/* The internet gateway: a veth pair from this namespace to the region's. */
+	json_t *igw = vpc_igw(vpc_id);
+	if (igw) {
+		char g[16], w[16], rns[64];
+		struct nsh *rh;
+		const char *tail = id_tail(jstr(igw, "InternetGatewayId"));
+		snprintf(g, sizeof(g), "%sg%s", V->prefix, tail);
+		snprintf(w, sizeof(w), "%sw%s", V->prefix, tail);
+		name_region_ns(jstr(vpc, "_region"), rns);
+		json_object_set_new(wanted, g, json_true());
+		if ((r = nsh_get(rns, false, &rh, e)) < 0)
+			return r;
+		if (!json_object_get(present, g) || (full && nl_link_index(rh, w) < 0)) {
+			struct err ignored = {0};
+			nl_link_del(h, g, &ignored);
+			nl_link_del(rh, w, &ignored);
+			if ((r = nl_veth_add(h, g, 0, w, "02:00:00:00:00:03", e)) < 0 ||
+			    (r = nl_link_move(h, w, rh->fd, w, e)) < 0)
+				return r;
+		}
+		if ((r = nl_link_up(h, g, true, e)) < 0 || (r = nl_addr_add32(h, g, IGW_VPC_SIDE, e)) < 0 ||
+		    (r = nl_link_up(rh, w, true, e)) < 0 || (r = nl_addr_add32(rh, w, IGW_REGION_SIDE, e)) < 0)
+			return r;
+	}
 	/* Links carrying the prefix that the model does not explain are strays. */
 	const char *name;
 	json_t *v;
@@ -295,23 +309,6 @@ int sync_vpc(const char *vpc_id, bool full, struct err *e)
 	if ((r = sync_routing(h, vpc, e)) < 0)
 		return r;
 	return firewall_sync(h, vpc_id, full || created, e);
-}
-
-int sync_region(const char *region, struct err *e)
-{
-	char ns[64];
-	bool created;
-	struct nsh *h;
-	int r;
-	name_region_ns(region, ns);
-	if ((r = ns_prepare(ns, &created, e)) < 0)
-		return r;
-	if (created) {
-		if ((r = nsh_get(ns, false, &h, e)) < 0)
-			return r;
-		return ns_init(h, true, e);
-	}
-	return 0;
 }
 
 static int expect_ns(const char *name, void *data)
@@ -336,8 +333,10 @@ int reconcile(struct err *e)
 	{
 		name_region_ns(jstr(o, "RegionName"), ns);
 		json_object_set_new(expected, ns, json_true());
-		if ((r = sync_region(jstr(o, "RegionName"), e)) < 0)
-			return r;
+	}
+	if (json_object_size(expected)) {
+		snprintf(ns, sizeof(ns), "%s-backbone", V->prefix);
+		json_object_set_new(expected, ns, json_true());
 	}
 	obj_foreach("vpc", NULL, id, o)
 	{
@@ -349,6 +348,12 @@ int reconcile(struct err *e)
 	obj_foreach("vpc", NULL, id, o)
 	{
 		if ((r = sync_vpc(id, true, e)) < 0)
+			return r;
+	}
+	/* Regions last: their routes lead to the VPCs' gateway links. */
+	obj_foreach("region", NULL, id, o)
+	{
+		if ((r = sync_region(jstr(o, "RegionName"), e)) < 0)
 			return r;
 	}
 	return 0;

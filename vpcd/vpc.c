@@ -128,6 +128,10 @@ int h_delete_vpc(struct req *rq, json_t **ret, struct err *e)
 	if (!o || strcmp(jstr(o, "_region"), rq->region) != 0)
 		return err_set(e, "InvalidVpcID.NotFound", "The vpc ID '%s' does not exist", vpc_id);
 	json_t *main_rtb = vpc_main_route_table(vpc_id);
+	if (vpc_igw(vpc_id))
+		return err_set(e, "DependencyViolation",
+			       "The vpc '%s' has dependencies and cannot be deleted (internet gateway %s is attached).",
+			       vpc_id, jstr(vpc_igw(vpc_id), "InternetGatewayId"));
 	json_object_foreach(store_objects(V->store), id, o)
 	{
 		if (strcmp(jstr(o, "VpcId"), vpc_id) != 0 || strcmp(jstr(o, "_type"), "vpc") == 0 ||

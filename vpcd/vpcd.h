@@ -25,6 +25,7 @@ struct vpcd {
 	char run_dir[256];
 	char config_path[256];
 	bool default_vpc;
+	struct cidr public_pool; /* regions' pools are /20s carved from it, in table order */
 	char sock_group[64]; /* peers in this group may use the socket; empty: root only */
 	struct region_def *regions;
 	int nregions;
@@ -41,6 +42,7 @@ extern struct vpcd *V;
 struct txn {
 	json_t *undo; /* id -> previous object, or null if it did not exist */
 	json_t *dirty_vpcs; /* vpc id -> true: kernel state to converge before commit */
+	json_t *dirty_regions; /* region -> true: likewise, after the VPCs */
 	json_t *gone_vpcs;  /* vpc ns names to delete after commit */
 	bool ids_used;
 	uint64_t ids_before;
@@ -62,6 +64,7 @@ json_t *obj_edit(struct txn *t, const char *id);          /* live object, undo r
 void obj_put(struct txn *t, const char *id, json_t *obj); /* steals obj */
 void obj_del(struct txn *t, const char *id);
 void txn_touch_vpc(struct txn *t, const char *vpc_id);
+void txn_touch_region(struct txn *t, const char *region);
 int txn_commit(struct txn *t, struct err *e);
 void txn_rollback(struct txn *t);
 void new_id(struct txn *t, const char *kind, char buf[static ID_MAX]);
@@ -117,7 +120,17 @@ int nsh_get(const char *ns, bool with_nft, struct nsh **ret, struct err *e);
 void nsh_forget(const char *ns);
 /* Converges a VPC's namespace with the model. `full` re-checks objects that exist. */
 int sync_vpc(const char *vpc_id, bool full, struct err *e);
+/* internet.c: a region's namespace, its internet segment and test host, the backbone between
+ * regions and the host's link to it. */
 int sync_region(const char *region, struct err *e);
+int region_pool(const char *region, struct cidr *ret);
+uint32_t region_internet_host(const struct cidr *pool);
+int ns_prepare(const char *ns, bool *created, struct err *e);
+int ns_init(struct nsh *h, bool router, struct err *e);
+/* internet_host.c: the test host's services (HTTP "checkip" on 80, TCP echo on 7), served
+ * from threads of vpcd on sockets bound inside the region namespace. */
+int inet_host_start(const char *region, int ns_fd, uint32_t ip, struct err *e);
+void inet_host_stop_all(void);
 /* Startup: rebuild what is missing, remove strays carrying the prefix. */
 int reconcile(struct err *e);
 int teardown_prefix(const char *prefix, struct err *e);
@@ -138,6 +151,11 @@ json_t *subnet_acl(const char *subnet_id);
 void acl_associate_default(struct txn *t, const char *vpc_id, const char *subnet_id);
 void acl_disassociate(struct txn *t, const char *subnet_id);
 void acl_sort(json_t *acl);
+/* gateway.c */
+const char *igw_vpc(json_t *igw);
+json_t *vpc_igw(const char *vpc_id);
+int eni_assign_public(struct req *rq, json_t *eni, struct err *e);
+void eni_release_public(struct req *rq, json_t *eni);
 
 /* handlers */
 int vpc_create_obj(struct req *rq, const char *cidr_text, bool is_default, json_t *tags,
@@ -152,7 +170,7 @@ json_t *rtb_new(struct txn *t, const char *region, const char *vpc_id, const cha
 /* A route's target ID and the key it is under; "" if none. */
 const char *route_target(json_t *route, const char **ret_key);
 /* A route is active while its target exists; otherwise it is a blackhole. */
-bool route_active(json_t *route);
+bool route_active(json_t *route, const char *vpc_id);
 int eni_used_ips(const char *subnet_id, uint32_t **ret, size_t *n);
 
 int h_describe_regions(struct req *, json_t **, struct err *);
@@ -197,3 +215,13 @@ int h_create_network_acl_entry(struct req *, json_t **, struct err *);
 int h_replace_network_acl_entry(struct req *, json_t **, struct err *);
 int h_delete_network_acl_entry(struct req *, json_t **, struct err *);
 int h_replace_network_acl_association(struct req *, json_t **, struct err *);
+int h_create_internet_gateway(struct req *, json_t **, struct err *);
+int h_describe_internet_gateways(struct req *, json_t **, struct err *);
+int h_attach_internet_gateway(struct req *, json_t **, struct err *);
+int h_detach_internet_gateway(struct req *, json_t **, struct err *);
+int h_delete_internet_gateway(struct req *, json_t **, struct err *);
+int h_allocate_address(struct req *, json_t **, struct err *);
+int h_describe_addresses(struct req *, json_t **, struct err *);
+int h_associate_address(struct req *, json_t **, struct err *);
+int h_disassociate_address(struct req *, json_t **, struct err *);
+int h_release_address(struct req *, json_t **, struct err *);
