@@ -122,6 +122,11 @@ static const struct verb verbs[] = {
 	 H(h_detach_internet_gateway)},
 	{"delete-internet-gateway", "internet-gateway-id! dry-run:b", "delete a gateway", NULL,
 	 H(h_delete_internet_gateway)},
+	{"create-nat-gateway", "subnet-id! allocation-id connectivity-type client-token tag-specifications:L dry-run:b",
+	 "create a NAT gateway (a namespace that masquerades) on a public subnet", NULL, H(h_create_nat_gateway)},
+	{"describe-nat-gateways", "nat-gateway-ids:l filter:L filters:L max-results:i next-token dry-run:b",
+	 "list NAT gateways", NULL, H(h_describe_nat_gateways)},
+	{"delete-nat-gateway", "nat-gateway-id! dry-run:b", "delete a NAT gateway", NULL, H(h_delete_nat_gateway)},
 	{"allocate-address", "domain address public-ipv4-pool network-border-group tag-specifications:L dry-run:b",
 	 "allocate an elastic IP from the region's pool", NULL, H(h_allocate_address)},
 	{"describe-addresses", "allocation-ids:l public-ips:l filters:L dry-run:b", "list elastic IPs", NULL,
@@ -189,7 +194,7 @@ static int unplug_orphans(struct err *e)
 	obj_foreach("eni", NULL, id, o)
 	{
 		const char *ns = jstr(o, "_plugged");
-		if (*ns && !netns_exists(ns)) {
+		if (*ns && !netns_exists(ns) && !*jstr(o, "_natgw")) {
 			json_t *x = obj_edit(&t, id);
 			json_object_del(x, "_plugged");
 			json_object_set_new(x, "Status", json_string("available"));

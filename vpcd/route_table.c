@@ -48,6 +48,8 @@ bool route_active(json_t *route, const char *vpc_id)
 	/* A gateway counts only while it is attached to the route's VPC. */
 	if (o && !strcmp(jstr(o, "_type"), "igw"))
 		return !strcmp(igw_vpc(o), vpc_id);
+	if (o && !strcmp(jstr(o, "_type"), "nat"))
+		return !strcmp(jstr(o, "State"), "available");
 	return o != NULL;
 }
 

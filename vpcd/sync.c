@@ -152,6 +152,10 @@ static int sync_routing(struct nsh *h, json_t *vpc, struct err *e)
 			struct nl_route *nr = vec_push(&want_routes);
 			*nr = (struct nl_route){.table = table, .dst = d.addr, .len = d.len, .type = RTN_BLACKHOLE};
 			json_t *eni = obj_get_type(jstr(route, "NetworkInterfaceId"), "eni");
+			json_t *nat = obj_get_type(jstr(route, "NatGatewayId"), "nat");
+			if (nat)
+				eni = obj_get_type(jstr(json_array_get(json_object_get(nat, "NatGatewayAddresses"), 0),
+							"NetworkInterfaceId"), "eni");
 			json_t *igw = obj_get_type(jstr(route, "GatewayId"), "igw");
 			if (igw && route_active(route, vpc_id)) {
 				char g[16];
@@ -274,6 +278,12 @@ int sync_vpc(const char *vpc_id, bool full, struct err *e)
 		if ((r = nl_veth_add(h, port, master, peer, jstr(o, "MacAddress"), e)) < 0)
 			return r;
 	}
+	/* NAT gateways take their ENI's peer into their own namespace. */
+	obj_foreach("nat", NULL, id, o)
+	{
+		if (strcmp(jstr(o, "VpcId"), vpc_id) == 0 && (r = natgw_sync(h, o, present, wanted, e)) < 0)
+			return r;
+	}
 	/* The internet gateway: a veth pair from this namespace to the region's. */
 	json_t *igw = vpc_igw(vpc_id);
 	if (igw) {
@@ -341,6 +351,11 @@ int reconcile(struct err *e)
 	obj_foreach("vpc", NULL, id, o)
 	{
 		name_vpc_ns(id, ns);
+		json_object_set_new(expected, ns, json_true());
+	}
+	obj_foreach("nat", NULL, id, o) if (!strcmp(jstr(o, "State"), "available"))
+	{
+		name_nat_ns(id, ns);
 		json_object_set_new(expected, ns, json_true());
 	}
 	snprintf(pfx, sizeof(pfx), "%s-", V->prefix);

@@ -156,6 +156,9 @@ const char *igw_vpc(json_t *igw);
 json_t *vpc_igw(const char *vpc_id);
 int eni_assign_public(struct req *rq, json_t *eni, struct err *e);
 void eni_release_public(struct req *rq, json_t *eni);
+/* nat_gateway.c */
+void name_nat_ns(const char *nat_id, char buf[static 64]);
+int natgw_sync(struct nsh *vns, json_t *nat, json_t *present, json_t *wanted, struct err *e);
 
 /* handlers */
 int vpc_create_obj(struct req *rq, const char *cidr_text, bool is_default, json_t *tags,
@@ -216,6 +219,9 @@ int h_replace_network_acl_entry(struct req *, json_t **, struct err *);
 int h_delete_network_acl_entry(struct req *, json_t **, struct err *);
 int h_replace_network_acl_association(struct req *, json_t **, struct err *);
 int h_create_internet_gateway(struct req *, json_t **, struct err *);
+int h_create_nat_gateway(struct req *, json_t **, struct err *);
+int h_describe_nat_gateways(struct req *, json_t **, struct err *);
+int h_delete_nat_gateway(struct req *, json_t **, struct err *);
 int h_describe_internet_gateways(struct req *, json_t **, struct err *);
 int h_attach_internet_gateway(struct req *, json_t **, struct err *);
 int h_detach_internet_gateway(struct req *, json_t **, struct err *);
