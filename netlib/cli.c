@@ -262,6 +262,24 @@ int cli_main(const char *prog, const struct verb *verbs, size_t n, const char *s
 	char op[128], sock[PATH_MAX];
 	const struct verb *v;
 
+	/* Global options may come before the verb, as in `aws --region R ec2 VERB`: move them
+	 * behind it. */
+	_cleanup_free_ char **args = calloc((size_t)argc + 1, sizeof(*args));
+	int k = 1, lead = 1;
+	if (!args)
+		return EXIT_API_ERROR;
+	args[0] = argv[0];
+	while (lead + 1 < argc && (!strcmp(argv[lead], "--region") || !strcmp(argv[lead], "--run-dir") ||
+				   !strcmp(argv[lead], "--output") || !strcmp(argv[lead], "--endpoint-url") ||
+				   !strcmp(argv[lead], "--profile")))
+		lead += 2;
+	for (int i = lead; i < argc; i++)
+		args[k++] = argv[i];
+	for (int i = 1; i < lead; i++)
+		args[k++] = argv[i];
+	argv = args;
+	if (lead == argc)
+		argc = 1; /* only global options: no verb */
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
 		cli_usage(prog, verbs, n);
 		return argc < 2 ? EXIT_USAGE : 0;

@@ -150,7 +150,8 @@ int describe(struct req *rq, const char *type, const char *ids_param, const char
 	json_array_foreach(ids, i, v)
 	{
 		o = obj_get_type(json_string_value(v), type);
-		if (!o || strcmp(jstr(o, "_region"), rq->region) != 0)
+		if (!o || (strcmp(jstr(o, "_region"), rq->region) != 0 &&
+			   strcmp(jstr(o, "_peer_region"), rq->region) != 0))
 			return err_set(e, notfound_code, "The %s '%s' does not exist", notfound_name,
 				       json_string_value(v) ?: "");
 	}
@@ -175,8 +176,11 @@ int describe(struct req *rq, const char *type, const char *ids_param, const char
 	}
 	long long seen = 0;
 	json_t *next = NULL;
-	obj_foreach(type, rq->region, id, o)
+	obj_foreach(type, NULL, id, o)
 	{
+		/* An object belongs to its region; a peering also to its accepter's. */
+		if (strcmp(jstr(o, "_region"), rq->region) != 0 && strcmp(jstr(o, "_peer_region"), rq->region) != 0)
+			continue;
 		if (json_array_size(ids)) {
 			bool want = false;
 			json_array_foreach(ids, i, v) want |= strcmp(json_string_value(v), id) == 0;

@@ -50,6 +50,10 @@ bool route_active(json_t *route, const char *vpc_id)
 		return !strcmp(igw_vpc(o), vpc_id);
 	if (o && !strcmp(jstr(o, "_type"), "nat"))
 		return !strcmp(jstr(o, "State"), "available");
+	if (o && !strcmp(jstr(o, "_type"), "pcx")) {
+		char link[16];
+		return pcx_link(o, vpc_id, link, NULL, NULL);
+	}
 	return o != NULL;
 }
 
@@ -319,6 +323,14 @@ static int route_parse(struct req *rq, json_t *rt, json_t **ret_route, struct ci
 		if (strcmp(igw_vpc(obj_get(target)), jstr(rt, "VpcId")) != 0)
 			return err_set(e, "InvalidParameterValue",
 				       "route table %s and network gateway %s belong to different networks",
+				       jstr(rt, "RouteTableId"), target);
+	} else if (strcmp(k, "VpcPeeringConnectionId") == 0 && obj_get_type(target, "pcx")) {
+		json_t *p = obj_get(target);
+		const char *v = jstr(rt, "VpcId");
+		if (strcmp(jstr(json_object_get(p, "RequesterVpcInfo"), "VpcId"), v) != 0 &&
+		    strcmp(jstr(json_object_get(p, "AccepterVpcInfo"), "VpcId"), v) != 0)
+			return err_set(e, "InvalidParameterValue",
+				       "route table %s and peering connection %s belong to different networks",
 				       jstr(rt, "RouteTableId"), target);
 	} else if (!obj_get(target) || (strcmp(k, "GatewayId") == 0 && !obj_get_type(target, "igw"))) {
 		static const struct {

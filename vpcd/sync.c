@@ -164,6 +164,14 @@ static int sync_routing(struct nsh *h, json_t *vpc, struct err *e)
 				if (oif > 0)
 					nr->type = RTN_UNICAST, nr->oif = oif, nr->gw = IGW_REGION_SIDE;
 			}
+			char plink[16];
+			uint32_t peer_ip;
+			json_t *pcx = obj_get_type(jstr(route, "VpcPeeringConnectionId"), "pcx");
+			if (pcx && pcx_link(pcx, vpc_id, plink, &peer_ip, NULL)) {
+				int oif = nl_link_index(h, plink);
+				if (oif > 0)
+					nr->type = RTN_UNICAST, nr->oif = oif, nr->gw = peer_ip;
+			}
 			if (eni && route_active(route, vpc_id)) {
 				json_t *s = obj_get(jstr(eni, "SubnetId"));
 				int oif = nl_link_index(h, jstr(s, "_bridge"));
@@ -284,6 +292,8 @@ int sync_vpc(const char *vpc_id, bool full, struct err *e)
 		if (strcmp(jstr(o, "VpcId"), vpc_id) == 0 && (r = natgw_sync(h, o, present, wanted, e)) < 0)
 			return r;
 	}
+	if ((r = pcx_sync(h, vpc_id, wanted, e)) < 0)
+		return r;
 	/* The internet gateway: a veth pair from this namespace to the region's. */
 	json_t *igw = vpc_igw(vpc_id);
 	if (igw) {

@@ -128,6 +128,18 @@ int h_delete_vpc(struct req *rq, json_t **ret, struct err *e)
 	if (!o || strcmp(jstr(o, "_region"), rq->region) != 0)
 		return err_set(e, "InvalidVpcID.NotFound", "The vpc ID '%s' does not exist", vpc_id);
 	json_t *main_rtb = vpc_main_route_table(vpc_id);
+	const char *pid;
+	json_t *p;
+	obj_foreach("pcx", NULL, pid, p)
+	{
+		const char *code = jstr(json_object_get(p, "Status"), "Code");
+		if ((!strcmp(code, "active") || !strcmp(code, "pending-acceptance")) &&
+		    (!strcmp(jstr(json_object_get(p, "RequesterVpcInfo"), "VpcId"), vpc_id) ||
+		     !strcmp(jstr(json_object_get(p, "AccepterVpcInfo"), "VpcId"), vpc_id)))
+			return err_set(e, "DependencyViolation",
+				       "The vpc '%s' has dependencies and cannot be deleted (peering connection %s).",
+				       vpc_id, pid);
+	}
 	if (vpc_igw(vpc_id))
 		return err_set(e, "DependencyViolation",
 			       "The vpc '%s' has dependencies and cannot be deleted (internet gateway %s is attached).",

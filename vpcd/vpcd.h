@@ -159,6 +159,9 @@ void eni_release_public(struct req *rq, json_t *eni);
 /* nat_gateway.c */
 void name_nat_ns(const char *nat_id, char buf[static 64]);
 int natgw_sync(struct nsh *vns, json_t *nat, json_t *present, json_t *wanted, struct err *e);
+/* peering.c */
+bool pcx_link(json_t *pcx, const char *vpc_id, char link[static 16], uint32_t *ret_peer_ip, uint32_t *ret_own_ip);
+int pcx_sync(struct nsh *h, const char *vpc_id, json_t *wanted, struct err *e);
 
 /* handlers */
 int vpc_create_obj(struct req *rq, const char *cidr_text, bool is_default, json_t *tags,
@@ -219,6 +222,11 @@ int h_replace_network_acl_entry(struct req *, json_t **, struct err *);
 int h_delete_network_acl_entry(struct req *, json_t **, struct err *);
 int h_replace_network_acl_association(struct req *, json_t **, struct err *);
 int h_create_internet_gateway(struct req *, json_t **, struct err *);
+int h_create_vpc_peering_connection(struct req *, json_t **, struct err *);
+int h_accept_vpc_peering_connection(struct req *, json_t **, struct err *);
+int h_reject_vpc_peering_connection(struct req *, json_t **, struct err *);
+int h_delete_vpc_peering_connection(struct req *, json_t **, struct err *);
+int h_describe_vpc_peering_connections(struct req *, json_t **, struct err *);
 int h_create_nat_gateway(struct req *, json_t **, struct err *);
 int h_describe_nat_gateways(struct req *, json_t **, struct err *);
 int h_delete_nat_gateway(struct req *, json_t **, struct err *);
