@@ -8,6 +8,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "caps.h"
 #include "cleanup.h"
 #include "cli.h"
@@ -267,7 +268,11 @@ static int cmd_serve(int argc, char **argv)
 	}
 	snprintf(path, sizeof(path), "%s/lock", v.state_dir);
 	_cleanup_close_ int lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-	if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) < 0) {
+	/* A daemon killed a moment ago may still hold the lock while it exits: wait up to 5 s. */
+	int locked = -1;
+	for (int i = 0; lock >= 0 && i < 100 && (locked = flock(lock, LOCK_EX | LOCK_NB)) < 0; i++)
+		usleep(50 * 1000);
+	if (lock < 0 || locked < 0) {
 		log_error("state directory '%s' is in use by another vpcd", v.state_dir);
 		return 1;
 	}
