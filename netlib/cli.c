@@ -3,6 +3,7 @@
 #include "rpc.h"
 #include "shorthand.h"
 #include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +91,15 @@ int cli_parse(const struct verb *v, int argc, char **argv, struct cli_global *g,
 		if (strncmp(a, "--", 2) != 0)
 			return usage_err(e, "Unknown options: %s", a);
 		a += 2;
+		/* --flag=value, as the aws CLI takes it: split into two arguments. */
+		char flagbuf[128];
+		const char *eq = strchr(a, '=');
+		if (eq && (size_t)(eq - a) < sizeof(flagbuf)) {
+			snprintf(flagbuf, sizeof(flagbuf), "%.*s", (int)(eq - a), a);
+			argv[i] = (char *)eq + 1;
+			a = flagbuf;
+			i--; /* the value is now argv[i + 1] */
+		}
 		if (strcmp(a, "region") == 0 || strcmp(a, "run-dir") == 0 || strcmp(a, "output") == 0 ||
 		    strcmp(a, "endpoint-url") == 0 || strcmp(a, "profile") == 0) {
 			if (i + 1 >= argc)
@@ -155,8 +165,9 @@ int cli_parse(const struct verb *v, int argc, char **argv, struct cli_global *g,
 			const char *val = argv[i++];
 			if (s.type == 'i') {
 				char *end;
+				errno = 0;
 				long long n = strtoll(val, &end, 10);
-				if (!*val || *end)
+				if (!*val || *end || errno == ERANGE)
 					return err_set(e, "Usage", "argument --%s: invalid integer '%s'", s.flag,
 						       val);
 				json_object_set_new(params, member, json_integer(n));

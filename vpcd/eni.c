@@ -39,7 +39,8 @@ int eni_used_ips(const char *subnet_id, uint32_t **ret, size_t *n)
 	uint32_t *v = malloc(cap * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
-	obj_foreach("eni", NULL, id, o)
+	const char *vpc_id = jstr(obj_get(subnet_id), "VpcId");
+	obj_foreach_vpc("eni", vpc_id, id, o)
 	{
 		uint32_t ip;
 		if (strcmp(jstr(o, "SubnetId"), subnet_id) != 0 ||

@@ -44,7 +44,7 @@ static void bridge_table(struct sbuf *b, const char *vpc_id)
 	int n = 0;
 
 	sb_printf(b, "table bridge vpclab {\n\tset sdc_ports {\n\t\ttype ifname\n");
-	obj_foreach("eni", NULL, id, o)
+	obj_foreach_vpc("eni", vpc_id, id, o)
 	{
 		if (!in_vpc(o, vpc_id) || !json_is_true(json_object_get(o, "SourceDestCheck")))
 			continue;
@@ -55,7 +55,7 @@ static void bridge_table(struct sbuf *b, const char *vpc_id)
 		sb_printf(b, "\tset %s {\n\t\ttype %s\n", s == 0 ? "sdc_src" : "sdc_dst",
 			  s == 0 ? "ifname . ether_addr . ipv4_addr" : "ifname . ipv4_addr");
 		n = 0;
-		obj_foreach("eni", NULL, id, o)
+		obj_foreach_vpc("eni", vpc_id, id, o)
 		{
 			if (!in_vpc(o, vpc_id))
 				continue;
@@ -109,7 +109,7 @@ static void nacl_rule(struct sbuf *b, json_t *entry, bool egress)
 	if (strcmp(cidr, "0.0.0.0/0") != 0)
 		sb_printf(b, "ip %s %s ", egress ? "daddr" : "saddr", cidr);
 	if (strcmp(proto, "-1") != 0)
-		sb_printf(b, "meta l4proto %s ", proto);
+		sb_printf(b, "meta l4proto %d ", atoi(proto));
 	if (!strcmp(proto, "6") || !strcmp(proto, "17")) {
 		json_t *pr = json_object_get(entry, "PortRange");
 		long long from = json_integer_value(json_object_get(pr, "From"));
@@ -155,7 +155,7 @@ static void inet_skeleton(struct sbuf *b, const char *vpc_id)
 		sb_printf(b, "\t\telements = { \"%sg%s\" }\n", V->prefix, id_tail(jstr(igw, "InternetGatewayId")));
 	sb_printf(b, "\t}\n");
 	/* Network ACLs: one chain per ACL and direction, in rule-number order. */
-	obj_foreach("acl", NULL, id, o)
+	obj_foreach_vpc("acl", vpc_id, id, o)
 	{
 		if (!in_vpc(o, vpc_id))
 			continue;
@@ -176,14 +176,14 @@ static void inet_skeleton(struct sbuf *b, const char *vpc_id)
 	/* Subnet bridge -> its ACL's chains; traffic within one bridge skips ACLs. */
 	sb_printf(b, "\tset intra_subnet {\n\t\ttype ifname . ifname\n");
 	n = 0;
-	obj_foreach("subnet", NULL, id, o) if (in_vpc(o, vpc_id))
+	obj_foreach_vpc("subnet", vpc_id, id, o) if (in_vpc(o, vpc_id))
 		sb_printf(b, "%s\"%s\" . \"%s\"", n++ ? ", " : "\t\telements = { ", jstr(o, "_bridge"),
 			  jstr(o, "_bridge"));
 	sb_printf(b, "%s\t}\n", n ? " }\n" : "");
 	for (int egress = 0; egress < 2; egress++) {
 		sb_printf(b, "\tmap nacl_%s {\n\t\ttype ifname : verdict\n", egress ? "eg" : "in");
 		n = 0;
-		obj_foreach("subnet", NULL, id, o)
+		obj_foreach_vpc("subnet", vpc_id, id, o)
 		{
 			json_t *acl = in_vpc(o, vpc_id) ? subnet_acl(id) : NULL;
 			if (!acl)
@@ -340,7 +340,7 @@ static json_t *sg_elements(const char *vpc_id)
 	for (size_t i = 0; i < ARRAY_SIZE(sg_sets); i++)
 		json_object_set_new(sets, sg_sets[i], json_object());
 
-	obj_foreach("eni", NULL, id, eni)
+	obj_foreach_vpc("eni", vpc_id, id, eni)
 	{
 		if (!in_vpc(eni, vpc_id))
 			continue;
@@ -397,7 +397,7 @@ static json_t *sg_elements(const char *vpc_id)
 					}
 					/* A group reference follows membership: every member's address. */
 					const char *ref = jstr(r, "Group");
-					obj_foreach("eni", NULL, oid, o)
+					obj_foreach_vpc("eni", vpc_id, oid, o)
 					{
 						uint32_t a;
 						if (in_vpc(o, vpc_id) && eni_in_group(o, ref) &&

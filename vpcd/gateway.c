@@ -50,7 +50,7 @@ static bool vpc_has_public(const char *vpc_id)
 {
 	const char *id;
 	json_t *o;
-	obj_foreach("eni", NULL, id, o) if (!strcmp(jstr(o, "VpcId"), vpc_id) &&
+	obj_foreach_vpc("eni", vpc_id, id, o) if (!strcmp(jstr(o, "VpcId"), vpc_id) &&
 					    json_object_get(o, "Association")) return true;
 	return false;
 }

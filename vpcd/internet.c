@@ -195,7 +195,7 @@ int sync_region(const char *region, struct err *e)
 			continue; /* made by the VPC's sync, which runs first */
 		const char *eid;
 		json_t *eni;
-		obj_foreach("eni", NULL, eid, eni)
+		obj_foreach_vpc("eni", vpc_id, eid, eni)
 		{
 			uint32_t pub;
 			const char *pip = jstr(json_object_get(eni, "Association"), "PublicIp");

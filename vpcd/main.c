@@ -306,6 +306,7 @@ static int cmd_serve(int argc, char **argv)
 			return 1;
 		}
 	}
+	model_index_all();
 	if ((r = unplug_orphans(&e)) < 0 || (r = reconcile(&e)) < 0) {
 		log_error("reconcile: %s", e.msg);
 		return 1;
@@ -333,6 +334,8 @@ static int cmd_serve(int argc, char **argv)
 	json_object_foreach(v.ns_cache, k, x) nsh_free((struct nsh *)(uintptr_t)json_integer_value(x));
 	json_decref(v.ns_cache);
 	json_decref(v.nft_applied);
+	json_decref(v.by_vpc);
+	json_decref(v.tails);
 	return r < 0 ? 1 : 0;
 }
 

@@ -18,6 +18,41 @@ json_t *obj_get_type(const char *id, const char *type)
 	return o && strcmp(jstr(o, "_type"), type) == 0 ? o : NULL;
 }
 
+/* Keeps the indexes in step with a change of object `id` from `old` to `new` (either NULL). */
+static void index_update(const char *id, json_t *old, json_t *new)
+{
+	const char *ov = jstr(old, "VpcId"), *nv = jstr(new, "VpcId");
+	if (!V->by_vpc)
+		V->by_vpc = json_object();
+	if (!V->tails)
+		V->tails = json_object();
+	if (*ov && strcmp(ov, nv) != 0)
+		json_object_del(json_object_get(V->by_vpc, ov), id);
+	if (*nv) {
+		json_t *set = json_object_get(V->by_vpc, nv);
+		if (!set) {
+			set = json_object();
+			json_object_set_new(V->by_vpc, nv, set);
+		}
+		json_object_set_new(set, id, json_true());
+	}
+	if (!new)
+		json_object_del(V->tails, id_tail(id));
+	else
+		json_object_set_new(V->tails, id_tail(id), json_true());
+}
+
+void model_index_all(void)
+{
+	const char *id;
+	json_t *o;
+	json_decref(V->by_vpc);
+	json_decref(V->tails);
+	V->by_vpc = json_object();
+	V->tails = json_object();
+	json_object_foreach(store_objects(V->store), id, o) index_update(id, NULL, o);
+}
+
 static void txn_remember(struct txn *t, const char *id)
 {
 	if (!t->undo)
@@ -39,12 +74,14 @@ json_t *obj_edit(struct txn *t, const char *id)
 void obj_put(struct txn *t, const char *id, json_t *obj)
 {
 	txn_remember(t, id);
+	index_update(id, obj_get(id), obj);
 	json_object_set_new(store_objects(V->store), id, obj);
 }
 
 void obj_del(struct txn *t, const char *id)
 {
 	txn_remember(t, id);
+	index_update(id, obj_get(id), NULL);
 	json_object_del(store_objects(V->store), id);
 }
 
@@ -70,19 +107,12 @@ void new_id(struct txn *t, const char *kind, char buf[static ID_MAX])
 	}
 	for (;;) {
 		id_make(&V->ids, kind, buf);
-		/* Kernel names use the last 8 hex digits: keep them unique across all objects. */
-		bool clash = false;
-		const char *id;
-		json_t *o;
-		json_object_foreach(store_objects(V->store), id, o)
-		{
-			if (strcmp(id_tail(id), id_tail(buf)) == 0) {
-				clash = true;
-				break;
-			}
-		}
-		if (!clash)
+		/* Kernel names use the last 8 hex digits: keep them unique across all objects. The
+		 * tail is reserved at once, so that two IDs of one request differ too. */
+		if (!json_object_get(V->tails, id_tail(buf))) {
+			json_object_set_new(V->tails, id_tail(buf), json_true());
 			return;
+		}
 	}
 }
 
@@ -126,6 +156,7 @@ void txn_rollback(struct txn *t)
 	json_t *v;
 	json_object_foreach(t->undo, id, v)
 	{
+		index_update(id, obj_get(id), json_is_null(v) ? NULL : v);
 		if (json_is_null(v))
 			json_object_del(store_objects(V->store), id);
 		else

@@ -63,7 +63,7 @@ json_t *vpc_default_acl(const char *vpc_id)
 {
 	const char *id;
 	json_t *o;
-	obj_foreach("acl", NULL, id, o) if (!strcmp(jstr(o, "VpcId"), vpc_id) &&
+	obj_foreach_vpc("acl", vpc_id, id, o) if (!strcmp(jstr(o, "VpcId"), vpc_id) &&
 					    json_is_true(json_object_get(o, "IsDefault"))) return o;
 	return NULL;
 }
@@ -72,7 +72,7 @@ json_t *subnet_acl(const char *subnet_id)
 {
 	const char *id;
 	json_t *o;
-	obj_foreach("acl", NULL, id, o)
+	obj_foreach_vpc("acl", jstr(obj_get(subnet_id), "VpcId"), id, o)
 	{
 		size_t i;
 		json_t *a;

@@ -41,6 +41,8 @@ static struct region_def *loaded;
 
 const struct region_def *region_find(const char *name)
 {
+	if (!name)
+		return NULL;
 	for (int i = 0; i < V->nregions; i++)
 		if (strcmp(V->regions[i].name, name) == 0)
 			return &V->regions[i];

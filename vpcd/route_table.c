@@ -75,7 +75,7 @@ json_t *rtb_new(struct txn *t, const char *region, const char *vpc_id, const cha
 		const char *oid;
 		json_t *o;
 		used = false;
-		obj_foreach("rtb", NULL, oid, o) if (strcmp(jstr(o, "VpcId"), vpc_id) == 0 &&
+		obj_foreach_vpc("rtb", vpc_id, oid, o) if (strcmp(jstr(o, "VpcId"), vpc_id) == 0 &&
 						     json_integer_value(json_object_get(o, "_table")) == table)
 		{
 			used = true;
@@ -195,7 +195,7 @@ int h_associate_route_table(struct req *rq, json_t **ret, struct err *e)
 	if (strcmp(jstr(s, "VpcId"), jstr(rt, "VpcId")) != 0)
 		return err_set(e, "InvalidParameterValue",
 			       "Route table %s and subnet %s belong to different networks", rtb_id, sid);
-	obj_foreach("rtb", NULL, id, o)
+	obj_foreach_vpc("rtb", jstr(rt, "VpcId"), id, o)
 	{
 		size_t i;
 		json_t *a;
@@ -332,7 +332,10 @@ static int route_parse(struct req *rq, json_t *rt, json_t **ret_route, struct ci
 			return err_set(e, "InvalidParameterValue",
 				       "route table %s and peering connection %s belong to different networks",
 				       jstr(rt, "RouteTableId"), target);
-	} else if (!obj_get(target) || (strcmp(k, "GatewayId") == 0 && !obj_get_type(target, "igw"))) {
+	} else if ((strcmp(k, "GatewayId") == 0 && !obj_get_type(target, "igw")) ||
+		   (strcmp(k, "NatGatewayId") == 0 && !obj_get_type(target, "nat")) ||
+		   (strcmp(k, "VpcPeeringConnectionId") == 0 && !obj_get_type(target, "pcx")) ||
+		   strcmp(k, "InstanceId") == 0) {
 		static const struct {
 			const char *key, *code, *name;
 		} nf[] = {{"GatewayId", "InvalidGatewayID.NotFound", "gateway ID"},
@@ -347,7 +350,7 @@ static int route_parse(struct req *rq, json_t *rt, json_t **ret_route, struct ci
 	}
 	if (cidr_contains(&vc, &d))
 		return err_set(e, "InvalidParameterValue",
-			       "The destination CIDR block %s is equal to or more specific than one of this VPC's CIDR blocks. This route can target only an interface or an instance.",
+			       "The destination CIDR block %s is equal to or more specific than one of this VPC's CIDR blocks.",
 			       dst);
 	*ret_route = json_pack("{s:s, s:s, s:s}", "DestinationCidrBlock", dst, k, target, "Origin",
 			       "CreateRoute");
@@ -395,7 +398,8 @@ static int route_change(struct req *rq, json_t **ret, struct err *e, int mode)
 	}
 	if ((r = route_parse(rq, rt, &route, &d, e)) < 0)
 		return r;
-	const char *dst = jstr(route, "DestinationCidrBlock");
+	char dst[CIDR_STRLEN];
+	snprintf(dst, sizeof(dst), "%s", jstr(route, "DestinationCidrBlock"));
 	ssize_t i = route_index(rt, dst);
 	if (mode == 0 && i >= 0) {
 		json_decref(route);
@@ -427,7 +431,7 @@ json_t *subnet_route_table(const char *subnet_id, const char *vpc_id)
 {
 	const char *id;
 	json_t *o;
-	obj_foreach("rtb", NULL, id, o)
+	obj_foreach_vpc("rtb", vpc_id, id, o)
 	{
 		size_t i;
 		json_t *a;

@@ -44,7 +44,7 @@ json_t *vpc_default_sg(const char *vpc_id)
 {
 	const char *id;
 	json_t *o;
-	obj_foreach("sg", NULL, id, o) if (strcmp(jstr(o, "VpcId"), vpc_id) == 0 &&
+	obj_foreach_vpc("sg", vpc_id, id, o) if (strcmp(jstr(o, "VpcId"), vpc_id) == 0 &&
 					   strcmp(jstr(o, "GroupName"), "default") == 0) return o;
 	return NULL;
 }
@@ -53,7 +53,7 @@ static json_t *sg_by_name(const char *vpc_id, const char *name)
 {
 	const char *id;
 	json_t *o;
-	obj_foreach("sg", NULL, id, o) if (strcmp(jstr(o, "VpcId"), vpc_id) == 0 &&
+	obj_foreach_vpc("sg", vpc_id, id, o) if (strcmp(jstr(o, "VpcId"), vpc_id) == 0 &&
 					   strcmp(jstr(o, "GroupName"), name) == 0) return o;
 	return NULL;
 }
@@ -546,14 +546,14 @@ int h_delete_security_group(struct req *rq, json_t **ret, struct err *e)
 	if (!strcmp(jstr(sg, "GroupName"), "default"))
 		return err_set(e, "CannotDelete",
 			       "the specified group: \"%s\" name: \"default\" cannot be deleted by a user", gid);
-	obj_foreach("eni", NULL, id, o)
+	obj_foreach_vpc("eni", jstr(sg, "VpcId"), id, o)
 	{
 		size_t i;
 		json_t *g;
 		json_array_foreach(json_object_get(o, "Groups"), i, g) if (!strcmp(jstr(g, "GroupId"), gid))
 			return err_set(e, "DependencyViolation", "resource %s has a dependent object", gid);
 	}
-	obj_foreach("sg", NULL, id, o)
+	obj_foreach_vpc("sg", jstr(sg, "VpcId"), id, o)
 	{
 		size_t i;
 		json_t *r;

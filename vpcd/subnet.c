@@ -82,7 +82,7 @@ int h_create_subnet(struct req *rq, json_t **ret, struct err *e)
 	cidr_parse(jstr(vpc, "CidrBlock"), &vc);
 	if (c.len < 16 || c.len > 28 || !cidr_contains(&vc, &c))
 		return err_set(e, "InvalidSubnet.Range", "The CIDR '%s' is invalid.", text);
-	obj_foreach("subnet", NULL, id, o)
+	obj_foreach_vpc("subnet", vpc_id, id, o)
 	{
 		struct cidr oc;
 		if (strcmp(jstr(o, "VpcId"), vpc_id) != 0 || cidr_parse(jstr(o, "CidrBlock"), &oc) < 0)
@@ -113,7 +113,7 @@ int h_create_subnet(struct req *rq, json_t **ret, struct err *e)
 	if (!zone) {
 		/* Spread subnets over zones in order, as a deterministic stand-in for AWS's pick. */
 		int n = 0;
-		obj_foreach("subnet", NULL, id, o) n += strcmp(jstr(o, "VpcId"), vpc_id) == 0;
+		obj_foreach_vpc("subnet", vpc_id, id, o) n += strcmp(jstr(o, "VpcId"), vpc_id) == 0;
 		zone = rd->zones[n % rd->nzones];
 	}
 	if ((r = param_tags(rq, "subnet", &tags, e)) < 0)
@@ -154,7 +154,7 @@ int h_delete_subnet(struct req *rq, json_t **ret, struct err *e)
 				       "The subnet '%s' has dependencies and cannot be deleted.", sid);
 	}
 	/* Explicit route table associations go with the subnet. */
-	obj_foreach("rtb", NULL, id, o)
+	obj_foreach_vpc("rtb", jstr(s, "VpcId"), id, o)
 	{
 		json_t *assocs = json_object_get(o, "Associations"), *a;
 		size_t i;

@@ -123,7 +123,7 @@ static int sync_routing(struct nsh *h, json_t *vpc, struct err *e)
 		(struct nl_rule){.prio = RULE_PRIO_LOCAL, .table = RT_TABLE_MAIN, .dst = vc.addr, .dst_len = vc.len};
 	*(struct nl_route *)vec_push(&want_routes) = (struct nl_route){
 		.table = RT_TABLE_MAIN, .dst = vc.addr, .len = vc.len, .type = RTN_BLACKHOLE};
-	obj_foreach("subnet", NULL, id, o)
+	obj_foreach_vpc("subnet", vpc_id, id, o)
 	{
 		if (strcmp(jstr(o, "VpcId"), vpc_id) != 0)
 			continue;
@@ -133,7 +133,7 @@ static int sync_routing(struct nsh *h, json_t *vpc, struct err *e)
 				       .table = (uint32_t)json_integer_value(json_object_get(rt, "_table"))};
 		snprintf(ru->iif, sizeof(ru->iif), "%s", jstr(o, "_bridge"));
 	}
-	obj_foreach("rtb", NULL, id, o)
+	obj_foreach_vpc("rtb", vpc_id, id, o)
 	{
 		if (strcmp(jstr(o, "VpcId"), vpc_id) != 0)
 			continue;
@@ -244,7 +244,7 @@ int sync_vpc(const char *vpc_id, bool full, struct err *e)
 		return err_setr(e, r, "InternalError", "cannot list links of '%s'", ns);
 	_cleanup_json_ json_t *wanted = json_object();
 
-	obj_foreach("subnet", NULL, id, o)
+	obj_foreach_vpc("subnet", vpc_id, id, o)
 	{
 		if (strcmp(jstr(o, "VpcId"), vpc_id) != 0)
 			continue;
@@ -260,7 +260,7 @@ int sync_vpc(const char *vpc_id, bool full, struct err *e)
 		if (full && (r = nl_link_up(h, br, true, e)) < 0)
 			return r;
 	}
-	obj_foreach("eni", NULL, id, o)
+	obj_foreach_vpc("eni", vpc_id, id, o)
 	{
 		if (strcmp(jstr(o, "VpcId"), vpc_id) != 0)
 			continue;
@@ -287,7 +287,7 @@ int sync_vpc(const char *vpc_id, bool full, struct err *e)
 			return r;
 	}
 	/* NAT gateways take their ENI's peer into their own namespace. */
-	obj_foreach("nat", NULL, id, o)
+	obj_foreach_vpc("nat", vpc_id, id, o)
 	{
 		if (strcmp(jstr(o, "VpcId"), vpc_id) == 0 && (r = natgw_sync(h, o, present, wanted, e)) < 0)
 			return r;

@@ -23,7 +23,7 @@ json_t *vpc_main_route_table(const char *vpc_id)
 {
 	const char *id;
 	json_t *o;
-	obj_foreach("rtb", NULL, id, o)
+	obj_foreach_vpc("rtb", vpc_id, id, o)
 	{
 		if (strcmp(jstr(o, "VpcId"), vpc_id) != 0)
 			continue;

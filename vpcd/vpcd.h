@@ -33,6 +33,8 @@ struct vpcd {
 	struct idgen ids;
 	json_t *ns_cache; /* name -> pointer (json_integer) to struct nsh */
 	json_t *nft_applied; /* vpc id -> last ruleset text applied */
+	json_t *by_vpc;      /* vpc id -> {id: true}: the objects that name the VPC (index) */
+	json_t *tails;       /* last 8 hex digits of every ID -> true (index) */
 };
 
 extern struct vpcd *V;
@@ -74,6 +76,17 @@ const char *jstr(json_t *o, const char *key);
 	json_object_foreach(store_objects(V->store), id, o)                                        \
 		if (strcmp(jstr(o, "_type"), type) == 0 &&                                         \
 		    (!(region) || strcmp(jstr(o, "_region"), (region) ? (region) : "") == 0))
+/* Iteration over the objects of one type that belong to one VPC, through the index. */
+#define OBJ_CAT_(a, b) a##b
+#define OBJ_CAT(a, b) OBJ_CAT_(a, b)
+#define obj_foreach_vpc(type, vpc_id, id, o) obj_foreach_vpc_(type, vpc_id, id, o, __LINE__)
+#define obj_foreach_vpc_(type, vpc_id, id, o, n)                                                   \
+	for (json_t *OBJ_CAT(_ix, n) = json_object_get(V->by_vpc, (vpc_id)), *OBJ_CAT(_iv, n) = NULL; \
+	     OBJ_CAT(_ix, n); OBJ_CAT(_ix, n) = NULL)                                                 \
+		json_object_foreach(OBJ_CAT(_ix, n), id, OBJ_CAT(_iv, n))                               \
+			if (((o) = obj_get(id)) && !strcmp(jstr((o), "_type"), (type)))
+/* Builds the indexes from the store (at start-up). */
+void model_index_all(void);
 /* Output: a copy without internal keys, Tags dropped when empty (as AWS prints them). */
 json_t *obj_public(json_t *o);
 
