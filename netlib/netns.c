@@ -141,6 +141,38 @@ int netns_list(const char *prefix, int (*fn)(const char *name, void *data), void
 	return r;
 }
 
+int netns_sysctls(int fd, const char *const (*kv)[2], size_t n, size_t *ret_failed)
+{
+	int fds[16], r = 0;
+	size_t opened = 0;
+	if (n > 16)
+		return -E2BIG;
+	int saved = netns_enter(fd);
+	if (saved < 0)
+		return saved;
+	/* /proc/sys/net resolves against the namespace of the opener at open time. */
+	for (; opened < n; opened++) {
+		char p[PATH_MAX];
+		snprintf(p, sizeof(p), "/proc/sys/%s", kv[opened][0]);
+		fds[opened] = open(p, O_WRONLY | O_CLOEXEC);
+		if (fds[opened] < 0) {
+			r = -errno;
+			break;
+		}
+	}
+	netns_leave(saved);
+	for (size_t i = 0; i < opened; i++) {
+		if (r == 0 && write(fds[i], kv[i][1], strlen(kv[i][1])) < 0) {
+			r = -errno;
+			opened = i; /* report this one */
+		}
+		close(fds[i]);
+	}
+	if (r < 0 && ret_failed)
+		*ret_failed = opened;
+	return r;
+}
+
 int netns_sysctl(int fd, const char *path, const char *value)
 {
 	char p[PATH_MAX];

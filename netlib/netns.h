@@ -2,6 +2,7 @@
  * /run/netns/NAME, with /run/netns itself a shared mount. Made in-process, no `ip` involved. */
 #pragma once
 #include <stdbool.h>
+#include <stddef.h>
 #include "err.h"
 
 #define NETNS_DIR "/run/netns"
@@ -19,3 +20,6 @@ int netns_enter(int fd);
 void netns_leave(int saved_fd);
 /* Writes a sysctl below /proc/sys of the namespace `fd` (path like "net/ipv4/ip_forward"). */
 int netns_sysctl(int fd, const char *path, const char *value);
+/* Several at once, with one trip into the namespace: kv[i][0] = path, kv[i][1] = value.
+ * Returns 0, or -errno of the first that failed (its index in *ret_failed). */
+int netns_sysctls(int fd, const char *const (*kv)[2], size_t n, size_t *ret_failed);

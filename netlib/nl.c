@@ -188,7 +188,7 @@ static int parse_mac(const char *mac, struct nl_addr **ret)
 }
 
 int nl_veth_add(struct nsh *h, const char *name, int master, const char *peer, const char *peer_mac,
-		struct err *e)
+		int peer_ns_fd, struct err *e)
 {
 	_cleanup_link_ struct rtnl_link *l = rtnl_link_veth_alloc();
 	_cleanup_addr_ struct nl_addr *mac = NULL;
@@ -206,6 +206,8 @@ int nl_veth_add(struct nsh *h, const char *name, int master, const char *peer, c
 	p = rtnl_link_veth_get_peer(l);
 	rtnl_link_set_name(p, peer);
 	rtnl_link_set_addr(p, mac);
+	if (peer_ns_fd >= 0)
+		rtnl_link_set_ns_fd(p, peer_ns_fd);
 	rtnl_link_put(p);
 	r = rtnl_link_add(h->sk, l, NLM_F_CREATE | NLM_F_EXCL);
 	return r < 0 ? fail(e, r, "create veth", name) : 0;

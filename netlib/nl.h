@@ -27,9 +27,10 @@ int nl_link_index(struct nsh *h, const char *name);
 int nl_link_mac(struct nsh *h, const char *name, char mac[static 18]);
 int nl_bridge_add(struct nsh *h, const char *name, struct err *e);
 /* A veth pair: `name` enslaved to `master` (ifindex, 0 for none) and up; `peer` down with
- * `peer_mac`. */
+ * `peer_mac`, made directly in the namespace `peer_ns_fd` unless that is -1. (Making the peer
+ * where it belongs is several times cheaper than moving it there afterwards.) */
 int nl_veth_add(struct nsh *h, const char *name, int master, const char *peer, const char *peer_mac,
-		struct err *e);
+		int peer_ns_fd, struct err *e);
 /* The ifindex of a link's master (0: none), or -ENODEV. */
 int nl_link_master(struct nsh *h, const char *name);
 int nl_link_set_master(struct nsh *h, const char *name, int master, struct err *e);

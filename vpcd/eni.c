@@ -243,14 +243,46 @@ int h_modify_network_interface_attribute(struct req *rq, json_t **ret, struct er
 	return 0;
 }
 
-/* Plugging configures a namespace the user owns, so it happens here rather than in the VPC
- * sync, and is undone step by step if a later step fails. */
+int eni_attach(struct nsh *vns, json_t *eni, const char *target_ns, struct err *e)
+{
+	json_t *s = obj_get(jstr(eni, "SubnetId"));
+	struct nsh *target = NULL;
+	struct cidr c;
+	uint32_t ip;
+	int r, master = nl_link_index(vns, jstr(s, "_bridge"));
+
+	if (master < 0)
+		return err_setr(e, master, "InternalError", "no bridge for subnet '%s'", jstr(s, "SubnetId"));
+	cidr_parse(jstr(s, "CidrBlock"), &c);
+	ip_parse(jstr(eni, "PrivateIpAddress"), &ip);
+	if ((r = nsh_open(target_ns, false, &target, e)) < 0)
+		return r;
+	if (nl_link_index(target, "eth0") > 0) {
+		nsh_free(target);
+		return err_set(e, "InvalidParameterValue", "The network namespace '%s' already has an eth0",
+			       target_ns);
+	}
+	r = nl_veth_add(vns, jstr(eni, "_port"), master, "eth0", jstr(eni, "MacAddress"), target->fd, e);
+	if (r == 0) {
+		if ((r = nl_link_up(target, "lo", true, e)) == 0 &&
+		    (r = nl_link_up(target, "eth0", true, e)) == 0 &&
+		    (r = nl_addr_add(target, "eth0", ip, c.len, e)) == 0)
+			r = nl_default_route(target, "eth0", subnet_router(&c), e);
+		if (r < 0) {
+			struct err ignored = {0};
+			nl_link_del(vns, jstr(eni, "_port"), &ignored);
+		}
+	}
+	nsh_free(target);
+	return r;
+}
+
+/* Plugging configures a namespace the user owns; the handler does it (the VPC sync then finds
+ * the port in place), and removes the pair if any step fails. */
 int h_plug_network_interface(struct req *rq, json_t **ret, struct err *e)
 {
 	const char *id, *netns;
-	struct nsh *vns, *target = NULL;
-	struct cidr c;
-	uint32_t ip;
+	struct nsh *vns;
 	int r;
 
 	if ((r = param_str(rq, "NetworkInterfaceId", true, &id, e)) < 0 ||
@@ -269,37 +301,14 @@ int h_plug_network_interface(struct req *rq, json_t **ret, struct err *e)
 	if (strncmp(netns, V->prefix, strlen(V->prefix)) == 0 && netns[strlen(V->prefix)] == '-')
 		return err_set(e, "InvalidParameterValue",
 			       "The network namespace '%s' belongs to vpclab itself", netns);
-	json_t *s = obj_get(jstr(eni, "SubnetId"));
 	json_t *vpc = obj_get(jstr(eni, "VpcId"));
-	cidr_parse(jstr(s, "CidrBlock"), &c);
-	ip_parse(jstr(eni, "PrivateIpAddress"), &ip);
-	if ((r = nsh_get(jstr(vpc, "_ns"), true, &vns, e)) < 0)
-		return r;
-	if ((r = nsh_open(netns, false, &target, e)) < 0)
-		return r;
-	if (nl_link_index(target, "eth0") > 0) {
-		nsh_free(target);
-		return err_set(e, "InvalidParameterValue",
-			       "The network namespace '%s' already has an eth0", netns);
-	}
-	r = nl_link_move(vns, jstr(eni, "_peer"), target->fd, "eth0", e);
-	if (r == 0) {
-		if ((r = nl_link_up(target, "lo", true, e)) == 0 &&
-		    (r = nl_link_up(target, "eth0", true, e)) == 0 &&
-		    (r = nl_addr_add(target, "eth0", ip, c.len, e)) == 0)
-			r = nl_default_route(target, "eth0", subnet_router(&c), e);
-		if (r < 0) {
-			struct err ignored = {0};
-			nl_link_up(target, "eth0", false, &ignored);
-			nl_link_move(target, "eth0", vns->fd, jstr(eni, "_peer"), &ignored);
-		}
-	}
-	nsh_free(target);
-	if (r < 0)
+	if ((r = nsh_get(jstr(vpc, "_ns"), true, &vns, e)) < 0 || (r = eni_attach(vns, eni, netns, e)) < 0)
 		return r;
 	eni = obj_edit(&rq->txn, id);
 	json_object_set_new(eni, "_plugged", json_string(netns));
 	json_object_set_new(eni, "Status", json_string("in-use"));
+	/* If a later step of this request fails, the rollback's sync removes the new port. */
+	txn_touch_vpc(&rq->txn, jstr(eni, "VpcId"));
 	*ret = json_object();
 	return 0;
 }
@@ -307,35 +316,19 @@ int h_plug_network_interface(struct req *rq, json_t **ret, struct err *e)
 int h_unplug_network_interface(struct req *rq, json_t **ret, struct err *e)
 {
 	const char *id;
-	struct nsh *vns, *target = NULL;
-	char mac[18];
 	int r;
 	if ((r = param_str(rq, "NetworkInterfaceId", true, &id, e)) < 0)
 		return r;
 	json_t *eni = get_eni(rq, id, e);
 	if (!eni)
 		return -EINVAL;
-	const char *netns = jstr(eni, "_plugged");
-	if (!*netns)
+	if (!*jstr(eni, "_plugged") || *jstr(eni, "_natgw"))
 		return err_set(e, "InvalidNetworkInterface.NotPlugged",
 			       "The network interface '%s' is not plugged into a namespace", id);
-	json_t *vpc = obj_get(jstr(eni, "VpcId"));
-	if ((r = nsh_get(jstr(vpc, "_ns"), true, &vns, e)) < 0)
-		return r;
-	if (netns_exists(netns) && nsh_open(netns, false, &target, e) == 0) {
-		/* Only move the link if it is still ours (same MAC). */
-		if (nl_link_mac(target, "eth0", mac) == 0 &&
-		    strcasecmp(mac, jstr(eni, "MacAddress")) == 0)
-			r = nl_link_move(target, "eth0", vns->fd, jstr(eni, "_peer"), e);
-		nsh_free(target);
-		if (r < 0)
-			return r;
-	}
-	err_clear(e);
+	/* The sync deletes the port, and the peer in the user's namespace goes with it. */
 	eni = obj_edit(&rq->txn, id);
 	json_object_del(eni, "_plugged");
 	json_object_set_new(eni, "Status", json_string("available"));
-	/* If the namespace is gone the pair went with it: the sync makes a new one. */
 	txn_touch_vpc(&rq->txn, jstr(eni, "VpcId"));
 	*ret = json_object();
 	return 0;

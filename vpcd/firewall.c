@@ -39,33 +39,11 @@ static bool in_vpc(json_t *o, const char *vpc_id) { return !strcmp(jstr(o, "VpcI
 
 static void bridge_table(struct sbuf *b, const char *vpc_id)
 {
-	const char *id;
-	json_t *o;
-	int n = 0;
-
-	sb_printf(b, "table bridge vpclab {\n\tset sdc_ports {\n\t\ttype ifname\n");
-	obj_foreach_vpc("eni", vpc_id, id, o)
-	{
-		if (!in_vpc(o, vpc_id) || !json_is_true(json_object_get(o, "SourceDestCheck")))
-			continue;
-		sb_printf(b, "%s\"%s\"", n++ ? ", " : "\t\telements = { ", jstr(o, "_port"));
-	}
-	sb_printf(b, "%s\t}\n", n ? " }\n" : "");
-	for (int s = 0; s < 2; s++) {
-		sb_printf(b, "\tset %s {\n\t\ttype %s\n", s == 0 ? "sdc_src" : "sdc_dst",
-			  s == 0 ? "ifname . ether_addr . ipv4_addr" : "ifname . ipv4_addr");
-		n = 0;
-		obj_foreach_vpc("eni", vpc_id, id, o)
-		{
-			if (!in_vpc(o, vpc_id))
-				continue;
-			sb_printf(b, "%s\"%s\"", n++ ? ", " : "\t\telements = { ", jstr(o, "_port"));
-			if (s == 0)
-				sb_printf(b, " . %s", jstr(o, "MacAddress"));
-			sb_printf(b, " . %s", jstr(o, "PrivateIpAddress"));
-		}
-		sb_printf(b, "%s\t}\n", n ? " }\n" : "");
-	}
+	(void)vpc_id;
+	sb_printf(b, "table bridge vpclab {\n"
+		     "\tset sdc_ports {\n\t\ttype ifname\n\t}\n"
+		     "\tset sdc_src {\n\t\ttype ifname . ether_addr . ipv4_addr\n\t}\n"
+		     "\tset sdc_dst {\n\t\ttype ifname . ipv4_addr\n\t}\n");
 	sb_printf(b, "\tchain from_eni {\n"
 		     "\t\tether type ip iifname . ether saddr . ip saddr @sdc_src return\n"
 		     "\t\tether type arp iifname . arp saddr ether . arp saddr ip @sdc_src return\n"
@@ -99,8 +77,11 @@ static void bridge_table(struct sbuf *b, const char *vpc_id)
 /* --- the inet table: network ACLs, then security groups -------------------------------- */
 
 /* Sets and maps whose elements are applied as differences (the rest is the skeleton). */
-static const char *const sg_sets[] = {"sg_enis", "in_l4",     "in_icmp",  "in_proto", "eg_l4",
-				      "eg_icmp", "eg_proto", "public_ok", "eip_dnat", "eip_snat"};
+static const char *const sg_sets[] = {
+	"inet sg_enis",    "inet in_l4",    "inet in_icmp",     "inet in_proto",  "inet eg_l4",
+	"inet eg_icmp",    "inet eg_proto", "inet public_ok",   "inet eip_dnat",  "inet eip_snat",
+	"inet intra_subnet", "inet nacl_in", "inet nacl_eg",    "bridge sdc_ports", "bridge sdc_src",
+	"bridge sdc_dst"};
 
 static void nacl_rule(struct sbuf *b, json_t *entry, bool egress)
 {
@@ -135,7 +116,6 @@ static void inet_skeleton(struct sbuf *b, const char *vpc_id)
 {
 	const char *id;
 	json_t *o;
-	int n;
 
 	sb_printf(b, "table inet vpclab {\n"
 		     "\tset sg_enis {\n\t\ttype ipv4_addr\n\t}\n"
@@ -173,26 +153,11 @@ static void inet_skeleton(struct sbuf *b, const char *vpc_id)
 			sb_printf(b, "\t\tdrop\n\t}\n");
 		}
 	}
-	/* Subnet bridge -> its ACL's chains; traffic within one bridge skips ACLs. */
-	sb_printf(b, "\tset intra_subnet {\n\t\ttype ifname . ifname\n");
-	n = 0;
-	obj_foreach_vpc("subnet", vpc_id, id, o) if (in_vpc(o, vpc_id))
-		sb_printf(b, "%s\"%s\" . \"%s\"", n++ ? ", " : "\t\telements = { ", jstr(o, "_bridge"),
-			  jstr(o, "_bridge"));
-	sb_printf(b, "%s\t}\n", n ? " }\n" : "");
-	for (int egress = 0; egress < 2; egress++) {
-		sb_printf(b, "\tmap nacl_%s {\n\t\ttype ifname : verdict\n", egress ? "eg" : "in");
-		n = 0;
-		obj_foreach_vpc("subnet", vpc_id, id, o)
-		{
-			json_t *acl = in_vpc(o, vpc_id) ? subnet_acl(id) : NULL;
-			if (!acl)
-				continue;
-			sb_printf(b, "%s\"%s\" : jump nacl_%s_%s", n++ ? ", " : "\t\telements = { ",
-				  jstr(o, "_bridge"), id_tail(jstr(acl, "NetworkAclId")), egress ? "eg" : "in");
-		}
-		sb_printf(b, "%s\t}\n", n ? " }\n" : "");
-	}
+	/* Subnet bridge -> its ACL's chains (elements are applied as differences); traffic
+	 * within one bridge skips ACLs. */
+	sb_printf(b, "\tset intra_subnet {\n\t\ttype ifname . ifname\n\t}\n"
+		     "\tmap nacl_in {\n\t\ttype ifname : verdict\n\t}\n"
+		     "\tmap nacl_eg {\n\t\ttype ifname : verdict\n\t}\n");
 	sb_printf(b, "\tchain nacl {\n"
 		     "\t\tiifname vmap @nacl_eg\n"
 		     "\t\toifname vmap @nacl_in\n"
@@ -348,15 +313,15 @@ static json_t *sg_elements(const char *vpc_id)
 		const char *pub = jstr(json_object_get(eni, "Association"), "PublicIp");
 		if (*pub) {
 			char m[64];
-			add_elem(sets, "public_ok", ip);
+			add_elem(sets, "inet public_ok", ip);
 			snprintf(m, sizeof(m), "%s : %s", pub, ip);
-			add_elem(sets, "eip_dnat", m);
+			add_elem(sets, "inet eip_dnat", m);
 			snprintf(m, sizeof(m), "%s : %s", ip, pub);
-			add_elem(sets, "eip_snat", m);
+			add_elem(sets, "inet eip_snat", m);
 		}
 		if (!strcmp(jstr(eni, "InterfaceType"), "nat_gateway"))
 			continue; /* security groups do not apply to a NAT gateway's interface */
-		add_elem(sets, "sg_enis", ip);
+		add_elem(sets, "inet sg_enis", ip);
 		for (int egress = 0; egress < 2; egress++) {
 			struct rects tcp = {0}, udp = {0}, icmp = {0}, proto = {0};
 			size_t gi;
@@ -406,27 +371,56 @@ static json_t *sg_elements(const char *vpc_id)
 					}
 				}
 			}
-			const char *l4 = egress ? "eg_l4" : "in_l4";
+			const char *l4 = egress ? "inet eg_l4" : "inet in_l4";
 			emit(sets, l4, ip, 6, &tcp, 0);
 			emit(sets, l4, ip, 17, &udp, 0);
-			emit(sets, egress ? "eg_icmp" : "in_icmp", ip, -1, &icmp, 1);
-			emit(sets, egress ? "eg_proto" : "in_proto", ip, -1, &proto, 2);
+			emit(sets, egress ? "inet eg_icmp" : "inet in_icmp", ip, -1, &icmp, 1);
+			emit(sets, egress ? "inet eg_proto" : "inet in_proto", ip, -1, &proto, 2);
+		}
+	}
+	char el[160];
+	obj_foreach_vpc("eni", vpc_id, id, eni)
+	{
+		const char *port = jstr(eni, "_port"), *ip = jstr(eni, "PrivateIpAddress");
+		if (json_is_true(json_object_get(eni, "SourceDestCheck"))) {
+			snprintf(el, sizeof(el), "\"%s\"", port);
+			add_elem(sets, "bridge sdc_ports", el);
+		}
+		snprintf(el, sizeof(el), "\"%s\" . %s . %s", port, jstr(eni, "MacAddress"), ip);
+		add_elem(sets, "bridge sdc_src", el);
+		snprintf(el, sizeof(el), "\"%s\" . %s", port, ip);
+		add_elem(sets, "bridge sdc_dst", el);
+	}
+	obj_foreach_vpc("subnet", vpc_id, id, o)
+	{
+		const char *br = jstr(o, "_bridge");
+		json_t *acl = subnet_acl(id);
+		snprintf(el, sizeof(el), "\"%s\" . \"%s\"", br, br);
+		add_elem(sets, "inet intra_subnet", el);
+		if (!acl)
+			continue;
+		for (int egress = 0; egress < 2; egress++) {
+			snprintf(el, sizeof(el), "\"%s\" : jump nacl_%s_%s", br, id_tail(jstr(acl, "NetworkAclId")),
+				 egress ? "eg" : "in");
+			add_elem(sets, egress ? "inet nacl_eg" : "inet nacl_in", el);
 		}
 	}
 	return sets;
 }
 
+/* `set` is "<family> <name>" of a set or map in that family's vpclab table. */
 static void elements_text(struct sbuf *b, const char *verb, const char *set, json_t *elems)
 {
 	const char *k;
 	json_t *v;
 	int n = 0;
-	if (json_object_size(elems) == 0)
+	char family[16], name[48];
+	if (json_object_size(elems) == 0 || sscanf(set, "%15s %47s", family, name) != 2)
 		return;
 	json_object_foreach(elems, k, v)
 	{
 		if (n % 512 == 0)
-			sb_printf(b, "%s%s element inet vpclab %s { ", n ? " }\n" : "", verb, set);
+			sb_printf(b, "%s%s element %s vpclab %s { ", n ? " }\n" : "", verb, family, name);
 		else
 			sb_printf(b, ", ");
 		sb_printf(b, "%s", k);
@@ -462,15 +456,18 @@ int firewall_sync(struct nsh *h, const char *vpc_id, bool full, struct err *e)
 	sb_printf(&cmd, "%s", "");
 	if (!bridge_same)
 		sb_printf(&cmd, "table bridge vpclab {}\ndelete table bridge vpclab\n%s", bridge.s);
-	if (!skel_same) {
-		/* A new skeleton: the table is remade whole, elements included, in this one
-		 * transaction, so no packet sees it half-built. */
+	if (!skel_same)
 		sb_printf(&cmd, "table inet vpclab {}\ndelete table inet vpclab\n%s", skel.s);
-		for (size_t i = 0; i < ARRAY_SIZE(sg_sets); i++)
+	/* A table remade whole gets all its elements in this same transaction, so no packet sees
+	 * it half-built; otherwise only the differences are applied. */
+	json_t *old = json_object_get(last, "sets");
+	for (size_t i = 0; i < ARRAY_SIZE(sg_sets); i++) {
+		bool whole = !strncmp(sg_sets[i], "bridge", 6) ? !bridge_same : !skel_same;
+		if (whole) {
 			elements_text(&cmd, "add", sg_sets[i], json_object_get(sets, sg_sets[i]));
-	} else {
-		json_t *old = json_object_get(last, "sets");
-		for (size_t i = 0; i < ARRAY_SIZE(sg_sets); i++) {
+			continue;
+		}
+		{
 			json_t *want = json_object_get(sets, sg_sets[i]), *had = json_object_get(old, sg_sets[i]);
 			_cleanup_json_ json_t *del = json_object(), *add = json_object();
 			const char *k;

@@ -59,8 +59,7 @@ static int backbone_ensure(struct nsh **ret, struct err *e)
 	if (nl_link_index(bb, peer) < 0) {
 		struct err ignored = {0};
 		nl_link_del(root, host, &ignored);
-		if ((r = nl_veth_add(root, host, 0, peer, "02:00:00:00:00:01", e)) < 0 ||
-		    (r = nl_link_move(root, peer, bb->fd, peer, e)) < 0)
+		if ((r = nl_veth_add(root, host, 0, peer, "02:00:00:00:00:01", bb->fd, e)) < 0)
 			return r;
 	}
 	if ((r = nl_link_up(root, host, true, e)) < 0 || (r = nl_addr_add32(root, host, HOST_SIDE, e)) < 0 ||
@@ -158,8 +157,7 @@ int sync_region(const char *region, struct err *e)
 	if (nl_link_index(h, up) < 0) {
 		struct err ignored = {0};
 		nl_link_del(bb, down, &ignored);
-		if ((r = nl_veth_add(h, up, 0, down, "02:00:00:00:00:02", e)) < 0 ||
-		    (r = nl_link_move(h, down, bb->fd, down, e)) < 0)
+		if ((r = nl_veth_add(h, up, 0, down, "02:00:00:00:00:02", bb->fd, e)) < 0)
 			return r;
 	}
 	if ((r = nl_link_up(h, up, true, e)) < 0 || (r = nl_addr_add32(h, up, REGION_SIDE, e)) < 0 ||

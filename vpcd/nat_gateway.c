@@ -148,50 +148,38 @@ int h_delete_nat_gateway(struct req *rq, json_t **ret, struct err *e)
 	return 0;
 }
 
-/* Kernel side, called from the VPC's sync: the gateway's namespace with the ENI's peer as
- * eth0, forwarding on and a masquerade for everything it forwards. */
-int natgw_sync(struct nsh *vns, json_t *nat, json_t *present, json_t *wanted, struct err *e)
+/* Kernel side, called from the VPC's sync before its ENIs: the gateway's namespace, forwarding
+ * on and a masquerade for everything it forwards; its ENI's pair is then made into it like
+ * any plugged ENI's. A deleted gateway's namespace goes. */
+int natgw_sync(json_t *nat, struct err *e)
 {
-	char ns[64];
+	char ns[64], rules[512];
 	const char *id = jstr(nat, "NatGatewayId");
 	json_t *addr = json_array_get(json_object_get(nat, "NatGatewayAddresses"), 0);
 	json_t *eni = obj_get(jstr(addr, "NetworkInterfaceId"));
-	json_t *s = obj_get(jstr(nat, "SubnetId"));
 	struct nsh *h;
 	bool created;
-	struct cidr c;
-	uint32_t ip;
 	int r;
+
 	name_nat_ns(id, ns);
-	if (!eni || !s || strcmp(jstr(nat, "State"), "available") != 0) {
+	if (!eni || strcmp(jstr(nat, "State"), "available") != 0) {
 		nsh_forget(ns);
 		json_object_del(V->nft_applied, ns);
 		return netns_delete(ns) < 0 ? err_set(e, "InternalError", "cannot delete '%s'", ns) : 0;
 	}
-	cidr_parse(jstr(s, "CidrBlock"), &c);
-	ip_parse(jstr(eni, "PrivateIpAddress"), &ip);
 	if ((r = ns_prepare(ns, &created, e)) < 0 || (r = nsh_get(ns, true, &h, e)) < 0)
 		return r;
+	if (!created && json_object_get(V->nft_applied, ns))
+		return 0;
 	if ((r = ns_init(h, true, e)) < 0)
 		return r;
-	json_object_set_new(wanted, jstr(eni, "_peer"), json_true());
-	if (nl_link_index(h, "eth0") < 0) {
-		/* The peer is still in the VPC namespace (a new gateway, or a remade pair). */
-		if (!json_object_get(present, jstr(eni, "_peer")) && nl_link_index(vns, jstr(eni, "_peer")) < 0)
-			return err_set(e, "InternalError", "NAT gateway %s: its interface is missing", id);
-		if ((r = nl_link_move(vns, jstr(eni, "_peer"), h->fd, "eth0", e)) < 0)
-			return r;
-	}
-	if ((r = nl_link_up(h, "eth0", true, e)) < 0 || (r = nl_addr_add(h, "eth0", ip, c.len, e)) < 0 ||
-	    (r = nl_default_route(h, "eth0", subnet_router(&c), e)) < 0)
-		return r;
-	char rules[512], ipbuf[IP_STRLEN];
-	ip_format(ip, ipbuf);
 	snprintf(rules, sizeof(rules),
 		 "table ip natgw {}\ndelete table ip natgw\n"
 		 "table ip natgw {\n\tchain post {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
 		 "\t\toifname \"eth0\" ip saddr != %s masquerade\n\t}\n}\n",
-		 ipbuf);
-	return created || !json_object_get(V->nft_applied, ns) ? (r = nft_apply(h, rules, e)) < 0 ? r
-		: (json_object_set_new(V->nft_applied, ns, json_true()), 0) : 0;
+		 jstr(eni, "PrivateIpAddress"));
+	if ((r = nft_apply(h, rules, e)) < 0)
+		return r;
+	json_object_set_new(V->nft_applied, ns, json_true());
+	return 0;
 }

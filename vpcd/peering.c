@@ -208,13 +208,10 @@ int pcx_sync(struct nsh *h, const char *vpc_id, json_t *wanted, struct err *e)
 		if ((r = nsh_get(other_ns, true, &oh, e)) < 0)
 			return r;
 		if (nl_link_index(h, link) < 0 || nl_link_index(oh, link) < 0) {
-			char tmp[16];
 			struct err ignored = {0};
-			snprintf(tmp, sizeof(tmp), "%sy%s", V->prefix, id_tail(id));
 			nl_link_del(h, link, &ignored);
 			nl_link_del(oh, link, &ignored);
-			if ((r = nl_veth_add(h, link, 0, tmp, "02:00:00:00:00:04", e)) < 0 ||
-			    (r = nl_link_move(h, tmp, oh->fd, link, e)) < 0)
+			if ((r = nl_veth_add(h, link, 0, link, "02:00:00:00:00:04", oh->fd, e)) < 0)
 				return r;
 		}
 		if ((r = nl_link_up(h, link, true, e)) < 0 || (r = nl_addr_add32(h, link, own_ip, e)) < 0 ||

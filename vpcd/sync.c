@@ -67,12 +67,11 @@ int ns_init(struct nsh *h, bool router, struct err *e)
 	int r = nl_link_up(h, "lo", true, e);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < ARRAY_SIZE(sysctls) - (router ? 0 : 1); i++) {
-		r = netns_sysctl(h->fd, sysctls[i][0], sysctls[i][1]);
-		if (r < 0)
-			return err_setr(e, r, "InternalError", "sysctl %s in '%s': %s", sysctls[i][0],
-					h->name, strerror(-r));
-	}
+	size_t bad = 0;
+	r = netns_sysctls(h->fd, sysctls, ARRAY_SIZE(sysctls) - (router ? 0 : 1), &bad);
+	if (r < 0)
+		return err_setr(e, r, "InternalError", "sysctl %s in '%s': %s",
+				bad < ARRAY_SIZE(sysctls) ? sysctls[bad][0] : "?", h->name, strerror(-r));
 	return 0;
 }
 
@@ -260,18 +259,24 @@ int sync_vpc(const char *vpc_id, bool full, struct err *e)
 		if (full && (r = nl_link_up(h, br, true, e)) < 0)
 			return r;
 	}
+	/* NAT gateways first: their namespace must exist before their ENI's pair is made. */
+	obj_foreach_vpc("nat", vpc_id, id, o)
+	{
+		if ((r = natgw_sync(o, e)) < 0)
+			return r;
+	}
+	/* A plugged ENI is a veth pair: the port on its subnet's bridge, the peer eth0 in the
+	 * namespace it is plugged into. An unplugged ENI has no link. */
 	obj_foreach_vpc("eni", vpc_id, id, o)
 	{
-		if (strcmp(jstr(o, "VpcId"), vpc_id) != 0)
-			continue;
-		const char *port = jstr(o, "_port"), *peer = jstr(o, "_peer");
+		const char *port = jstr(o, "_port"), *target = jstr(o, "_plugged");
 		json_t *s = obj_get(jstr(o, "SubnetId"));
+		if (!*target)
+			continue;
 		json_object_set_new(wanted, port, json_true());
-		json_object_set_new(wanted, peer, json_true());
 		int master = nl_link_index(h, jstr(s, "_bridge"));
 		if (master < 0)
-			return err_setr(e, master, "InternalError", "no bridge for subnet '%s'",
-					jstr(s, "SubnetId"));
+			return err_setr(e, master, "InternalError", "no bridge for subnet '%s'", jstr(s, "SubnetId"));
 		if (json_object_get(present, port)) {
 			/* A bridge remade by this sync has lost its ports. */
 			if (full && nl_link_master(h, port) != master &&
@@ -279,17 +284,9 @@ int sync_vpc(const char *vpc_id, bool full, struct err *e)
 				return r;
 			continue;
 		}
-		/* A missing port: the pair is gone (a plugged namespace was deleted, or the
-		 * kernel state was lost). Remake it unplugged; a stale half is removed first. */
-		if (json_object_get(present, peer) && (r = nl_link_del(h, peer, e)) < 0)
-			return r;
-		if ((r = nl_veth_add(h, port, master, peer, jstr(o, "MacAddress"), e)) < 0)
-			return r;
-	}
-	/* NAT gateways take their ENI's peer into their own namespace. */
-	obj_foreach_vpc("nat", vpc_id, id, o)
-	{
-		if (strcmp(jstr(o, "VpcId"), vpc_id) == 0 && (r = natgw_sync(h, o, present, wanted, e)) < 0)
+		/* The pair is gone (its namespace was deleted, or the kernel state was lost): make
+		 * it again if the namespace is there; if not, start-up marks the ENI unplugged. */
+		if (netns_exists(target) && (r = eni_attach(h, o, target, e)) < 0)
 			return r;
 	}
 	if ((r = pcx_sync(h, vpc_id, wanted, e)) < 0)
@@ -310,8 +307,7 @@ int sync_vpc(const char *vpc_id, bool full, struct err *e)
 			struct err ignored = {0};
 			nl_link_del(h, g, &ignored);
 			nl_link_del(rh, w, &ignored);
-			if ((r = nl_veth_add(h, g, 0, w, "02:00:00:00:00:03", e)) < 0 ||
-			    (r = nl_link_move(h, w, rh->fd, w, e)) < 0)
+			if ((r = nl_veth_add(h, g, 0, w, "02:00:00:00:00:03", rh->fd, e)) < 0)
 				return r;
 		}
 		if ((r = nl_link_up(h, g, true, e)) < 0 || (r = nl_addr_add32(h, g, IGW_VPC_SIDE, e)) < 0 ||

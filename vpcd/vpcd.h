@@ -171,7 +171,10 @@ int eni_assign_public(struct req *rq, json_t *eni, struct err *e);
 void eni_release_public(struct req *rq, json_t *eni);
 /* nat_gateway.c */
 void name_nat_ns(const char *nat_id, char buf[static 64]);
-int natgw_sync(struct nsh *vns, json_t *nat, json_t *present, json_t *wanted, struct err *e);
+int natgw_sync(json_t *nat, struct err *e);
+/* eni.c: makes an ENI's veth pair, the peer directly inside `target_ns` as eth0 with the
+ * ENI's MAC, address and a default route via the subnet router. Leaves nothing on failure. */
+int eni_attach(struct nsh *vns, json_t *eni, const char *target_ns, struct err *e);
 /* peering.c */
 bool pcx_link(json_t *pcx, const char *vpc_id, char link[static 16], uint32_t *ret_peer_ip, uint32_t *ret_own_ip);
 int pcx_sync(struct nsh *h, const char *vpc_id, json_t *wanted, struct err *e);
