@@ -170,12 +170,43 @@ int nl_link_mac(struct nsh *h, const char *name, char mac[static 18])
 	return 0;
 }
 
+static int link_change(struct nsh *h, const char *name, struct rtnl_link *chg, struct err *e,
+		       const char *what);
+
+static void bridge_mac(const char *name, char mac[static 18])
+{
+	uint32_t h = 2166136261u; /* FNV-1a of the name: stable, and distinct enough per lab */
+	for (const char *p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	snprintf(mac, 18, "02:b0:%02x:%02x:%02x:%02x", h >> 24, (h >> 16) & 255, (h >> 8) & 255, h & 255);
+}
+
+int nl_bridge_fix_mac(struct nsh *h, const char *name, struct err *e)
+{
+	char want[18], have[18];
+	_cleanup_link_ struct rtnl_link *c = rtnl_link_alloc();
+	_cleanup_addr_ struct nl_addr *mac = NULL;
+	bridge_mac(name, want);
+	if (nl_link_mac(h, name, have) == 0 && strcasecmp(have, want) == 0)
+		return 0;
+	if (!c || nl_addr_parse(want, AF_LLC, &mac) < 0)
+		return -ENOMEM;
+	rtnl_link_set_addr(c, mac);
+	return link_change(h, name, c, e, "set the MAC of");
+}
+
 int nl_bridge_add(struct nsh *h, const char *name, struct err *e)
 {
 	_cleanup_link_ struct rtnl_link *l = rtnl_link_bridge_alloc();
+	_cleanup_addr_ struct nl_addr *mac = NULL;
+	char m[18];
 	int r;
 	if (!l)
 		return -ENOMEM;
+	bridge_mac(name, m);
+	if (nl_addr_parse(m, AF_LLC, &mac) < 0)
+		return -ENOMEM;
+	rtnl_link_set_addr(l, mac);
 	rtnl_link_set_name(l, name);
 	rtnl_link_set_flags(l, IFF_UP);
 	r = rtnl_link_add(h->sk, l, NLM_F_CREATE | NLM_F_EXCL);

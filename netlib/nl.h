@@ -25,7 +25,11 @@ void nsh_free(struct nsh *h);
 /* The ifindex of a link, or -ENODEV. */
 int nl_link_index(struct nsh *h, const char *name);
 int nl_link_mac(struct nsh *h, const char *name, char mac[static 18]);
+/* A bridge with a fixed MAC derived from its name: left to itself, Linux gives a bridge the
+ * lowest MAC of its ports, so the router's MAC would change whenever a port joins or leaves. */
 int nl_bridge_add(struct nsh *h, const char *name, struct err *e);
+/* Sets the bridge's MAC back to the one derived from its name, if it differs. */
+int nl_bridge_fix_mac(struct nsh *h, const char *name, struct err *e);
 /* A veth pair: `name` enslaved to `master` (ifindex, 0 for none) and up; `peer` down with
  * `peer_mac`, made directly in the namespace `peer_ns_fd` unless that is -1. (Making the peer
  * where it belongs is several times cheaper than moving it there afterwards.) */

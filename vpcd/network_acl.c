@@ -156,6 +156,7 @@ int h_create_network_acl(struct req *rq, json_t **ret, struct err *e)
 	if ((r = param_tags(rq, "network-acl", &tags, e)) < 0)
 		return r;
 	acl_new(&rq->txn, rq->region, vpc_id, false, tags, id);
+	txn_touch_vpc(&rq->txn, vpc_id);
 	*ret = json_pack("{s:o}", "NetworkAcl", obj_public(obj_get(id)));
 	return 0;
 }
@@ -174,6 +175,7 @@ int h_delete_network_acl(struct req *rq, json_t **ret, struct err *e)
 	if (json_array_size(json_object_get(acl, "Associations")))
 		return err_set(e, "DependencyViolation",
 			       "The network ACL '%s' has dependencies and cannot be deleted.", id);
+	txn_touch_vpc(&rq->txn, jstr(acl, "VpcId"));
 	obj_del(&rq->txn, id);
 	*ret = json_object();
 	return 0;

@@ -256,7 +256,7 @@ int sync_vpc(const char *vpc_id, bool full, struct err *e)
 			return r;
 		if ((!have || full) && (r = nl_addr_add(h, br, subnet_router(&c), c.len, e)) < 0)
 			return r;
-		if (full && (r = nl_link_up(h, br, true, e)) < 0)
+		if (full && ((r = nl_link_up(h, br, true, e)) < 0 || (r = nl_bridge_fix_mac(h, br, e)) < 0))
 			return r;
 	}
 	/* NAT gateways first: their namespace must exist before their ENI's pair is made. */
