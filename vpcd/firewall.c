@@ -81,7 +81,11 @@ static const char *const sg_sets[] = {
 	"inet sg_enis",    "inet in_l4",    "inet in_icmp",     "inet in_proto",  "inet eg_l4",
 	"inet eg_icmp",    "inet eg_proto", "inet public_ok",   "inet eip_dnat",  "inet eip_snat",
 	"inet intra_subnet", "inet nacl_in", "inet nacl_eg",    "bridge sdc_ports", "bridge sdc_src",
-	"bridge sdc_dst"};
+	"bridge sdc_dst",  "inet gslot1",   "inet gslot2",      "inet gslot3",    "inet gslot4",
+	"inet gslot5",     "inet in_grp_l4", "inet in_grp_icmp", "inet in_grp_proto",
+	"inet eg_grp_l4",  "inet eg_grp_icmp", "inet eg_grp_proto"};
+
+#define GROUP_SLOTS 5 /* groups per ENI */
 
 static void nacl_rule(struct sbuf *b, json_t *entry, bool egress)
 {
@@ -125,6 +129,19 @@ static void inet_skeleton(struct sbuf *b, const char *vpc_id)
 		     "\tset eg_l4 {\n\t\ttype ipv4_addr . inet_proto . inet_service . ipv4_addr\n\t\tflags interval\n\t}\n"
 		     "\tset eg_icmp {\n\t\ttype ipv4_addr . icmp_type . icmp_code . ipv4_addr\n\t\tflags interval\n\t}\n"
 		     "\tset eg_proto {\n\t\ttype ipv4_addr . inet_proto . ipv4_addr\n\t\tflags interval\n\t}\n"
+		     /* Group references: each ENI's groups by number in five slot maps, and rules
+		      * keyed on the group number (put in the packet mark by a slot lookup). */
+		     "\tmap gslot1 {\n\t\ttype ipv4_addr : mark\n\t}\n"
+		     "\tmap gslot2 {\n\t\ttype ipv4_addr : mark\n\t}\n"
+		     "\tmap gslot3 {\n\t\ttype ipv4_addr : mark\n\t}\n"
+		     "\tmap gslot4 {\n\t\ttype ipv4_addr : mark\n\t}\n"
+		     "\tmap gslot5 {\n\t\ttype ipv4_addr : mark\n\t}\n"
+		     "\tset in_grp_l4 {\n\t\ttype ipv4_addr . inet_proto . inet_service . mark\n\t\tflags interval\n\t}\n"
+		     "\tset in_grp_icmp {\n\t\ttype ipv4_addr . icmp_type . icmp_code . mark\n\t\tflags interval\n\t}\n"
+		     "\tset in_grp_proto {\n\t\ttype ipv4_addr . inet_proto . mark\n\t\tflags interval\n\t}\n"
+		     "\tset eg_grp_l4 {\n\t\ttype ipv4_addr . inet_proto . inet_service . mark\n\t\tflags interval\n\t}\n"
+		     "\tset eg_grp_icmp {\n\t\ttype ipv4_addr . icmp_type . icmp_code . mark\n\t\tflags interval\n\t}\n"
+		     "\tset eg_grp_proto {\n\t\ttype ipv4_addr . inet_proto . mark\n\t\tflags interval\n\t}\n"
 		     "\tset public_ok {\n\t\ttype ipv4_addr\n\t}\n"
 		     "\tmap eip_dnat {\n\t\ttype ipv4_addr : ipv4_addr\n\t}\n"
 		     "\tmap eip_snat {\n\t\ttype ipv4_addr : ipv4_addr\n\t}\n");
@@ -162,18 +179,23 @@ static void inet_skeleton(struct sbuf *b, const char *vpc_id)
 		     "\t\tiifname vmap @nacl_eg\n"
 		     "\t\toifname vmap @nacl_in\n"
 		     "\t}\n"
-		     "\tchain sg_egress {\n"
-		     "\t\tip saddr . meta l4proto . th dport . ip daddr @eg_l4 return\n"
-		     "\t\tip saddr . icmp type . icmp code . ip daddr @eg_icmp return\n"
-		     "\t\tip saddr . meta l4proto . ip daddr @eg_proto return\n"
-		     "\t\tdrop\n"
-		     "\t}\n"
-		     "\tchain sg_ingress {\n"
-		     "\t\tip daddr . meta l4proto . th dport . ip saddr @in_l4 return\n"
-		     "\t\tip daddr . icmp type . icmp code . ip saddr @in_icmp return\n"
-		     "\t\tip daddr . meta l4proto . ip saddr @in_proto return\n"
-		     "\t\tdrop\n"
-		     "\t}\n"
+		     );
+	for (int egress = 1; egress >= 0; egress--) {
+		const char *me = egress ? "saddr" : "daddr", *peer = egress ? "daddr" : "saddr";
+		const char *d = egress ? "eg" : "in";
+		sb_printf(b, "\tchain sg_%s {\n", egress ? "egress" : "ingress");
+		sb_printf(b, "\t\tip %s . meta l4proto . th dport . ip %s @%s_l4 return\n", me, peer, d);
+		sb_printf(b, "\t\tip %s . icmp type . icmp code . ip %s @%s_icmp return\n", me, peer, d);
+		sb_printf(b, "\t\tip %s . meta l4proto . ip %s @%s_proto return\n", me, peer, d);
+		for (int slot = 1; slot <= GROUP_SLOTS; slot++) {
+			sb_printf(b, "\t\tmeta mark set 0\n\t\tmeta mark set ip %s map @gslot%d\n", peer, slot);
+			sb_printf(b, "\t\tip %s . meta l4proto . th dport . meta mark @%s_grp_l4 return\n", me, d);
+			sb_printf(b, "\t\tip %s . icmp type . icmp code . meta mark @%s_grp_icmp return\n", me, d);
+			sb_printf(b, "\t\tip %s . meta l4proto . meta mark @%s_grp_proto return\n", me, d);
+		}
+		sb_printf(b, "\t\tdrop\n\t}\n");
+	}
+	sb_printf(b, 
 		     /* 1:1 NAT of public addresses, stateless so that moving an address
 		      * moves both directions with the next packet. Inbound it runs before
 		      * conntrack (-200), so flows are tracked on private addresses. */
@@ -243,11 +265,13 @@ static void emit(json_t *sets, const char *set, const char *eni_ip, int proto, s
 		 int kind)
 {
 	char elem[160], k[32], a[40];
+	/* Sets whose last field is a group number (a mark) rather than an address. */
+	bool mark = strstr(set, "_grp_") != NULL;
 	if (rect_disjoint(&r->v, &r->n) < 0)
 		abort();
 	for (size_t i = 0; i < r->n; i++) {
 		struct rect *x = &r->v[i];
-		fmt_range(a, sizeof(a), x->a_lo, x->a_hi, true);
+		fmt_range(a, sizeof(a), x->a_lo, x->a_hi, !mark);
 		if (kind == 0) { /* l4: proto . port . addr */
 			fmt_range(k, sizeof(k), x->k_lo, x->k_hi, false);
 			snprintf(elem, sizeof(elem), "%s . %d . %s . %s", eni_ip, proto, k, a);
@@ -288,19 +312,16 @@ static void emit(json_t *sets, const char *set, const char *eni_ip, int proto, s
 	*r = (struct rects){0};
 }
 
-static bool eni_in_group(json_t *eni, const char *gid)
+static uint32_t group_num(json_t *sg)
 {
-	size_t i;
-	json_t *g;
-	json_array_foreach(json_object_get(eni, "Groups"), i, g) if (!strcmp(jstr(g, "GroupId"), gid)) return true;
-	return false;
+	return (uint32_t)json_integer_value(json_object_get(sg, "_num"));
 }
 
 /* The security group set elements of a VPC: {set: {element: true}}. */
 static json_t *sg_elements(const char *vpc_id)
 {
 	json_t *sets = json_object();
-	const char *id, *oid;
+	const char *id;
 	json_t *eni, *o;
 	for (size_t i = 0; i < ARRAY_SIZE(sg_sets); i++)
 		json_object_set_new(sets, sg_sets[i], json_object());
@@ -324,6 +345,7 @@ static json_t *sg_elements(const char *vpc_id)
 		add_elem(sets, "inet sg_enis", ip);
 		for (int egress = 0; egress < 2; egress++) {
 			struct rects tcp = {0}, udp = {0}, icmp = {0}, proto = {0};
+			struct rects gtcp = {0}, gudp = {0}, gicmp = {0}, gproto = {0};
 			size_t gi;
 			json_t *g;
 			json_array_foreach(json_object_get(eni, "Groups"), gi, g)
@@ -339,11 +361,12 @@ static json_t *sg_elements(const char *vpc_id)
 					long long to = json_integer_value(json_object_get(r, "To"));
 					struct rects *dst;
 					uint32_t klo, khi;
+					bool by_group = !*jstr(r, "Cidr");
 					if (!strcmp(p, "tcp") || !strcmp(p, "udp")) {
-						dst = p[0] == 't' ? &tcp : &udp;
+						dst = p[0] == 't' ? (by_group ? &gtcp : &tcp) : (by_group ? &gudp : &udp);
 						klo = (uint32_t)from, khi = (uint32_t)to;
 					} else if (!strcmp(p, "icmp")) {
-						dst = &icmp;
+						dst = by_group ? &gicmp : &icmp;
 						if (from < 0)
 							klo = 0, khi = 0xffff;
 						else if (to < 0)
@@ -351,7 +374,7 @@ static json_t *sg_elements(const char *vpc_id)
 						else
 							klo = khi = (uint32_t)(from << 8 | to);
 					} else {
-						dst = &proto;
+						dst = by_group ? &gproto : &proto;
 						klo = !strcmp(p, "-1") ? 0 : (uint32_t)atoi(p);
 						khi = !strcmp(p, "-1") ? 255 : klo;
 					}
@@ -360,15 +383,11 @@ static json_t *sg_elements(const char *vpc_id)
 						rects_add(dst, klo, khi, cidr_first(&c), cidr_last(&c));
 						continue;
 					}
-					/* A group reference follows membership: every member's address. */
-					const char *ref = jstr(r, "Group");
-					obj_foreach_vpc("eni", vpc_id, oid, o)
-					{
-						uint32_t a;
-						if (in_vpc(o, vpc_id) && eni_in_group(o, ref) &&
-						    ip_parse(jstr(o, "PrivateIpAddress"), &a) == 0)
-							rects_add(dst, klo, khi, a, a);
-					}
+					/* A group reference is keyed on the group's number; membership is
+					 * the slot maps, so it follows joins and leaves at once. */
+					uint32_t num = group_num(obj_get(jstr(r, "Group")));
+					if (num)
+						rects_add(dst, klo, khi, num, num);
 				}
 			}
 			const char *l4 = egress ? "inet eg_l4" : "inet in_l4";
@@ -376,6 +395,24 @@ static json_t *sg_elements(const char *vpc_id)
 			emit(sets, l4, ip, 17, &udp, 0);
 			emit(sets, egress ? "inet eg_icmp" : "inet in_icmp", ip, -1, &icmp, 1);
 			emit(sets, egress ? "inet eg_proto" : "inet in_proto", ip, -1, &proto, 2);
+			const char *gl4 = egress ? "inet eg_grp_l4" : "inet in_grp_l4";
+			emit(sets, gl4, ip, 6, &gtcp, 0);
+			emit(sets, gl4, ip, 17, &gudp, 0);
+			emit(sets, egress ? "inet eg_grp_icmp" : "inet in_grp_icmp", ip, -1, &gicmp, 1);
+			emit(sets, egress ? "inet eg_grp_proto" : "inet in_grp_proto", ip, -1, &gproto, 2);
+		}
+		/* The slot maps: this ENI's groups by number. */
+		size_t gi;
+		json_t *g;
+		json_array_foreach(json_object_get(eni, "Groups"), gi, g)
+		{
+			char m[64], slot[32];
+			uint32_t num = group_num(obj_get(jstr(g, "GroupId")));
+			if (!num || gi >= GROUP_SLOTS)
+				continue;
+			snprintf(slot, sizeof(slot), "inet gslot%zu", gi + 1);
+			snprintf(m, sizeof(m), "%s : %u", ip, num);
+			add_elem(sets, slot, m);
 		}
 	}
 	char el[160];

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "caps.h"
@@ -18,6 +19,7 @@
 #include "vpcd.h"
 
 struct vpcd *V;
+#define PIDFILE_FMT "/run/vpclab-%s.pid"
 static int cmd_serve(int argc, char **argv);
 static int cmd_teardown(int argc, char **argv);
 
@@ -324,9 +326,20 @@ static int cmd_serve(int argc, char **argv)
 		log_error("%s", e.msg);
 		return 1;
 	}
+	/* The pid file lets `vpcd teardown --prefix P` find the daemon of a lab: its sockets in the
+	 * lab's namespaces would keep them alive after their names are gone. */
+	char pidfile[64];
+	snprintf(pidfile, sizeof(pidfile), PIDFILE_FMT, v.prefix);
+	FILE *pf = fopen(pidfile, "w");
+	if (pf) {
+		fprintf(pf, "%d\n", (int)getpid());
+		fclose(pf);
+	}
 	log_info("vpcd serving on %s (prefix '%s', state %s, %zu objects)", path, v.prefix,
 		 v.state_dir, json_object_size(store_objects(v.store)));
 	r = server_run(&srv);
+	inet_host_stop_all();
+	unlink(pidfile);
 	log_info("vpcd stopped");
 	store_free(v.store);
 	const char *k;
@@ -337,6 +350,34 @@ static int cmd_serve(int argc, char **argv)
 	json_decref(v.by_vpc);
 	json_decref(v.tails);
 	return r < 0 ? 1 : 0;
+}
+
+/* Stops the daemon serving `prefix`, if one runs (SIGTERM, then up to 5 s). */
+static void stop_daemon(const char *prefix)
+{
+	char pidfile[64], comm[64] = "", path[64];
+	int pid = 0;
+	snprintf(pidfile, sizeof(pidfile), PIDFILE_FMT, prefix);
+	FILE *f = fopen(pidfile, "r");
+	if (!f)
+		return;
+	if (fscanf(f, "%d", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	f = pid > 1 ? fopen(path, "r") : NULL;
+	if (f) {
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = 0;
+		fclose(f);
+	}
+	/* Only a vpcd: a stale pid file may name some other process by now. */
+	if (strncmp(comm, "vpcd", 4) == 0 && kill(pid, SIGTERM) == 0) {
+		fprintf(stderr, "vpcd: teardown: stopping the daemon of prefix '%s' (pid %d)\n", prefix, pid);
+		for (int i = 0; i < 100 && kill(pid, 0) == 0; i++)
+			usleep(50 * 1000);
+	}
+	unlink(pidfile);
 }
 
 static int cmd_teardown(int argc, char **argv)
@@ -355,8 +396,9 @@ static int cmd_teardown(int argc, char **argv)
 		case 's': state = optarg; break;
 		case 'h':
 			printf("vpcd teardown --prefix P [--state-dir DIR]\n"
-			       "Removes every namespace and host link carrying the prefix; with --state-dir,\n"
-			       "also the saved state, so that the lab does not come back at the next start.\n");
+			       "Stops the daemon serving the prefix, if one runs, and removes every namespace\n"
+			       "and host link carrying the prefix; with --state-dir, also the saved state, so\n"
+			       "that the lab does not come back at the next start.\n");
 			return 0;
 		default: return EXIT_USAGE;
 		}
@@ -366,6 +408,7 @@ static int cmd_teardown(int argc, char **argv)
 	if (!prefix_valid(prefix))
 		return usage_fail("--prefix '%s': 1 to 4 characters of [a-z0-9]", prefix);
 	snprintf(v.prefix, sizeof(v.prefix), "%s", prefix);
+	stop_daemon(prefix);
 	if (teardown_prefix(prefix, &e) < 0) {
 		fprintf(stderr, "vpcd: teardown: %s\n", e.msg);
 		return 1;

@@ -77,8 +77,20 @@ static json_t *rule_new(struct txn *t, bool egress, const char *proto, int from,
 static json_t *sg_new(struct txn *t, const char *region, const char *vpc_id, const char *name,
 		      const char *desc, json_t *tags, char id[static ID_MAX])
 {
+	/* A number per group within its VPC, the key of group references in nftables. */
+	int num = 1;
+	for (bool used = true; used; num += used) {
+		const char *oid;
+		json_t *o;
+		used = false;
+		obj_foreach_vpc("sg", vpc_id, oid, o) if (json_integer_value(json_object_get(o, "_num")) == num)
+		{
+			used = true;
+			break;
+		}
+	}
 	new_id(t, "sg", id);
-	json_t *sg = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:[]}", "_type", "sg",
+	json_t *sg = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:[]}", "_num", num, "_type", "sg",
 			       "_region", region, "GroupId", id, "GroupName", name, "Description",
 			       desc, "VpcId", vpc_id, "OwnerId", OWNER_ID, "Tags",
 			       tags ? json_incref(tags) : json_array(), "_rules");
