@@ -308,11 +308,10 @@ static int cmd_serve(int argc, char **argv)
 			return 1;
 		}
 	}
-	model_index_all();
-	if ((r = unplug_orphans(&e)) < 0 || (r = reconcile(&e)) < 0) {
-		log_error("reconcile: %s", e.msg);
-		return 1;
-	}
+	/* Socket first (chown needs privileges the daemon then drops), then the drop, then the
+	 * reconciliation: threads it starts (the test hosts) inherit only the kept capabilities,
+	 * since cap_set_proc changes the calling thread alone. Clients that connect meanwhile wait
+	 * in the listen queue. */
 	if (mkdir(v.run_dir, 0755) < 0 && errno != EEXIST) {
 		log_error("cannot create run dir '%s': %m", v.run_dir);
 		return 1;
@@ -324,6 +323,12 @@ static int cmd_serve(int argc, char **argv)
 	}
 	if ((r = caps_keep_only(needed, (int)ARRAY_SIZE(needed), &e)) < 0) {
 		log_error("%s", e.msg);
+		return 1;
+	}
+	model_index_all();
+	if ((r = unplug_orphans(&e)) < 0 || (r = reconcile(&e)) < 0) {
+		log_error("reconcile: %s", e.msg);
+		unlink(path);
 		return 1;
 	}
 	/* The pid file lets `vpcd teardown --prefix P` find the daemon of a lab: its sockets in the
