@@ -271,7 +271,11 @@ static void emit(json_t *sets, const char *set, const char *eni_ip, int proto, s
 		abort();
 	for (size_t i = 0; i < r->n; i++) {
 		struct rect *x = &r->v[i];
-		fmt_range(a, sizeof(a), x->a_lo, x->a_hi, !mark);
+		if (mark) /* always a range: nftables 1.0.6 cannot delete an element of an interval
+			   * set that has no range in it when a field is host-endian (mark) */
+			snprintf(a, sizeof(a), "%u-%u", x->a_lo, x->a_hi);
+		else
+			fmt_range(a, sizeof(a), x->a_lo, x->a_hi, true);
 		if (kind == 0) { /* l4: proto . port . addr */
 			fmt_range(k, sizeof(k), x->k_lo, x->k_hi, false);
 			snprintf(elem, sizeof(elem), "%s . %d . %s . %s", eni_ip, proto, k, a);
