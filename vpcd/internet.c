@@ -26,9 +26,10 @@ static int region_index(const char *region)
 int region_pool(const char *region, struct cidr *ret)
 {
 	int i = region_index(region);
-	if (i < 0 || (uint64_t)(i + 1) * 4096 > cidr_size(&V->public_pool))
+	uint64_t size = (uint64_t)1 << (32 - V->region_pool_len);
+	if (i < 0 || (uint64_t)(i + 1) * size > cidr_size(&V->public_pool))
 		return -ENOSPC;
-	*ret = (struct cidr){.addr = V->public_pool.addr + (uint32_t)i * 4096, .len = 20};
+	*ret = (struct cidr){.addr = V->public_pool.addr + (uint32_t)(i * size), .len = (uint8_t)V->region_pool_len};
 	return 0;
 }
 

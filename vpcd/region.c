@@ -57,6 +57,7 @@ int regions_load_config(const char *path, struct err *e)
 	V->nregions = (int)ARRAY_SIZE(builtin_regions);
 	/* 198.18.0.0/15 is reserved for benchmarking (RFC 2544): never a real destination. */
 	cidr_parse("198.18.0.0/15", &V->public_pool);
+	V->region_pool_len = 20;
 	if (!path || !*path)
 		return 0;
 	json_error_t je;
@@ -68,10 +69,17 @@ int regions_load_config(const char *path, struct err *e)
 	size_t i, j;
 	if (json_is_boolean(json_object_get(c, "default_vpc")))
 		V->default_vpc = json_is_true(json_object_get(c, "default_vpc"));
-	const char *pool = jstr(c, "public_pool");
-	if (*pool && (cidr_parse(pool, &V->public_pool) < 0 || V->public_pool.len > 20))
+	json_t *plen = json_object_get(c, "region_pool_prefix");
+	if (plen && (!json_is_integer(plen) || json_integer_value(plen) < 16 || json_integer_value(plen) > 24))
 		return err_set(e, "InvalidParameterValue",
-			       "config '%s': public_pool '%s' must be a CIDR of /20 or larger", path, pool);
+			       "config '%s': region_pool_prefix must be an integer from 16 to 24", path);
+	if (plen)
+		V->region_pool_len = (int)json_integer_value(plen);
+	const char *pool = jstr(c, "public_pool");
+	if (*pool && (cidr_parse(pool, &V->public_pool) < 0 || V->public_pool.len > V->region_pool_len))
+		return err_set(e, "InvalidParameterValue",
+			       "config '%s': public_pool '%s' must be a CIDR of /%d or larger", path, pool,
+			       V->region_pool_len);
 	const char *grp = jstr(c, "socket_group");
 	if (*grp)
 		snprintf(V->sock_group, sizeof(V->sock_group), "%s", grp);

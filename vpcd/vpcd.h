@@ -25,7 +25,8 @@ struct vpcd {
 	char run_dir[256];
 	char config_path[256];
 	bool default_vpc;
-	struct cidr public_pool; /* regions' pools are /20s carved from it, in table order */
+	struct cidr public_pool; /* regions' pools are carved from it, in table order */
+	int region_pool_len;     /* the prefix length of each region's pool (default 20) */
 	char sock_group[64]; /* peers in this group may use the socket; empty: root only */
 	struct region_def *regions;
 	int nregions;
