@@ -322,116 +322,119 @@ static uint32_t group_num(json_t *sg)
 }
 
 /* The security group set elements of a VPC: {set: {element: true}}. */
-static json_t *sg_elements(const char *vpc_id)
+static json_t *new_sets(void)
 {
 	json_t *sets = json_object();
-	const char *id;
-	json_t *eni, *o;
 	for (size_t i = 0; i < ARRAY_SIZE(sg_sets); i++)
 		json_object_set_new(sets, sg_sets[i], json_object());
+	return sets;
+}
 
-	obj_foreach_vpc("eni", vpc_id, id, eni)
-	{
-		if (!in_vpc(eni, vpc_id))
-			continue;
-		const char *ip = jstr(eni, "PrivateIpAddress");
-		const char *pub = jstr(json_object_get(eni, "Association"), "PublicIp");
-		if (*pub) {
-			char m[64];
-			add_elem(sets, "inet public_ok", ip);
-			snprintf(m, sizeof(m), "%s : %s", pub, ip);
-			add_elem(sets, "inet eip_dnat", m);
-			snprintf(m, sizeof(m), "%s : %s", ip, pub);
-			add_elem(sets, "inet eip_snat", m);
-		}
-		if (!strcmp(jstr(eni, "InterfaceType"), "nat_gateway"))
-			continue; /* security groups do not apply to a NAT gateway's interface */
-		add_elem(sets, "inet sg_enis", ip);
-		for (int egress = 0; egress < 2; egress++) {
-			struct rects tcp = {0}, udp = {0}, icmp = {0}, proto = {0};
-			struct rects gtcp = {0}, gudp = {0}, gicmp = {0}, gproto = {0};
-			size_t gi;
-			json_t *g;
-			json_array_foreach(json_object_get(eni, "Groups"), gi, g)
-			{
-				json_t *sg = obj_get(jstr(g, "GroupId")), *r;
-				size_t ri;
-				json_array_foreach(json_object_get(sg, "_rules"), ri, r)
-				{
-					if (json_is_true(json_object_get(r, "Egress")) != egress)
-						continue;
-					const char *p = jstr(r, "Proto");
-					long long from = json_integer_value(json_object_get(r, "From"));
-					long long to = json_integer_value(json_object_get(r, "To"));
-					struct rects *dst;
-					uint32_t klo, khi;
-					bool by_group = !*jstr(r, "Cidr");
-					if (!strcmp(p, "tcp") || !strcmp(p, "udp")) {
-						dst = p[0] == 't' ? (by_group ? &gtcp : &tcp) : (by_group ? &gudp : &udp);
-						klo = (uint32_t)from, khi = (uint32_t)to;
-					} else if (!strcmp(p, "icmp")) {
-						dst = by_group ? &gicmp : &icmp;
-						if (from < 0)
-							klo = 0, khi = 0xffff;
-						else if (to < 0)
-							klo = (uint32_t)from << 8, khi = (uint32_t)from << 8 | 255;
-						else
-							klo = khi = (uint32_t)(from << 8 | to);
-					} else {
-						dst = by_group ? &gproto : &proto;
-						klo = !strcmp(p, "-1") ? 0 : (uint32_t)atoi(p);
-						khi = !strcmp(p, "-1") ? 255 : klo;
-					}
-					struct cidr c;
-					if (*jstr(r, "Cidr") && cidr_parse(jstr(r, "Cidr"), &c) == 0) {
-						rects_add(dst, klo, khi, cidr_first(&c), cidr_last(&c));
-						continue;
-					}
-					/* A group reference is keyed on the group's number; membership is
-					 * the slot maps, so it follows joins and leaves at once. */
-					uint32_t num = group_num(obj_get(jstr(r, "Group")));
-					if (num)
-						rects_add(dst, klo, khi, num, num);
-				}
-			}
-			const char *l4 = egress ? "inet eg_l4" : "inet in_l4";
-			emit(sets, l4, ip, 6, &tcp, 0);
-			emit(sets, l4, ip, 17, &udp, 0);
-			emit(sets, egress ? "inet eg_icmp" : "inet in_icmp", ip, -1, &icmp, 1);
-			emit(sets, egress ? "inet eg_proto" : "inet in_proto", ip, -1, &proto, 2);
-			const char *gl4 = egress ? "inet eg_grp_l4" : "inet in_grp_l4";
-			emit(sets, gl4, ip, 6, &gtcp, 0);
-			emit(sets, gl4, ip, 17, &gudp, 0);
-			emit(sets, egress ? "inet eg_grp_icmp" : "inet in_grp_icmp", ip, -1, &gicmp, 1);
-			emit(sets, egress ? "inet eg_grp_proto" : "inet in_grp_proto", ip, -1, &gproto, 2);
-		}
-		/* The slot maps: this ENI's groups by number. */
+/* The elements one ENI contributes: its source/dest check entries, its public mapping, its
+ * security group rules and its group slots. Every one of them starts with the ENI's own
+ * port or address, so no two ENIs' elements ever collide or nest. */
+static void eni_elements(json_t *sets, json_t *eni)
+{
+	const char *ip = jstr(eni, "PrivateIpAddress"), *port = jstr(eni, "_port");
+	const char *pub = jstr(json_object_get(eni, "Association"), "PublicIp");
+	char el[160];
+	if (json_is_true(json_object_get(eni, "SourceDestCheck"))) {
+		snprintf(el, sizeof(el), "\"%s\"", port);
+		add_elem(sets, "bridge sdc_ports", el);
+	}
+	snprintf(el, sizeof(el), "\"%s\" . %s . %s", port, jstr(eni, "MacAddress"), ip);
+	add_elem(sets, "bridge sdc_src", el);
+	snprintf(el, sizeof(el), "\"%s\" . %s", port, ip);
+	add_elem(sets, "bridge sdc_dst", el);
+	if (*pub) {
+		add_elem(sets, "inet public_ok", ip);
+		snprintf(el, sizeof(el), "%s : %s", pub, ip);
+		add_elem(sets, "inet eip_dnat", el);
+		snprintf(el, sizeof(el), "%s : %s", ip, pub);
+		add_elem(sets, "inet eip_snat", el);
+	}
+	if (!strcmp(jstr(eni, "InterfaceType"), "nat_gateway"))
+		return; /* security groups do not apply to a NAT gateway's interface */
+	add_elem(sets, "inet sg_enis", ip);
+	for (int egress = 0; egress < 2; egress++) {
+		struct rects tcp = {0}, udp = {0}, icmp = {0}, proto = {0};
+		struct rects gtcp = {0}, gudp = {0}, gicmp = {0}, gproto = {0};
 		size_t gi;
 		json_t *g;
 		json_array_foreach(json_object_get(eni, "Groups"), gi, g)
 		{
-			char m[64], slot[32];
-			uint32_t num = group_num(obj_get(jstr(g, "GroupId")));
-			if (!num || gi >= GROUP_SLOTS)
-				continue;
-			snprintf(slot, sizeof(slot), "inet gslot%zu", gi + 1);
-			snprintf(m, sizeof(m), "%s : %u", ip, num);
-			add_elem(sets, slot, m);
+			json_t *sg = obj_get(jstr(g, "GroupId")), *r;
+			size_t ri;
+			json_array_foreach(json_object_get(sg, "_rules"), ri, r)
+			{
+				if (json_is_true(json_object_get(r, "Egress")) != egress)
+					continue;
+				const char *p = jstr(r, "Proto");
+				long long from = json_integer_value(json_object_get(r, "From"));
+				long long to = json_integer_value(json_object_get(r, "To"));
+				struct rects *dst;
+				uint32_t klo, khi;
+				bool by_group = !*jstr(r, "Cidr");
+				if (!strcmp(p, "tcp") || !strcmp(p, "udp")) {
+					dst = p[0] == 't' ? (by_group ? &gtcp : &tcp) : (by_group ? &gudp : &udp);
+					klo = (uint32_t)from, khi = (uint32_t)to;
+				} else if (!strcmp(p, "icmp")) {
+					dst = by_group ? &gicmp : &icmp;
+					if (from < 0)
+						klo = 0, khi = 0xffff;
+					else if (to < 0)
+						klo = (uint32_t)from << 8, khi = (uint32_t)from << 8 | 255;
+					else
+						klo = khi = (uint32_t)(from << 8 | to);
+				} else {
+					dst = by_group ? &gproto : &proto;
+					klo = !strcmp(p, "-1") ? 0 : (uint32_t)atoi(p);
+					khi = !strcmp(p, "-1") ? 255 : klo;
+				}
+				struct cidr c;
+				if (*jstr(r, "Cidr") && cidr_parse(jstr(r, "Cidr"), &c) == 0) {
+					rects_add(dst, klo, khi, cidr_first(&c), cidr_last(&c));
+					continue;
+				}
+				/* A group reference is keyed on the group's number; membership is
+				 * the slot maps, so it follows joins and leaves at once. */
+				uint32_t num = group_num(obj_get(jstr(r, "Group")));
+				if (num)
+					rects_add(dst, klo, khi, num, num);
+			}
 		}
+		const char *l4 = egress ? "inet eg_l4" : "inet in_l4";
+		emit(sets, l4, ip, 6, &tcp, 0);
+		emit(sets, l4, ip, 17, &udp, 0);
+		emit(sets, egress ? "inet eg_icmp" : "inet in_icmp", ip, -1, &icmp, 1);
+		emit(sets, egress ? "inet eg_proto" : "inet in_proto", ip, -1, &proto, 2);
+		const char *gl4 = egress ? "inet eg_grp_l4" : "inet in_grp_l4";
+		emit(sets, gl4, ip, 6, &gtcp, 0);
+		emit(sets, gl4, ip, 17, &gudp, 0);
+		emit(sets, egress ? "inet eg_grp_icmp" : "inet in_grp_icmp", ip, -1, &gicmp, 1);
+		emit(sets, egress ? "inet eg_grp_proto" : "inet in_grp_proto", ip, -1, &gproto, 2);
 	}
-	char el[160];
-	obj_foreach_vpc("eni", vpc_id, id, eni)
+	/* The slot maps: this ENI's groups by number. */
+	size_t gi;
+	json_t *g;
+	json_array_foreach(json_object_get(eni, "Groups"), gi, g)
 	{
-		const char *port = jstr(eni, "_port"), *ip = jstr(eni, "PrivateIpAddress");
-		if (json_is_true(json_object_get(eni, "SourceDestCheck"))) {
-			snprintf(el, sizeof(el), "\"%s\"", port);
-			add_elem(sets, "bridge sdc_ports", el);
-		}
-		snprintf(el, sizeof(el), "\"%s\" . %s . %s", port, jstr(eni, "MacAddress"), ip);
-		add_elem(sets, "bridge sdc_src", el);
-		snprintf(el, sizeof(el), "\"%s\" . %s", port, ip);
-		add_elem(sets, "bridge sdc_dst", el);
+		char m[64], slot[32];
+		uint32_t num = group_num(obj_get(jstr(g, "GroupId")));
+		if (!num || gi >= GROUP_SLOTS)
+			continue;
+		snprintf(slot, sizeof(slot), "inet gslot%zu", gi + 1);
+		snprintf(m, sizeof(m), "%s : %u", ip, num);
+		add_elem(sets, slot, m);
 	}
+}
+
+/* The elements of the VPC's subnets: traffic within a bridge, and each subnet's ACL. */
+static void subnet_elements(json_t *sets, const char *vpc_id)
+{
+	const char *id;
+	json_t *o;
+	char el[160];
 	obj_foreach_vpc("subnet", vpc_id, id, o)
 	{
 		const char *br = jstr(o, "_bridge");
@@ -446,10 +449,35 @@ static json_t *sg_elements(const char *vpc_id)
 			add_elem(sets, egress ? "inet nacl_eg" : "inet nacl_in", el);
 		}
 	}
+}
+
+/* What an ENI's elements depend on, as one string: when it is unchanged, so are they. A
+ * group's rules are represented by its revision, bumped on every change to them. */
+static void eni_signature(json_t *eni, struct sbuf *b)
+{
+	size_t i;
+	json_t *g;
+	b->len = 0;
+	sb_printf(b, "%s|%s|%s|%d|%s|%s|", jstr(eni, "PrivateIpAddress"), jstr(eni, "_port"),
+		  jstr(eni, "MacAddress"), json_is_true(json_object_get(eni, "SourceDestCheck")),
+		  jstr(json_object_get(eni, "Association"), "PublicIp"), jstr(eni, "InterfaceType"));
+	json_array_foreach(json_object_get(eni, "Groups"), i, g)
+	{
+		json_t *sg = obj_get(jstr(g, "GroupId"));
+		sb_printf(b, "%s:%lld:%lld,", jstr(g, "GroupId"), (long long)json_integer_value(json_object_get(sg, "_rev")),
+			  (long long)json_integer_value(json_object_get(sg, "_num")));
+	}
+}
+
+static json_t *sg_elements(const char *vpc_id)
+{
+	json_t *sets = new_sets(), *eni;
+	const char *id;
+	obj_foreach_vpc("eni", vpc_id, id, eni) eni_elements(sets, eni);
+	subnet_elements(sets, vpc_id);
 	return sets;
 }
 
-/* `set` is "<family> <name>" of a set or map in that family's vpclab table. */
 static void elements_text(struct sbuf *b, const char *verb, const char *set, json_t *elems)
 {
 	const char *k;
@@ -482,52 +510,79 @@ char *vpc_ruleset(const char *vpc_id)
 	return b.s;
 }
 
+/* Appends the commands that turn `had` into `want` (both {set: {element: true}}). */
+static void diff_sets(struct sbuf *cmd, json_t *had, json_t *want)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(sg_sets); i++) {
+		json_t *w = json_object_get(want, sg_sets[i]), *h = json_object_get(had, sg_sets[i]);
+		_cleanup_json_ json_t *del = json_object(), *add = json_object();
+		const char *k;
+		json_t *v;
+		json_object_foreach(h, k, v) if (!json_object_get(w, k)) json_object_set(del, k, v);
+		json_object_foreach(w, k, v) if (!json_object_get(h, k)) json_object_set(add, k, v);
+		/* Deletions first: a pipapo set refuses an element nested in another. */
+		elements_text(cmd, "delete", sg_sets[i], del);
+		elements_text(cmd, "add", sg_sets[i], add);
+	}
+}
+
+/* The cache of what is applied, per VPC: the two table skeletons, each ENI's signature and
+ * elements, and the subnets' elements. A change recomputes only the ENIs whose signature
+ * changed, so its cost follows the change, not the size of the VPC. */
 int firewall_sync(struct nsh *h, const char *vpc_id, bool full, struct err *e)
 {
-	struct sbuf bridge = {0}, skel = {0}, cmd = {0};
+	struct sbuf bridge = {0}, skel = {0}, cmd = {0}, sig = {0};
 	json_t *last = json_object_get(V->nft_applied, vpc_id);
-	_cleanup_json_ json_t *sets = sg_elements(vpc_id);
+	_cleanup_json_ json_t *enis = json_object(), *subnets = new_sets();
+	const char *id;
+	json_t *eni;
 	int r;
 
 	bridge_table(&bridge, vpc_id);
 	inet_skeleton(&skel, vpc_id);
-	bool bridge_same = !full && last && !strcmp(jstr(last, "bridge"), bridge.s);
-	bool skel_same = !full && last && !strcmp(jstr(last, "skeleton"), skel.s);
+	subnet_elements(subnets, vpc_id);
+	bool whole = full || !last || strcmp(jstr(last, "bridge"), bridge.s) != 0 ||
+		     strcmp(jstr(last, "skeleton"), skel.s) != 0;
+	json_t *had_enis = whole ? NULL : json_object_get(last, "enis");
 
 	sb_printf(&cmd, "%s", "");
-	if (!bridge_same)
-		sb_printf(&cmd, "table bridge vpclab {}\ndelete table bridge vpclab\n%s", bridge.s);
-	if (!skel_same)
-		sb_printf(&cmd, "table inet vpclab {}\ndelete table inet vpclab\n%s", skel.s);
-	/* A table remade whole gets all its elements in this same transaction, so no packet sees
-	 * it half-built; otherwise only the differences are applied. */
-	json_t *old = json_object_get(last, "sets");
-	for (size_t i = 0; i < ARRAY_SIZE(sg_sets); i++) {
-		bool whole = !strncmp(sg_sets[i], "bridge", 6) ? !bridge_same : !skel_same;
-		if (whole) {
-			elements_text(&cmd, "add", sg_sets[i], json_object_get(sets, sg_sets[i]));
+	if (whole)
+		/* Both tables remade whole, with all their elements, in this one transaction, so
+		 * that no packet sees them half-built. */
+		sb_printf(&cmd, "table bridge vpclab {}\ndelete table bridge vpclab\n%s"
+				"table inet vpclab {}\ndelete table inet vpclab\n%s",
+			  bridge.s, skel.s);
+	obj_foreach_vpc("eni", vpc_id, id, eni)
+	{
+		eni_signature(eni, &sig);
+		json_t *had = json_object_get(had_enis, id);
+		if (had && !strcmp(jstr(had, "sig"), sig.s)) {
+			json_object_set(enis, id, had);
 			continue;
 		}
-		{
-			json_t *want = json_object_get(sets, sg_sets[i]), *had = json_object_get(old, sg_sets[i]);
-			_cleanup_json_ json_t *del = json_object(), *add = json_object();
-			const char *k;
-			json_t *v;
-			json_object_foreach(had, k, v) if (!json_object_get(want, k)) json_object_set(del, k, v);
-			json_object_foreach(want, k, v) if (!json_object_get(had, k)) json_object_set(add, k, v);
-			/* Deletions first: a pipapo set refuses an element nested in another. */
-			elements_text(&cmd, "delete", sg_sets[i], del);
-			elements_text(&cmd, "add", sg_sets[i], add);
-		}
+		json_t *sets = new_sets();
+		eni_elements(sets, eni);
+		diff_sets(&cmd, json_object_get(had, "sets"), sets);
+		json_object_set_new(enis, id, json_pack("{s:s, s:o}", "sig", sig.s, "sets", sets));
 	}
+	/* ENIs gone since: their elements go too. */
+	json_t *had;
+	json_object_foreach(had_enis, id, had) if (!json_object_get(enis, id))
+	{
+		_cleanup_json_ json_t *none = new_sets();
+		diff_sets(&cmd, json_object_get(had, "sets"), none);
+	}
+	diff_sets(&cmd, whole ? NULL : json_object_get(last, "subnets"), subnets);
 	r = cmd.len ? nft_apply(h, cmd.s, e) : 0;
 	if (r == 0)
 		json_object_set_new(V->nft_applied, vpc_id,
-				    json_pack("{s:s, s:s, s:O}", "bridge", bridge.s, "skeleton", skel.s, "sets", sets));
+				    json_pack("{s:s, s:s, s:O, s:O}", "bridge", bridge.s, "skeleton", skel.s,
+					      "enis", enis, "subnets", subnets));
 	else
 		json_object_del(V->nft_applied, vpc_id);
 	free(bridge.s);
 	free(skel.s);
 	free(cmd.s);
+	free(sig.s);
 	return r;
 }

@@ -29,6 +29,12 @@ static const struct filter_map sg_filters[] = {
 static const struct filter_map sgr_filters[] = {
 	{"group-id", "GroupId"}, {"security-group-rule-id", "SecurityGroupRuleId"}, {NULL, NULL}};
 
+/* A group's revision: the firewall recomputes its members' elements when it changes. */
+static void sg_bump(json_t *sg)
+{
+	json_object_set_new(sg, "_rev", json_integer(json_integer_value(json_object_get(sg, "_rev")) + 1));
+}
+
 json_t *sg_get(struct req *rq, const char *id, struct err *e)
 {
 	json_t *o = obj_get_type(id, "sg");
@@ -435,6 +441,7 @@ static int authorize_rules(struct req *rq, json_t **ret, struct err *e, bool egr
 	}
 	sg = obj_edit(&rq->txn, jstr(sg, "GroupId"));
 	json_array_extend(json_object_get(sg, "_rules"), rules);
+	sg_bump(sg);
 	json_t *pub = json_array();
 	json_array_foreach(rules, i, r) json_array_append_new(pub, rule_public(sg, r));
 	json_decref(rules);
@@ -498,6 +505,7 @@ static int revoke_rules(struct req *rq, json_t **ret, struct err *e, bool egress
 	json_array_foreach(existing, i, r) if (!gone[i]) json_array_append(kept, r);
 	free(gone);
 	json_object_set_new(sg, "_rules", kept);
+	sg_bump(sg);
 	txn_touch_vpc(&rq->txn, jstr(sg, "VpcId"));
 	*ret = json_pack("{s:b}", "Return", 1);
 	return 0;

@@ -77,7 +77,10 @@ static void lab_close(struct lab *l)
 	store_free(l->v.store);
 	json_decref(l->v.ns_cache);
 	json_decref(l->v.nft_applied);
+	json_decref(l->v.by_vpc);
+	json_decref(l->v.tails);
 	l->v.store = NULL;
+	l->v.by_vpc = l->v.tails = NULL;
 	rm_state_dir(l->dir);
 	if (V == &l->v)
 		V = NULL;
@@ -1095,6 +1098,8 @@ static void test_rollback(struct lab *l)
 	store_free(V->store);
 	V->store = NULL;
 	rc = store_open(l->dir, &V->store, &e);
+	if (rc == 0)
+		model_index_all();
 	char *reread = rc == 0 ? model_dump() : NULL;
 	ok(reread && live && strcmp(live, reread) == 0, "the journal replays to the same model");
 	free(live);
