@@ -171,3 +171,31 @@ int h_delete_subnet(struct req *rq, json_t **ret, struct err *e)
 	*ret = json_object();
 	return 0;
 }
+
+/* Subnet attributes. MapPublicIpOnLaunch is what instances launched into the subnet get (an
+ * automatic public address on their ENI); vpclab takes the others AWS knows only to refuse
+ * them clearly. */
+int h_modify_subnet_attribute(struct req *rq, json_t **ret, struct err *e)
+{
+	const char *sid;
+	int map, r;
+	if ((r = param_str(rq, "SubnetId", true, &sid, e)) < 0)
+		return r;
+	json_t *s = obj_get_type(sid, "subnet");
+	if (!s || strcmp(jstr(s, "_region"), rq->region) != 0)
+		return err_set(e, "InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist", sid);
+	param_bool(rq, "MapPublicIpOnLaunch", &map);
+	static const char *const other[] = {"AssignIpv6AddressOnCreation", "MapCustomerOwnedIpOnLaunch",
+					    "EnableDns64", "PrivateDnsHostnameTypeOnLaunch",
+					    "EnableResourceNameDnsARecordOnLaunch", "EnableLniAtDeviceIndex"};
+	for (size_t i = 0; i < ARRAY_SIZE(other); i++)
+		if (json_object_get(rq->params, other[i]))
+			return err_set(e, "UnsupportedOperation", "The attribute %s is not supported by vpclab",
+				       other[i]);
+	if (map < 0)
+		return err_set(e, "MissingParameter", "The request must contain exactly one attribute to modify");
+	s = obj_edit(&rq->txn, sid);
+	json_object_set_new(s, "MapPublicIpOnLaunch", json_boolean(map));
+	*ret = json_object();
+	return 0;
+}

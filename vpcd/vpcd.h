@@ -204,6 +204,7 @@ int h_delete_vpc(struct req *, json_t **, struct err *);
 int h_create_subnet(struct req *, json_t **, struct err *);
 int h_describe_subnets(struct req *, json_t **, struct err *);
 int h_delete_subnet(struct req *, json_t **, struct err *);
+int h_modify_subnet_attribute(struct req *, json_t **, struct err *);
 int h_create_route_table(struct req *, json_t **, struct err *);
 int h_describe_route_tables(struct req *, json_t **, struct err *);
 int h_delete_route_table(struct req *, json_t **, struct err *);

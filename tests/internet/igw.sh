@@ -104,3 +104,13 @@ ok "after detach, a cannot reach the internet host" no_curl "${P}a" "$HOST"
 refused Gateway.NotAttached "associate-address after the detach: Gateway.NotAttached" \
 	associate-address --allocation-id "$eip" --network-interface-id "$a"
 ok "release-address" vpc release-address --allocation-id "$eip"
+
+# The subnet attribute that decides whether launched instances get a public address.
+is "$(vpc describe-subnets --subnet-ids "$s" | jq_ 'd["Subnets"][0]["MapPublicIpOnLaunch"]')" false \
+	"a new subnet does not map public IPs on launch"
+ok "modify-subnet-attribute --map-public-ip-on-launch" vpc modify-subnet-attribute --subnet-id "$s" --map-public-ip-on-launch
+is "$(vpc describe-subnets --subnet-ids "$s" | jq_ 'd["Subnets"][0]["MapPublicIpOnLaunch"]')" true \
+	"describe-subnets shows MapPublicIpOnLaunch true"
+ok "--no-map-public-ip-on-launch" vpc modify-subnet-attribute --subnet-id "$s" --no-map-public-ip-on-launch
+is "$(vpc describe-subnets --subnet-ids "$s" | jq_ 'd["Subnets"][0]["MapPublicIpOnLaunch"]')" false \
+	"and back to false"
