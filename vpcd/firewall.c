@@ -510,19 +510,21 @@ char *vpc_ruleset(const char *vpc_id)
 	return b.s;
 }
 
-/* Appends the commands that turn `had` into `want` (both {set: {element: true}}). */
-static void diff_sets(struct sbuf *cmd, json_t *had, json_t *want)
+/* Appends the commands that turn `had` into `want` (both {set: {element: true}}): deletions
+ * to `del`, additions to `add`. All deletions of a transaction go before all its additions:
+ * a map key can move from one ENI to another (an elastic IP), and a pipapo set refuses an
+ * element nested in one not yet deleted. */
+static void diff_sets(struct sbuf *del, struct sbuf *add, json_t *had, json_t *want)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(sg_sets); i++) {
 		json_t *w = json_object_get(want, sg_sets[i]), *h = json_object_get(had, sg_sets[i]);
-		_cleanup_json_ json_t *del = json_object(), *add = json_object();
+		_cleanup_json_ json_t *d = json_object(), *a = json_object();
 		const char *k;
 		json_t *v;
-		json_object_foreach(h, k, v) if (!json_object_get(w, k)) json_object_set(del, k, v);
-		json_object_foreach(w, k, v) if (!json_object_get(h, k)) json_object_set(add, k, v);
-		/* Deletions first: a pipapo set refuses an element nested in another. */
-		elements_text(cmd, "delete", sg_sets[i], del);
-		elements_text(cmd, "add", sg_sets[i], add);
+		json_object_foreach(h, k, v) if (!json_object_get(w, k)) json_object_set(d, k, v);
+		json_object_foreach(w, k, v) if (!json_object_get(h, k)) json_object_set(a, k, v);
+		elements_text(del, "delete", sg_sets[i], d);
+		elements_text(add, "add", sg_sets[i], a);
 	}
 }
 
@@ -531,7 +533,7 @@ static void diff_sets(struct sbuf *cmd, json_t *had, json_t *want)
  * changed, so its cost follows the change, not the size of the VPC. */
 int firewall_sync(struct nsh *h, const char *vpc_id, bool full, struct err *e)
 {
-	struct sbuf bridge = {0}, skel = {0}, cmd = {0}, sig = {0};
+	struct sbuf bridge = {0}, skel = {0}, cmd = {0}, sig = {0}, adds = {0};
 	json_t *last = json_object_get(V->nft_applied, vpc_id);
 	_cleanup_json_ json_t *enis = json_object(), *subnets = new_sets();
 	const char *id;
@@ -562,7 +564,7 @@ int firewall_sync(struct nsh *h, const char *vpc_id, bool full, struct err *e)
 		}
 		json_t *sets = new_sets();
 		eni_elements(sets, eni);
-		diff_sets(&cmd, json_object_get(had, "sets"), sets);
+		diff_sets(&cmd, &adds, json_object_get(had, "sets"), sets);
 		json_object_set_new(enis, id, json_pack("{s:s, s:o}", "sig", sig.s, "sets", sets));
 	}
 	/* ENIs gone since: their elements go too. */
@@ -570,9 +572,11 @@ int firewall_sync(struct nsh *h, const char *vpc_id, bool full, struct err *e)
 	json_object_foreach(had_enis, id, had) if (!json_object_get(enis, id))
 	{
 		_cleanup_json_ json_t *none = new_sets();
-		diff_sets(&cmd, json_object_get(had, "sets"), none);
+		diff_sets(&cmd, &adds, json_object_get(had, "sets"), none);
 	}
-	diff_sets(&cmd, whole ? NULL : json_object_get(last, "subnets"), subnets);
+	diff_sets(&cmd, &adds, whole ? NULL : json_object_get(last, "subnets"), subnets);
+	if (adds.len)
+		sb_printf(&cmd, "%s", adds.s);
 	r = cmd.len ? nft_apply(h, cmd.s, e) : 0;
 	if (r == 0)
 		json_object_set_new(V->nft_applied, vpc_id,
@@ -583,6 +587,7 @@ int firewall_sync(struct nsh *h, const char *vpc_id, bool full, struct err *e)
 	free(bridge.s);
 	free(skel.s);
 	free(cmd.s);
+	free(adds.s);
 	free(sig.s);
 	return r;
 }
