@@ -73,6 +73,16 @@ ok "the host pings $pub (now b)" host_ping "$pub"
 is "$(eip_field "$eip" NetworkInterfaceId)" "$b" "describe-addresses: associated with b"
 is "$(eip_field "$eip" PrivateIpAddress)" 10.21.1.11 "describe-addresses: PrivateIpAddress 10.21.1.11"
 is "$(eni_public "$b")" "$pub" "b's Association.PublicIp is $pub"
+# And back to a (the first ENI in vpcd's order: its new mapping is computed before b's old one
+# is removed, which a transaction must still apply as delete-then-add).
+ok "associate-address back to a with --allow-reassociation" \
+	vpc associate-address --allocation-id "$eip" --network-interface-id "$a" --allow-reassociation
+is "$(curl_in "${P}a" "$HOST")" "$pub" "at once: a reaches the internet host as $pub again"
+ok "at once: b no longer gets out" no_curl "${P}b" "$HOST"
+assoc3=$(vpc associate-address --allocation-id "$eip" --network-interface-id "$b" --allow-reassociation |
+	jq_ 'd["AssociationId"]')
+like "$assoc3" '^eipassoc-' "and to b again"
+is "$(curl_in "${P}b" "$HOST")" "$pub" "b is $pub again"
 is "$(eni_public "$a")" "" "a's Association is gone"
 
 # describe-addresses filters.
