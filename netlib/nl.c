@@ -575,35 +575,54 @@ int nl_default_route(struct nsh *h, const char *dev, uint32_t gw, struct err *e)
 	return nl_route_add(h, &rt, e);
 }
 
-static bool route_eq(const struct nl_route *a, const struct nl_route *b)
+static int route_cmp(const void *x, const void *y)
 {
-	return a->table == b->table && a->dst == b->dst && a->len == b->len && a->type == b->type &&
-	       a->gw == b->gw && a->oif == b->oif && a->metric == b->metric && a->src == b->src;
+	const struct nl_route *a = x, *b = y;
+#define CMP(f)                                                                                     \
+	if (a->f != b->f)                                                                          \
+		return a->f < b->f ? -1 : 1;
+	CMP(table) CMP(dst) CMP(len) CMP(type) CMP(gw) CMP(oif) CMP(metric) CMP(src)
+#undef CMP
+	return 0;
 }
 
 int nl_routes_converge(struct nsh *h, uint32_t table, int oif, const struct nl_route *want,
 		       size_t n, struct err *e)
 {
-	struct nl_route *have = NULL;
-	size_t nh = 0;
+	struct nl_route *have = NULL, *w = NULL;
+	size_t nh = 0, i = 0, j = 0, k = 0;
 	int r = nl_route_list(h, &have, &nh);
 	if (r < 0)
 		return err_setr(e, r, "InternalError", "cannot list routes of '%s'", h->name);
-	for (size_t i = 0; i < nh && r == 0; i++) {
-		bool keep = (table && have[i].table != table) || (oif && have[i].oif != oif);
-		for (size_t j = 0; j < n && !keep; j++)
-			keep = route_eq(&have[i], &want[j]);
-		if (!keep)
-			r = nl_route_del(h, &have[i], e);
+	/* Only the routes in scope (this table, this link) are ours to converge. */
+	for (size_t x = 0; x < nh; x++)
+		if ((!table || have[x].table == table) && (!oif || have[x].oif == oif))
+			have[k++] = have[x];
+	nh = k;
+	w = malloc((n ? n : 1) * sizeof(*w));
+	if (!w) {
+		free(have);
+		return -ENOMEM;
 	}
-	for (size_t j = 0; j < n && r == 0; j++) {
-		bool present = false;
-		for (size_t i = 0; i < nh && !present; i++)
-			present = route_eq(&have[i], &want[j]);
-		if (!present)
-			r = nl_route_add(h, &want[j], e);
+	memcpy(w, want, n * sizeof(*w));
+	/* Sorted, a merge finds the extra and the missing in O(n log n): a region may hold a
+	 * route per public address, thousands of them. */
+	qsort(have, nh, sizeof(*have), route_cmp);
+	qsort(w, n, sizeof(*w), route_cmp);
+	/* Two passes, deletions first, so that an added route never meets a stale twin. */
+	for (int pass = 0; pass < 2 && r == 0; pass++) {
+		for (i = j = 0; r == 0 && (i < nh || j < n);) {
+			int c = i == nh ? 1 : j == n ? -1 : route_cmp(&have[i], &w[j]);
+			if (c == 0)
+				i++, j++;
+			else if (c < 0)
+				r = pass == 0 ? nl_route_del(h, &have[i++], e) : (i++, 0);
+			else
+				r = pass == 1 ? nl_route_add(h, &w[j++], e) : (j++, 0);
+		}
 	}
 	free(have);
+	free(w);
 	return r;
 }
 
