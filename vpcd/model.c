@@ -22,17 +22,23 @@ json_t *obj_get_type(const char *id, const char *type)
 static void index_update(const char *id, json_t *old, json_t *new)
 {
 	const char *ov = jstr(old, "VpcId"), *nv = jstr(new, "VpcId");
+	const char *ot = jstr(old, "_type"), *nt = jstr(new, "_type");
 	if (!V->by_vpc)
 		V->by_vpc = json_object();
 	if (!V->tails)
 		V->tails = json_object();
-	if (*ov && strcmp(ov, nv) != 0)
-		json_object_del(json_object_get(V->by_vpc, ov), id);
+	if (*ov && (strcmp(ov, nv) != 0 || strcmp(ot, nt) != 0))
+		json_object_del(json_object_get(json_object_get(V->by_vpc, ov), ot), id);
 	if (*nv) {
-		json_t *set = json_object_get(V->by_vpc, nv);
+		json_t *types = json_object_get(V->by_vpc, nv), *set;
+		if (!types) {
+			types = json_object();
+			json_object_set_new(V->by_vpc, nv, types);
+		}
+		set = json_object_get(types, nt);
 		if (!set) {
 			set = json_object();
-			json_object_set_new(V->by_vpc, nv, set);
+			json_object_set_new(types, nt, set);
 		}
 		json_object_set_new(set, id, json_true());
 	}

@@ -34,7 +34,7 @@ struct vpcd {
 	struct idgen ids;
 	json_t *ns_cache; /* name -> pointer (json_integer) to struct nsh */
 	json_t *nft_applied; /* vpc id -> last ruleset text applied */
-	json_t *by_vpc;      /* vpc id -> {id: true}: the objects that name the VPC (index) */
+	json_t *by_vpc;      /* vpc id -> type -> {id: true}: the objects that name the VPC (index) */
 	json_t *tails;       /* last 8 hex digits of every ID -> true (index) */
 };
 
@@ -82,7 +82,8 @@ const char *jstr(json_t *o, const char *key);
 #define OBJ_CAT(a, b) OBJ_CAT_(a, b)
 #define obj_foreach_vpc(type, vpc_id, id, o) obj_foreach_vpc_(type, vpc_id, id, o, __LINE__)
 #define obj_foreach_vpc_(type, vpc_id, id, o, n)                                                   \
-	for (json_t *OBJ_CAT(_ix, n) = json_object_get(V->by_vpc, (vpc_id)), *OBJ_CAT(_iv, n) = NULL; \
+	for (json_t *OBJ_CAT(_ix, n) = json_object_get(json_object_get(V->by_vpc, (vpc_id)), (type)),  \
+		    *OBJ_CAT(_iv, n) = NULL;                                                             \
 	     OBJ_CAT(_ix, n); OBJ_CAT(_ix, n) = NULL)                                                 \
 		json_object_foreach(OBJ_CAT(_ix, n), id, OBJ_CAT(_iv, n))                               \
 			if (((o) = obj_get(id)) && !strcmp(jstr((o), "_type"), (type)))
