@@ -604,11 +604,15 @@ int nl_routes_converge(struct nsh *h, uint32_t table, int oif, const struct nl_r
 		free(have);
 		return -ENOMEM;
 	}
-	memcpy(w, want, n * sizeof(*w));
 	/* Sorted, a merge finds the extra and the missing in O(n log n): a region may hold a
-	 * route per public address, thousands of them. */
-	qsort(have, nh, sizeof(*have), route_cmp);
-	qsort(w, n, sizeof(*w), route_cmp);
+	 * route per public address, thousands of them. (No NULL to memcpy or qsort, even for
+	 * zero entries: that is undefined.) */
+	if (n) {
+		memcpy(w, want, n * sizeof(*w));
+		qsort(w, n, sizeof(*w), route_cmp);
+	}
+	if (nh)
+		qsort(have, nh, sizeof(*have), route_cmp);
 	/* Two passes, deletions first, so that an added route never meets a stale twin. */
 	for (int pass = 0; pass < 2 && r == 0; pass++) {
 		for (i = j = 0; r == 0 && (i < nh || j < n);) {

@@ -74,17 +74,6 @@ static void dns_name(const char *region, const char *ip, char *buf, size_t n)
 		snprintf(buf, n, "ip-%s.%s.compute.internal", dashed, region);
 }
 
-static json_t *get_eni(struct req *rq, const char *id, struct err *e)
-{
-	json_t *o = obj_get_type(id, "eni");
-	if (!o || strcmp(jstr(o, "_region"), rq->region) != 0) {
-		err_set(e, "InvalidNetworkInterfaceID.NotFound",
-			"The networkInterface ID '%s' does not exist", id);
-		return NULL;
-	}
-	return o;
-}
-
 static void eni_decorate(json_t *pub, json_t *o)
 {
 	(void)o;
@@ -110,9 +99,9 @@ int h_create_network_interface(struct req *rq, json_t **ret, struct err *e)
 	    (r = param_str(rq, "Description", false, &desc, e)) < 0 ||
 	    (r = param_str(rq, "InterfaceType", false, &itype, e)) < 0)
 		return r;
-	json_t *s = obj_get_type(sid, "subnet");
-	if (!s || strcmp(jstr(s, "_region"), rq->region) != 0)
-		return err_set(e, "InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist", sid);
+	json_t *s = obj_find(rq, sid, "subnet", e);
+	if (!s)
+		return -EINVAL;
 	if (itype)
 		return err_set(e, "InvalidParameterValue",
 			       "Value (%s) for parameter interfaceType is not supported by vpclab", itype);
@@ -193,7 +182,7 @@ int h_delete_network_interface(struct req *rq, json_t **ret, struct err *e)
 	int r;
 	if ((r = param_str(rq, "NetworkInterfaceId", true, &id, e)) < 0)
 		return r;
-	json_t *eni = get_eni(rq, id, e);
+	json_t *eni = obj_find(rq, id, "eni", e);
 	if (!eni)
 		return -EINVAL;
 	if (strcmp(jstr(eni, "Status"), "in-use") == 0)
@@ -212,7 +201,7 @@ int h_modify_network_interface_attribute(struct req *rq, json_t **ret, struct er
 	int sdc, r;
 	if ((r = param_str(rq, "NetworkInterfaceId", true, &id, e)) < 0)
 		return r;
-	json_t *eni = get_eni(rq, id, e);
+	json_t *eni = obj_find(rq, id, "eni", e);
 	if (!eni)
 		return -EINVAL;
 	param_bool(rq, "SourceDestCheck", &sdc);
@@ -288,7 +277,7 @@ int h_plug_network_interface(struct req *rq, json_t **ret, struct err *e)
 	if ((r = param_str(rq, "NetworkInterfaceId", true, &id, e)) < 0 ||
 	    (r = param_str(rq, "Netns", true, &netns, e)) < 0)
 		return r;
-	json_t *eni = get_eni(rq, id, e);
+	json_t *eni = obj_find(rq, id, "eni", e);
 	if (!eni)
 		return -EINVAL;
 	if (strcmp(jstr(eni, "Status"), "in-use") == 0)
@@ -319,7 +308,7 @@ int h_unplug_network_interface(struct req *rq, json_t **ret, struct err *e)
 	int r;
 	if ((r = param_str(rq, "NetworkInterfaceId", true, &id, e)) < 0)
 		return r;
-	json_t *eni = get_eni(rq, id, e);
+	json_t *eni = obj_find(rq, id, "eni", e);
 	if (!eni)
 		return -EINVAL;
 	if (!*jstr(eni, "_plugged") || *jstr(eni, "_natgw"))

@@ -36,16 +36,6 @@ json_t *vpc_igw(const char *vpc_id)
 	return NULL;
 }
 
-static json_t *get_igw(struct req *rq, const char *id, struct err *e)
-{
-	json_t *o = obj_get_type(id, "igw");
-	if (!o || strcmp(jstr(o, "_region"), rq->region) != 0) {
-		err_set(e, "InvalidInternetGatewayID.NotFound", "The internetGateway ID '%s' does not exist", id);
-		return NULL;
-	}
-	return o;
-}
-
 static bool vpc_has_public(const char *vpc_id)
 {
 	const char *id;
@@ -89,11 +79,10 @@ static int igw_vpc_params(struct req *rq, json_t **ret_igw, json_t **ret_vpc, st
 	if ((r = param_str(rq, "InternetGatewayId", true, &gid, e)) < 0 ||
 	    (r = param_str(rq, "VpcId", true, &vid, e)) < 0)
 		return r;
-	if (!(*ret_igw = get_igw(rq, gid, e)))
+	if (!(*ret_igw = obj_find(rq, gid, "igw", e)))
 		return -EINVAL;
-	*ret_vpc = obj_get_type(vid, "vpc");
-	if (!*ret_vpc || strcmp(jstr(*ret_vpc, "_region"), rq->region) != 0)
-		return err_set(e, "InvalidVpcID.NotFound", "The vpc ID '%s' does not exist", vid);
+	if (!(*ret_vpc = obj_find(rq, vid, "vpc", e)))
+		return -EINVAL;
 	return 0;
 }
 
@@ -148,7 +137,7 @@ int h_delete_internet_gateway(struct req *rq, json_t **ret, struct err *e)
 	int r;
 	if ((r = param_str(rq, "InternetGatewayId", true, &gid, e)) < 0)
 		return r;
-	json_t *igw = get_igw(rq, gid, e);
+	json_t *igw = obj_find(rq, gid, "igw", e);
 	if (!igw)
 		return -EINVAL;
 	if (*igw_vpc(igw))
@@ -220,16 +209,6 @@ int eni_assign_public(struct req *rq, json_t *eni, struct err *e)
 	json_object_set_new(eni, "Association", json_pack("{s:s, s:s, s:s}", "IpOwnerId", "amazon",
 							   "PublicDnsName", dns, "PublicIp", ip));
 	return 0;
-}
-
-static json_t *get_eip(struct req *rq, const char *id, struct err *e)
-{
-	json_t *o = obj_get_type(id, "eip");
-	if (!o || strcmp(jstr(o, "_region"), rq->region) != 0) {
-		err_set(e, "InvalidAllocationID.NotFound", "The allocation ID '%s' does not exist", id);
-		return NULL;
-	}
-	return o;
 }
 
 int h_allocate_address(struct req *rq, json_t **ret, struct err *e)
@@ -329,12 +308,12 @@ int h_associate_address(struct req *rq, json_t **ret, struct err *e)
 		return err_set(e, "MissingParameter", "The request must contain the parameter allocationId");
 	if (!eni_id)
 		return err_set(e, "MissingParameter", "The request must contain the parameter networkInterfaceId");
-	json_t *eip = get_eip(rq, alloc, e);
+	json_t *eip = obj_find(rq, alloc, "eip", e);
 	if (!eip)
 		return -EINVAL;
-	json_t *eni = obj_get_type(eni_id, "eni");
-	if (!eni || strcmp(jstr(eni, "_region"), rq->region) != 0)
-		return err_set(e, "InvalidNetworkInterfaceID.NotFound", "The networkInterface ID '%s' does not exist", eni_id);
+	json_t *eni = obj_find(rq, eni_id, "eni", e);
+	if (!eni)
+		return -EINVAL;
 	if (pip && strcmp(pip, jstr(eni, "PrivateIpAddress")) != 0)
 		return err_set(e, "InvalidParameterValue",
 			       "The private IP address %s is not assigned to interface %s", pip, eni_id);
@@ -394,7 +373,7 @@ int h_release_address(struct req *rq, json_t **ret, struct err *e)
 	int r;
 	if ((r = param_str(rq, "AllocationId", true, &alloc, e)) < 0)
 		return r;
-	json_t *eip = get_eip(rq, alloc, e);
+	json_t *eip = obj_find(rq, alloc, "eip", e);
 	if (!eip)
 		return -EINVAL;
 	if (*jstr(eip, "AssociationId"))

@@ -190,3 +190,61 @@ json_t *obj_public(json_t *o)
 	}
 	return p;
 }
+
+/* Every kind of object: its ID prefix, its type in the model, its resource type for tags, and
+ * how EC2 says it does not exist. */
+static const struct kind kinds[] = {
+	{"vpc-", "vpc", "vpc", "InvalidVpcID.NotFound", "vpc ID"},
+	{"subnet-", "subnet", "subnet", "InvalidSubnetID.NotFound", "subnet ID"},
+	{"rtb-", "rtb", "route-table", "InvalidRouteTableID.NotFound", "routeTable ID"},
+	{"eni-", "eni", "network-interface", "InvalidNetworkInterfaceID.NotFound", "networkInterface ID"},
+	{"igw-", "igw", "internet-gateway", "InvalidInternetGatewayID.NotFound", "internetGateway ID"},
+	{"eipalloc-", "eip", "elastic-ip", "InvalidAllocationID.NotFound", "allocation ID"},
+	{"nat-", "nat", "natgateway", "NatGatewayNotFound", "nat gateway ID"},
+	{"pcx-", "pcx", "vpc-peering-connection", "InvalidVpcPeeringConnectionID.NotFound",
+	 "vpcPeeringConnection ID"},
+	{"sg-", "sg", "security-group", "InvalidGroup.NotFound", "security group"},
+	{"acl-", "acl", "network-acl", "InvalidNetworkAclID.NotFound", "network ACL"},
+	{"i-", "instance", "instance", "InvalidInstanceID.NotFound", "instance ID"},
+	{"dopt-", "dopt", "dhcp-options", "InvalidDhcpOptionID.NotFound", "dhcp options ID"},
+};
+
+const struct kind *kind_of_id(const char *id)
+{
+	for (size_t i = 0; id && i < ARRAY_SIZE(kinds); i++)
+		if (!strncmp(id, kinds[i].prefix, strlen(kinds[i].prefix)))
+			return &kinds[i];
+	return NULL;
+}
+
+const struct kind *kind_of_type(const char *type)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+		if (!strcmp(type, kinds[i].type))
+			return &kinds[i];
+	return NULL;
+}
+
+int kind_notfound(const struct kind *k, const char *id, struct err *e)
+{
+	return err_set(e, k->notfound, "The %s '%s' does not exist", k->noun, id ? id : "");
+}
+
+json_t *obj_find(struct req *rq, const char *id, const char *type, struct err *e)
+{
+	json_t *o = obj_get_type(id, type);
+	/* An object belongs to its region; a peering also to its accepter's. */
+	if (o && (!strcmp(jstr(o, "_region"), rq->region) || !strcmp(jstr(o, "_peer_region"), rq->region)))
+		return o;
+	if (e)
+		kind_notfound(kind_of_type(type), id, e);
+	return NULL;
+}
+
+json_t *param_obj(struct req *rq, const char *name, const char *type, struct err *e)
+{
+	const char *id;
+	if (param_str(rq, name, true, &id, e) < 0)
+		return NULL;
+	return obj_find(rq, id, type, e);
+}

@@ -38,12 +38,12 @@ int h_create_nat_gateway(struct req *rq, json_t **ret, struct err *e)
 		return err_set(e, "UnsupportedOperation", "Only public NAT gateways are supported by vpclab");
 	if (!alloc)
 		return err_set(e, "MissingParameter", "The request must contain the parameter AllocationId");
-	json_t *s = obj_get_type(sid, "subnet");
-	if (!s || strcmp(jstr(s, "_region"), rq->region) != 0)
-		return err_set(e, "InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist", sid);
-	json_t *eip = obj_get_type(alloc, "eip");
-	if (!eip || strcmp(jstr(eip, "_region"), rq->region) != 0)
-		return err_set(e, "InvalidAllocationID.NotFound", "The allocation ID '%s' does not exist", alloc);
+	json_t *s = obj_find(rq, sid, "subnet", e);
+	if (!s)
+		return -EINVAL;
+	json_t *eip = obj_find(rq, alloc, "eip", e);
+	if (!eip)
+		return -EINVAL;
 	if (*jstr(eip, "AssociationId"))
 		return err_set(e, "Resource.AlreadyAssociated", "Elastic IP address [%s] is already associated",
 			       alloc);

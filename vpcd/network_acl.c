@@ -132,16 +132,6 @@ void acl_sort(json_t *acl)
 	free(v);
 }
 
-static json_t *acl_get(struct req *rq, const char *id, struct err *e)
-{
-	json_t *o = obj_get_type(id, "acl");
-	if (!o || strcmp(jstr(o, "_region"), rq->region) != 0) {
-		err_set(e, "InvalidNetworkAclID.NotFound", "The network ACL '%s' does not exist", id);
-		return NULL;
-	}
-	return o;
-}
-
 int h_create_network_acl(struct req *rq, json_t **ret, struct err *e)
 {
 	const char *vpc_id;
@@ -150,9 +140,9 @@ int h_create_network_acl(struct req *rq, json_t **ret, struct err *e)
 	int r;
 	if ((r = param_str(rq, "VpcId", true, &vpc_id, e)) < 0)
 		return r;
-	json_t *vpc = obj_get_type(vpc_id, "vpc");
-	if (!vpc || strcmp(jstr(vpc, "_region"), rq->region) != 0)
-		return err_set(e, "InvalidVpcID.NotFound", "The vpc ID '%s' does not exist", vpc_id);
+	json_t *vpc = obj_find(rq, vpc_id, "vpc", e);
+	if (!vpc)
+		return -EINVAL;
 	if ((r = param_tags(rq, "network-acl", &tags, e)) < 0)
 		return r;
 	acl_new(&rq->txn, rq->region, vpc_id, false, tags, id);
@@ -167,7 +157,7 @@ int h_delete_network_acl(struct req *rq, json_t **ret, struct err *e)
 	int r;
 	if ((r = param_str(rq, "NetworkAclId", true, &id, e)) < 0)
 		return r;
-	json_t *acl = acl_get(rq, id, e);
+	json_t *acl = obj_find(rq, id, "acl", e);
 	if (!acl)
 		return -EINVAL;
 	if (json_is_true(json_object_get(acl, "IsDefault")))
@@ -240,7 +230,7 @@ static int entry_change(struct req *rq, json_t **ret, struct err *e, int mode)
 			return err_set(e, "UnsupportedOperation", "IPv6 is not supported by vpclab");
 		return err_set(e, "MissingParameter", "The request must contain the parameter cidrBlock");
 	}
-	json_t *acl = acl_get(rq, id, e);
+	json_t *acl = obj_find(rq, id, "acl", e);
 	if (!acl)
 		return -EINVAL;
 	if (number < 1 || number > 32766)
@@ -328,7 +318,7 @@ int h_delete_network_acl_entry(struct req *rq, json_t **ret, struct err *e)
 		return r;
 	param_bool(rq, "Egress", &egress);
 	param_bool(rq, "Ingress", &ingress);
-	json_t *acl = acl_get(rq, id, e), *x;
+	json_t *acl = obj_find(rq, id, "acl", e), *x;
 	if (!acl)
 		return -EINVAL;
 	json_t *entries = json_object_get(acl, "Entries");
@@ -368,7 +358,7 @@ int h_replace_network_acl_association(struct req *rq, json_t **ret, struct err *
 	}
 	if (!from)
 		return err_set(e, "InvalidAssociationID.NotFound", "The association ID '%s' does not exist", assoc);
-	json_t *to = acl_get(rq, acl_id, e);
+	json_t *to = obj_find(rq, acl_id, "acl", e);
 	if (!to)
 		return -EINVAL;
 	if (strcmp(jstr(to, "VpcId"), jstr(from, "VpcId")) != 0)

@@ -33,18 +33,6 @@ static void set_status(json_t *pcx, const char *code, const char *msg)
 	json_object_set_new(pcx, "Status", json_pack("{s:s, s:s}", "Code", code, "Message", msg));
 }
 
-/* Visible from both regions: the requester's and the accepter's. */
-static json_t *get_pcx(struct req *rq, const char *id, struct err *e)
-{
-	json_t *o = obj_get_type(id, "pcx");
-	if (!o || (strcmp(jstr(o, "_region"), rq->region) != 0 && strcmp(jstr(o, "_peer_region"), rq->region) != 0)) {
-		err_set(e, "InvalidVpcPeeringConnectionID.NotFound",
-			"The vpcPeeringConnection ID '%s' does not exist", id);
-		return NULL;
-	}
-	return o;
-}
-
 int h_create_vpc_peering_connection(struct req *rq, json_t **ret, struct err *e)
 {
 	const char *vid, *pid, *peer_region, *owner;
@@ -122,7 +110,7 @@ static int transition(struct req *rq, json_t **ret, struct err *e, const char *t
 	int r;
 	if ((r = param_str(rq, "VpcPeeringConnectionId", true, &id, e)) < 0)
 		return r;
-	json_t *pcx = get_pcx(rq, id, e);
+	json_t *pcx = obj_find(rq, id, "pcx", e);
 	if (!pcx)
 		return -EINVAL;
 	const char *code = jstr(json_object_get(pcx, "Status"), "Code");

@@ -92,16 +92,6 @@ json_t *rtb_new(struct txn *t, const char *region, const char *vpc_id, const cha
 	return rt;
 }
 
-static json_t *get_rtb(struct req *rq, const char *id, struct err *e)
-{
-	json_t *o = obj_get_type(id, "rtb");
-	if (!o || strcmp(jstr(o, "_region"), rq->region) != 0) {
-		err_set(e, "InvalidRouteTableID.NotFound", "The routeTable ID '%s' does not exist", id);
-		return NULL;
-	}
-	return o;
-}
-
 int h_create_route_table(struct req *rq, json_t **ret, struct err *e)
 {
 	const char *vpc_id;
@@ -110,9 +100,9 @@ int h_create_route_table(struct req *rq, json_t **ret, struct err *e)
 	int r;
 	if ((r = param_str(rq, "VpcId", true, &vpc_id, e)) < 0)
 		return r;
-	json_t *vpc = obj_get_type(vpc_id, "vpc");
-	if (!vpc || strcmp(jstr(vpc, "_region"), rq->region) != 0)
-		return err_set(e, "InvalidVpcID.NotFound", "The vpc ID '%s' does not exist", vpc_id);
+	json_t *vpc = obj_find(rq, vpc_id, "vpc", e);
+	if (!vpc)
+		return -EINVAL;
 	if ((r = param_tags(rq, "route-table", &tags, e)) < 0)
 		return r;
 	rtb_new(&rq->txn, rq->region, vpc_id, jstr(vpc, "CidrBlock"), tags, id);
@@ -140,7 +130,7 @@ int h_delete_route_table(struct req *rq, json_t **ret, struct err *e)
 	int r;
 	if ((r = param_str(rq, "RouteTableId", true, &id, e)) < 0)
 		return r;
-	json_t *rt = get_rtb(rq, id, e);
+	json_t *rt = obj_find(rq, id, "rtb", e);
 	if (!rt)
 		return -EINVAL;
 	if (json_array_size(json_object_get(rt, "Associations")))
@@ -186,12 +176,12 @@ int h_associate_route_table(struct req *rq, json_t **ret, struct err *e)
 			       "Gateway route table associations are not supported by vpclab");
 	if (!sid)
 		return err_set(e, "MissingParameter", "The request must contain the parameter SubnetId");
-	json_t *rt = get_rtb(rq, rtb_id, e);
+	json_t *rt = obj_find(rq, rtb_id, "rtb", e);
 	if (!rt)
 		return -EINVAL;
-	json_t *s = obj_get_type(sid, "subnet");
-	if (!s || strcmp(jstr(s, "_region"), rq->region) != 0)
-		return err_set(e, "InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist", sid);
+	json_t *s = obj_find(rq, sid, "subnet", e);
+	if (!s)
+		return -EINVAL;
 	if (strcmp(jstr(s, "VpcId"), jstr(rt, "VpcId")) != 0)
 		return err_set(e, "InvalidParameterValue",
 			       "Route table %s and subnet %s belong to different networks", rtb_id, sid);
@@ -252,7 +242,7 @@ int h_replace_route_table_association(struct req *rq, json_t **ret, struct err *
 	if (!old || strcmp(jstr(old, "_region"), rq->region) != 0)
 		return err_set(e, "InvalidAssociationID.NotFound",
 			       "The association ID '%s' does not exist", assoc);
-	json_t *rt = get_rtb(rq, rtb_id, e);
+	json_t *rt = obj_find(rq, rtb_id, "rtb", e);
 	if (!rt)
 		return -EINVAL;
 	if (strcmp(jstr(rt, "VpcId"), jstr(old, "VpcId")) != 0)
@@ -308,10 +298,9 @@ static int route_parse(struct req *rq, json_t *rt, json_t **ret_route, struct ci
 			       "The request must contain exactly one of gatewayId, natGatewayId, networkInterfaceId, vpcPeeringConnectionId or instanceId");
 	cidr_parse(jstr(obj_get(jstr(rt, "VpcId")), "CidrBlock"), &vc);
 	if (strcmp(k, "NetworkInterfaceId") == 0) {
-		json_t *eni = obj_get_type(target, "eni");
-		if (!eni || strcmp(jstr(eni, "_region"), rq->region) != 0)
-			return err_set(e, "InvalidNetworkInterfaceID.NotFound",
-				       "The networkInterface ID '%s' does not exist", target);
+		json_t *eni = obj_find(rq, target, "eni", e);
+		if (!eni)
+			return -EINVAL;
 		if (strcmp(jstr(eni, "VpcId"), jstr(rt, "VpcId")) != 0)
 			return err_set(e, "InvalidParameterValue",
 				       "Network interface %s and route table %s belong to different networks",
@@ -375,7 +364,7 @@ static int route_change(struct req *rq, json_t **ret, struct err *e, int mode)
 	int r;
 	if ((r = param_str(rq, "RouteTableId", true, &rtb_id, e)) < 0)
 		return r;
-	json_t *rt = get_rtb(rq, rtb_id, e);
+	json_t *rt = obj_find(rq, rtb_id, "rtb", e);
 	if (!rt)
 		return -EINVAL;
 	if (mode == 2) { /* delete */

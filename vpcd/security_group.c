@@ -35,17 +35,6 @@ static void sg_bump(json_t *sg)
 	json_object_set_new(sg, "_rev", json_integer(json_integer_value(json_object_get(sg, "_rev")) + 1));
 }
 
-json_t *sg_get(struct req *rq, const char *id, struct err *e)
-{
-	json_t *o = obj_get_type(id, "sg");
-	if (!o || strcmp(jstr(o, "_region"), rq->region) != 0) {
-		if (e)
-			err_set(e, "InvalidGroup.NotFound", "The security group '%s' does not exist", id);
-		return NULL;
-	}
-	return o;
-}
-
 json_t *vpc_default_sg(const char *vpc_id)
 {
 	const char *id;
@@ -330,7 +319,7 @@ static int parse_permissions(struct req *rq, json_t *sg, bool egress, bool for_r
 		json_array_foreach(pairs, j, x)
 		{
 			const char *gid = jstr(x, "GroupId");
-			json_t *ref = *gid ? sg_get(rq, gid, NULL) : NULL;
+			json_t *ref = *gid ? obj_find(rq, gid, "sg", NULL) : NULL;
 			if (!ref && *jstr(x, "GroupName"))
 				ref = sg_by_name(jstr(sg, "VpcId"), jstr(x, "GroupName"));
 			if (!ref || strcmp(jstr(ref, "VpcId"), jstr(sg, "VpcId")) != 0) {
@@ -388,7 +377,7 @@ static json_t *group_param(struct req *rq, struct err *e)
 	if (param_str(rq, "GroupId", false, &gid, e) < 0 || param_str(rq, "GroupName", false, &name, e) < 0)
 		return NULL;
 	if (gid)
-		return sg_get(rq, gid, e);
+		return obj_find(rq, gid, "sg", e);
 	if (name) {
 		/* By name: groups of the region's default VPC, as EC2-Classic-era scripts expect. */
 		const char *id;
@@ -534,9 +523,9 @@ int h_create_security_group(struct req *rq, json_t **ret, struct err *e)
 		if (!vpc_id)
 			return err_set(e, "VPCIdNotSpecified", "No default VPC for this user");
 	}
-	json_t *vpc = obj_get_type(vpc_id, "vpc");
-	if (!vpc || strcmp(jstr(vpc, "_region"), rq->region) != 0)
-		return err_set(e, "InvalidVpcID.NotFound", "The vpc ID '%s' does not exist", vpc_id);
+	json_t *vpc = obj_find(rq, vpc_id, "vpc", e);
+	if (!vpc)
+		return -EINVAL;
 	if (!*name || strlen(name) > 255 || !strncasecmp(name, "sg-", 3))
 		return err_set(e, "InvalidParameterValue",
 			       "Invalid value '%s' for groupName. It may not be empty, longer than 255 characters, or start with sg-",
@@ -694,7 +683,7 @@ int sg_eni_groups(struct req *rq, const char *vpc_id, json_t *ids, json_t **ret,
 	json_array_foreach(ids, i, x)
 	{
 		const char *gid = json_string_value(x) ?: "";
-		json_t *sg = sg_get(rq, gid, e);
+		json_t *sg = obj_find(rq, gid, "sg", e);
 		if (!sg || strcmp(jstr(sg, "VpcId"), vpc_id) != 0) {
 			json_decref(out);
 			if (sg)

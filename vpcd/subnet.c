@@ -76,9 +76,9 @@ int h_create_subnet(struct req *rq, json_t **ret, struct err *e)
 	    (r = param_str(rq, "AvailabilityZone", false, &az, e)) < 0 ||
 	    (r = param_str(rq, "AvailabilityZoneId", false, &azid, e)) < 0)
 		return r;
-	vpc = obj_get_type(vpc_id, "vpc");
-	if (!vpc || strcmp(jstr(vpc, "_region"), rq->region) != 0)
-		return err_set(e, "InvalidVpcID.NotFound", "The vpc ID '%s' does not exist", vpc_id);
+	vpc = obj_find(rq, vpc_id, "vpc", e);
+	if (!vpc)
+		return -EINVAL;
 	cidr_parse(jstr(vpc, "CidrBlock"), &vc);
 	if (c.len < 16 || c.len > 28 || !cidr_contains(&vc, &c))
 		return err_set(e, "InvalidSubnet.Range", "The CIDR '%s' is invalid.", text);
@@ -144,9 +144,9 @@ int h_delete_subnet(struct req *rq, json_t **ret, struct err *e)
 	int r;
 	if ((r = param_str(rq, "SubnetId", true, &sid, e)) < 0)
 		return r;
-	s = obj_get_type(sid, "subnet");
-	if (!s || strcmp(jstr(s, "_region"), rq->region) != 0)
-		return err_set(e, "InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist", sid);
+	s = obj_find(rq, sid, "subnet", e);
+	if (!s)
+		return -EINVAL;
 	json_object_foreach(store_objects(V->store), id, o)
 	{
 		if (strcmp(jstr(o, "SubnetId"), sid) == 0 && o != s)
@@ -181,9 +181,9 @@ int h_modify_subnet_attribute(struct req *rq, json_t **ret, struct err *e)
 	int map, r;
 	if ((r = param_str(rq, "SubnetId", true, &sid, e)) < 0)
 		return r;
-	json_t *s = obj_get_type(sid, "subnet");
-	if (!s || strcmp(jstr(s, "_region"), rq->region) != 0)
-		return err_set(e, "InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist", sid);
+	json_t *s = obj_find(rq, sid, "subnet", e);
+	if (!s)
+		return -EINVAL;
 	param_bool(rq, "MapPublicIpOnLaunch", &map);
 	static const char *const other[] = {"AssignIpv6AddressOnCreation", "MapCustomerOwnedIpOnLaunch",
 					    "EnableDns64", "PrivateDnsHostnameTypeOnLaunch",

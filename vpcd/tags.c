@@ -3,32 +3,6 @@
 #include "cleanup.h"
 #include "vpcd.h"
 
-static const struct {
-	const char *prefix, *type, *code, *name;
-} kinds[] = {
-	{"vpc-", "vpc", "InvalidVpcID.NotFound", "vpc ID"},
-	{"subnet-", "subnet", "InvalidSubnetID.NotFound", "subnet ID"},
-	{"rtb-", "route-table", "InvalidRouteTableID.NotFound", "routeTable ID"},
-	{"eni-", "network-interface", "InvalidNetworkInterfaceID.NotFound", "networkInterface ID"},
-	{"igw-", "internet-gateway", "InvalidInternetGatewayID.NotFound", "internetGateway ID"},
-	{"eipalloc-", "elastic-ip", "InvalidAllocationID.NotFound", "allocation ID"},
-	{"nat-", "natgateway", "NatGatewayNotFound", "nat gateway ID"},
-	{"pcx-", "vpc-peering-connection", "InvalidVpcPeeringConnectionID.NotFound",
-	 "vpcPeeringConnection ID"},
-	{"sg-", "security-group", "InvalidGroup.NotFound", "security group"},
-	{"acl-", "network-acl", "InvalidNetworkAclID.NotFound", "network ACL"},
-	{"i-", "instance", "InvalidInstanceID.NotFound", "instance ID"},
-	{"dopt-", "dhcp-options", "InvalidDhcpOptionID.NotFound", "dhcp options ID"},
-};
-
-static int kind_of(const char *id)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
-		if (strncmp(id, kinds[i].prefix, strlen(kinds[i].prefix)) == 0)
-			return (int)i;
-	return -1;
-}
-
 static int check_resources(struct req *rq, json_t *res, struct err *e)
 {
 	size_t i;
@@ -38,12 +12,11 @@ static int check_resources(struct req *rq, json_t *res, struct err *e)
 	json_array_foreach(res, i, r)
 	{
 		const char *id = json_string_value(r) ?: "";
-		int k = kind_of(id);
-		if (k < 0)
+		const struct kind *k = kind_of_id(id);
+		if (!k)
 			return err_set(e, "InvalidID", "The ID '%s' is not valid", id);
-		json_t *o = obj_get(id);
-		if (!o || strcmp(jstr(o, "_region"), rq->region) != 0 || *jstr(o, "_type") == 0)
-			return err_set(e, kinds[k].code, "The %s '%s' does not exist", kinds[k].name, id);
+		if (!obj_find(rq, id, k->type, e))
+			return -EINVAL;
 	}
 	return 0;
 }
@@ -149,13 +122,13 @@ int h_describe_tags(struct req *rq, json_t **ret, struct err *e)
 	}
 	json_object_foreach(store_objects(V->store), id, o)
 	{
-		int k = kind_of(id);
-		if (k < 0 || strcmp(jstr(o, "_region"), rq->region) != 0)
+		const struct kind *k = kind_of_id(id);
+		if (!k || strcmp(jstr(o, "_region"), rq->region) != 0)
 			continue;
 		json_array_foreach(json_object_get(o, "Tags"), i, t)
 		{
 			json_t *row = json_pack("{s:s, s:s, s:s, s:s}", "Key", jstr(t, "Key"),
-						"ResourceId", id, "ResourceType", kinds[k].type, "Value",
+						"ResourceId", id, "ResourceType", k->resource_type, "Value",
 						jstr(t, "Value"));
 			bool ok = true;
 			json_array_foreach(filters, j, f)

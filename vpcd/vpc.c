@@ -124,9 +124,9 @@ int h_delete_vpc(struct req *rq, json_t **ret, struct err *e)
 
 	if ((r = param_str(rq, "VpcId", true, &vpc_id, e)) < 0)
 		return r;
-	o = obj_get_type(vpc_id, "vpc");
-	if (!o || strcmp(jstr(o, "_region"), rq->region) != 0)
-		return err_set(e, "InvalidVpcID.NotFound", "The vpc ID '%s' does not exist", vpc_id);
+	o = obj_find(rq, vpc_id, "vpc", e);
+	if (!o)
+		return -EINVAL;
 	json_t *main_rtb = vpc_main_route_table(vpc_id);
 	const char *pid;
 	json_t *p;

@@ -92,6 +92,19 @@ void model_index_all(void);
 /* Output: a copy without internal keys, Tags dropped when empty (as AWS prints them). */
 json_t *obj_public(json_t *o);
 
+/* The kinds of objects: ID prefix, model type, tag resource type, EC2's NotFound error. */
+struct kind {
+	const char *prefix, *type, *resource_type, *notfound, *noun;
+};
+const struct kind *kind_of_id(const char *id);
+const struct kind *kind_of_type(const char *type);
+int kind_notfound(const struct kind *k, const char *id, struct err *e);
+/* The object `id` of `type` in the request's region, or NULL with its NotFound error. */
+json_t *obj_find(struct req *rq, const char *id, const char *type, struct err *e);
+/* A required ID parameter `name` naming an object of `type` in the region, or NULL with the
+ * MissingParameter or NotFound error. */
+json_t *param_obj(struct req *rq, const char *name, const char *type, struct err *e);
+
 /* params.c: typed access to request parameters, with EC2 errors. */
 int param_str(struct req *rq, const char *name, bool required, const char **ret, struct err *e);
 int param_bool(struct req *rq, const char *name, int *ret); /* -1 absent, 0, 1 */
@@ -156,7 +169,6 @@ char *vpc_ruleset(const char *vpc_id);
 int firewall_sync(struct nsh *h, const char *vpc_id, bool full, struct err *e);
 
 /* security_group.c, network_acl.c */
-json_t *sg_get(struct req *rq, const char *id, struct err *e);
 json_t *vpc_default_sg(const char *vpc_id);
 void sg_create_default(struct txn *t, const char *region, const char *vpc_id);
 int sg_eni_groups(struct req *rq, const char *vpc_id, json_t *ids, json_t **ret, struct err *e);
