@@ -173,20 +173,3 @@ int netns_sysctls(int fd, const char *const (*kv)[2], size_t n, size_t *ret_fail
 	return r;
 }
 
-int netns_sysctl(int fd, const char *path, const char *value)
-{
-	char p[PATH_MAX];
-	int saved = netns_enter(fd), r = 0;
-	if (saved < 0)
-		return saved;
-	snprintf(p, sizeof(p), "/proc/sys/%s", path);
-	/* /proc/sys/net resolves against the namespace of the opener at open time. */
-	int sfd = open(p, O_WRONLY | O_CLOEXEC);
-	netns_leave(saved);
-	if (sfd < 0)
-		return -errno;
-	if (write(sfd, value, strlen(value)) < 0)
-		r = -errno;
-	close(sfd);
-	return r;
-}

@@ -18,8 +18,7 @@ int netns_list(const char *prefix, int (*fn)(const char *name, void *data), void
  * to hand to netns_leave(), or -errno. */
 int netns_enter(int fd);
 void netns_leave(int saved_fd);
-/* Writes a sysctl below /proc/sys of the namespace `fd` (path like "net/ipv4/ip_forward"). */
-int netns_sysctl(int fd, const char *path, const char *value);
-/* Several at once, with one trip into the namespace: kv[i][0] = path, kv[i][1] = value.
+/* Writes sysctls below /proc/sys of the namespace `fd`, with one trip into it:
+ * kv[i][0] = path (like "net/ipv4/ip_forward"), kv[i][1] = value.
  * Returns 0, or -errno of the first that failed (its index in *ret_failed). */
 int netns_sysctls(int fd, const char *const (*kv)[2], size_t n, size_t *ret_failed);

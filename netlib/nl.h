@@ -40,8 +40,6 @@ int nl_link_master(struct nsh *h, const char *name);
 int nl_link_set_master(struct nsh *h, const char *name, int master, struct err *e);
 int nl_link_del(struct nsh *h, const char *name, struct err *e);
 int nl_link_up(struct nsh *h, const char *name, bool up, struct err *e);
-/* Moves a link to the namespace `ns_fd`, renaming it to `newname` on the way. */
-int nl_link_move(struct nsh *h, const char *name, int ns_fd, const char *newname, struct err *e);
 int nl_addr_add(struct nsh *h, const char *ifname, uint32_t ip, uint8_t len, struct err *e);
 /* Calls fn for every link whose name starts with prefix. */
 int nl_link_foreach(struct nsh *h, const char *prefix, void (*fn)(const char *name, void *data),

@@ -91,7 +91,7 @@ int h_create_network_interface(struct req *rq, json_t **ret, struct err *e)
 	size_t n = 0;
 	struct cidr c;
 	uint32_t ip;
-	char id[ID_MAX], mac[MAC_STRLEN], ipbuf[IP_STRLEN], dns[96], port[16], peer[16];
+	char id[ID_MAX], mac[MAC_STRLEN], ipbuf[IP_STRLEN], dns[96], port[16];
 	int r;
 
 	if ((r = param_str(rq, "SubnetId", true, &sid, e)) < 0 ||
@@ -137,10 +137,9 @@ int h_create_network_interface(struct req *rq, json_t **ret, struct err *e)
 	mac_make(&V->ids, mac);
 	dns_name(rq->region, ipbuf, dns, sizeof(dns));
 	name_port(id, port);
-	name_peer(id, peer);
 	json_t *eni = json_pack(
-		"{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:[], s:s, s:s, s:s, s:s, s:s, s:[{s:b, s:s, s:s}], s:b, s:b, s:s, s:s, s:o}",
-		"_type", "eni", "_region", rq->region, "_port", port, "_peer", peer,
+		"{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:[], s:s, s:s, s:s, s:s, s:s, s:[{s:b, s:s, s:s}], s:b, s:b, s:s, s:s, s:o}",
+		"_type", "eni", "_region", rq->region, "_port", port,
 		"AvailabilityZone", jstr(s, "AvailabilityZone"), "Description", desc ? desc : "",
 		"InterfaceType", "interface", "Groups", json_incref(groups), "MacAddress", mac, "Ipv6Addresses",
 		"NetworkInterfaceId", id, "OwnerId", OWNER_ID, "PrivateDnsName", dns,

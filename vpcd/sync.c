@@ -18,7 +18,6 @@ void name_vpc_ns(const char *vpc_id, char buf[static 64]) { snprintf(buf, 64, "%
 void name_region_ns(const char *region, char buf[static 64]) { snprintf(buf, 64, "%s-%s", V->prefix, region); }
 void name_bridge(const char *id, char buf[static 16]) { snprintf(buf, 16, "%sb%s", V->prefix, id_tail(id)); }
 void name_port(const char *id, char buf[static 16]) { snprintf(buf, 16, "%se%s", V->prefix, id_tail(id)); }
-void name_peer(const char *id, char buf[static 16]) { snprintf(buf, 16, "%sp%s", V->prefix, id_tail(id)); }
 
 /* Namespace handles are cached by name for the daemon's life (a socket per namespace). */
 int nsh_get(const char *ns, bool with_nft, struct nsh **ret, struct err *e)

@@ -143,7 +143,6 @@ void name_vpc_ns(const char *vpc_id, char buf[static 64]);
 void name_region_ns(const char *region, char buf[static 64]);
 void name_bridge(const char *subnet_id, char buf[static 16]);
 void name_port(const char *eni_id, char buf[static 16]);
-void name_peer(const char *eni_id, char buf[static 16]);
 int nsh_get(const char *ns, bool with_nft, struct nsh **ret, struct err *e);
 void nsh_forget(const char *ns);
 /* Converges a VPC's namespace with the model. `full` re-checks objects that exist. */
