@@ -35,25 +35,6 @@ snapshot() {
 snapshot >"$T/before" || bail "snapshot"
 grep -q "$web" "$T/before" && grep -q 'table inet vpclab' "$T/before" || bail "the snapshot sees nothing"
 
-# refused CODE OP DESC -- ARGS...: exit 254, the aws error line with CODE and OP, nothing changed.
-refused() {
-	local code=$1 op=$2 desc=$3
-	shift 4
-	vpc_try "$@"
-	if [ "$RC" -eq 254 ] && grep -qF "An error occurred ($code) when calling the $op operation:" <<<"$ERR" &&
-		[ -z "$OUT" ]; then
-		pass "$desc: $code, exit 254"
-	else
-		fail "$desc: $code, exit 254" "exit $RC, stdout '$OUT', stderr '$ERR'"
-	fi
-	snapshot >"$T/after"
-	if cmp -s "$T/before" "$T/after"; then
-		pass "$desc: describe-security-groups (and the rules, ENIs, nftables) unchanged"
-	else
-		fail "$desc: describe-security-groups (and the rules, ENIs, nftables) unchanged" \
-			"$(diff -u "$T/before" "$T/after" | head -40)"
-	fi
-}
 
 refused InvalidGroup.Duplicate CreateSecurityGroup "a second group named 'web' in the VPC" -- \
 	create-security-group --vpc-id "$v" --group-name web --description again

@@ -53,20 +53,6 @@ mkns x || bail "mkns"
 snapshot >"$T/before" || bail "snapshot"
 grep -q "$(bridge_of "$small")" "$T/before" || bail "the snapshot does not see the kernel"
 
-# refused CODE OP DESC -- ARGS...: exit 254, the aws error line with CODE and OP, nothing changed.
-refused() {
-	local code=$1 op=$2 desc=$3
-	shift 4
-	vpc_try "$@"
-	if [ "$RC" -eq 254 ] && grep -qF "An error occurred ($code) when calling the $op operation:" <<<"$ERR" &&
-		[ -z "$OUT" ]; then
-		pass "$desc: $code"
-	else
-		fail "$desc: $code" "exit $RC, stdout '$OUT', stderr '$ERR'"
-	fi
-	snapshot >"$T/after"
-	same_file "$T/before" "$T/after" "$desc: nothing changed"
-}
 
 refused InvalidVpc.Range CreateVpc "create-vpc /15" -- create-vpc --cidr-block 10.0.0.0/15
 refused InvalidVpc.Range CreateVpc "create-vpc /29" -- create-vpc --cidr-block 10.0.0.0/29

@@ -122,6 +122,23 @@ same_file() {
 	fi
 }
 
+# refused CODE OP DESC -- ARGS...: the request exits 254 with the aws error line for CODE and
+# OP and prints nothing on stdout; and the script's own `snapshot` (of whatever the request
+# must not change) equals the one it saved in "$T/before".
+refused() {
+	local code=$1 op=$2 desc=$3
+	shift 4
+	vpc_try "$@"
+	if [ "$RC" -eq 254 ] && grep -qF "An error occurred ($code) when calling the $op operation:" <<<"$ERR" &&
+		[ -z "$OUT" ]; then
+		pass "$desc: $code, exit 254"
+	else
+		fail "$desc: $code, exit 254" "exit $RC, stdout '$OUT', stderr '$ERR'"
+	fi
+	snapshot >"$T/after"
+	same_file "$T/before" "$T/after" "$desc: nothing changed"
+}
+
 # bail REASON: stop the test here (cleanup still runs).
 bail() {
 	echo "Bail out! $*"

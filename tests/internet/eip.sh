@@ -37,7 +37,7 @@ ok "the host reaches a's listener at $pub:8081" host_nc "$pub" 8081
 ok "... and not b's at $pub:8080" host_no_nc "$pub" 8080
 
 # Re-association without --allow-reassociation: refused, nothing changes.
-refused Resource.AlreadyAssociated "associate-address to b without --allow-reassociation: Resource.AlreadyAssociated" \
+fails_with Resource.AlreadyAssociated "associate-address to b without --allow-reassociation: Resource.AlreadyAssociated" \
 	associate-address --allocation-id "$eip" --network-interface-id "$b"
 is "$(eip_field "$eip" NetworkInterfaceId)" "$a" "... the address is still a's"
 is "$(eip_field "$eip" AssociationId)" "$assoc" "... under the same association"
@@ -51,13 +51,13 @@ ok "... inbound still goes to a" host_nc "$pub" 8081
 assoc2=$(vpc associate-address --allocation-id "$eip2" --network-interface-id "$b" | jq_ 'd["AssociationId"]')
 like "$assoc2" '^eipassoc-' "associate-address $pub2 to b"
 is "$(curl_in "${P}b" "$HOST")" "$pub2" "b gets out as $pub2"
-refused Resource.AlreadyAssociated "associate-address $pub to b (which holds $pub2) without --allow-reassociation" \
+fails_with Resource.AlreadyAssociated "associate-address $pub to b (which holds $pub2) without --allow-reassociation" \
 	associate-address --allocation-id "$eip" --network-interface-id "$b"
 ok "disassociate-address $pub2 from b" vpc disassociate-address --association-id "$assoc2"
 is "$(eip_field "$eip2" AssociationId)" "" "describe-addresses: $pub2 has no association"
 is "$(eni_public "$b")" "" "b has no Association"
 ok "b no longer gets out" no_curl "${P}b" "$HOST"
-refused InvalidAssociationID.NotFound "disassociating it again: InvalidAssociationID.NotFound" \
+fails_with InvalidAssociationID.NotFound "disassociating it again: InvalidAssociationID.NotFound" \
 	disassociate-address --association-id "$assoc2"
 
 # With --allow-reassociation both directions move to b at once.
@@ -94,11 +94,11 @@ is "$(ids --public-ips "$pub2")" "$eip2 " "--public-ips"
 is "$(ids --filters "Name=network-interface-id,Values=$b")" "$eip " "filter network-interface-id (b)"
 is "$(ids --filters "Name=network-interface-id,Values=$a")" "" "filter network-interface-id (a): none"
 is "$(ids --filters "Name=association-id,Values=$assoc3")" "$eip " "filter association-id"
-refused InvalidAddress.NotFound "--public-ips of an address not allocated: InvalidAddress.NotFound" \
+fails_with InvalidAddress.NotFound "--public-ips of an address not allocated: InvalidAddress.NotFound" \
 	describe-addresses --public-ips 198.18.143.250
 
 # Release and the errors.
-refused InvalidIPAddress.InUse "release-address while associated: InvalidIPAddress.InUse" \
+fails_with InvalidIPAddress.InUse "release-address while associated: InvalidIPAddress.InUse" \
 	release-address --allocation-id "$eip"
 is "$(eip_field "$eip" AssociationId)" "$assoc3" "... still associated"
 is "$(curl_in "${P}b" "$HOST")" "$pub" "... and b still gets out"
@@ -107,15 +107,15 @@ ok "b no longer gets out" no_curl "${P}b" "$HOST"
 ok "the host's ping to $pub gets no reply" host_no_ping "$pub"
 is "$(eni_public "$b")" "" "b's Association is gone"
 ok "release-address" vpc release-address --allocation-id "$eip"
-refused InvalidAllocationID.NotFound "describe-addresses of the released address: InvalidAllocationID.NotFound" \
+fails_with InvalidAllocationID.NotFound "describe-addresses of the released address: InvalidAllocationID.NotFound" \
 	describe-addresses --allocation-ids "$eip"
-refused InvalidAllocationID.NotFound "release-address again: InvalidAllocationID.NotFound" \
+fails_with InvalidAllocationID.NotFound "release-address again: InvalidAllocationID.NotFound" \
 	release-address --allocation-id "$eip"
-refused InvalidAllocationID.NotFound "associate-address of an unknown allocation: InvalidAllocationID.NotFound" \
+fails_with InvalidAllocationID.NotFound "associate-address of an unknown allocation: InvalidAllocationID.NotFound" \
 	associate-address --allocation-id eipalloc-0123456789abcdef0 --network-interface-id "$a"
-refused InvalidNetworkInterfaceID.NotFound "associate-address to an unknown ENI" \
+fails_with InvalidNetworkInterfaceID.NotFound "associate-address to an unknown ENI" \
 	associate-address --allocation-id "$eip2" --network-interface-id eni-0123456789abcdef0
-refused InvalidAllocationID.NotFound "the allocation is not visible from another region" \
+fails_with InvalidAllocationID.NotFound "the allocation is not visible from another region" \
 	--region us-west-2 describe-addresses --allocation-ids "$eip2"
 ok "release-address of the other one" vpc release-address --allocation-id "$eip2"
 is "$(vpc describe-addresses | jq_ 'len(d["Addresses"])')" 0 "no addresses left"

@@ -23,7 +23,7 @@ read -r eip pub <<<"$(eip_alloc)"
 [ -n "$eip" ] && [ -n "$pub" ] || bail "allocate-address"
 like "$pub" '^198\.18\.(6[4-9]|7[0-9])\.[0-9]+$' "the EIP $pub comes from us-east-1's pool 198.18.64.0/20"
 
-refused Gateway.NotAttached "associate-address in a VPC without an internet gateway: Gateway.NotAttached" \
+fails_with Gateway.NotAttached "associate-address in a VPC without an internet gateway: Gateway.NotAttached" \
 	associate-address --allocation-id "$eip" --network-interface-id "$a"
 is "$(eip_field "$eip" AssociationId)" "" "... and the address stays unassociated"
 
@@ -32,7 +32,7 @@ igw2=$(vpc create-internet-gateway | jq_ 'd["InternetGateway"]["InternetGatewayI
 ok "attach-internet-gateway" vpc attach-internet-gateway --internet-gateway-id "$igw" --vpc-id "$v"
 is "$(vpc describe-internet-gateways --internet-gateway-ids "$igw" | jq_ 'd["InternetGateways"][0]["Attachments"]')" \
 	"[{\"State\":\"available\",\"VpcId\":\"$v\"}]" "describe-internet-gateways: attached to $v, available"
-refused Resource.AlreadyAssociated "attaching a second gateway to the VPC: Resource.AlreadyAssociated" \
+fails_with Resource.AlreadyAssociated "attaching a second gateway to the VPC: Resource.AlreadyAssociated" \
 	attach-internet-gateway --internet-gateway-id "$igw2" --vpc-id "$v"
 is "$(vpc describe-internet-gateways --internet-gateway-ids "$igw2" | jq_ 'len(d["InternetGateways"][0]["Attachments"])')" \
 	0 "... and the second gateway stays detached"
@@ -78,17 +78,17 @@ is "$(curl_in "${P}c" "$HOST")" "$cpub" "c reaches the internet host, seen as it
 ok "the host pings c at $cpub" host_ping "$cpub"
 
 # Detaching is refused while public addresses are mapped.
-refused DependencyViolation "detach-internet-gateway with mapped public addresses: DependencyViolation" \
+fails_with DependencyViolation "detach-internet-gateway with mapped public addresses: DependencyViolation" \
 	detach-internet-gateway --internet-gateway-id "$igw" --vpc-id "$v"
 is "$(curl_in "${P}a" "$HOST")" "$pub" "... and a still gets out"
 
 # A VPC with an attached gateway cannot be deleted; detached, it can.
 v2=$(mk_vpc 10.12.0.0/16) && [ -n "$v2" ] || bail "create-vpc 2"
 ok "attach the second gateway to an empty VPC" vpc attach-internet-gateway --internet-gateway-id "$igw2" --vpc-id "$v2"
-refused Gateway.NotAttached "detaching a gateway from a VPC it is not attached to: Gateway.NotAttached" \
+fails_with Gateway.NotAttached "detaching a gateway from a VPC it is not attached to: Gateway.NotAttached" \
 	detach-internet-gateway --internet-gateway-id "$igw" --vpc-id "$v2"
-refused DependencyViolation "delete-vpc with an attached gateway: DependencyViolation" delete-vpc --vpc-id "$v2"
-refused DependencyViolation "delete-internet-gateway while attached: DependencyViolation" \
+fails_with DependencyViolation "delete-vpc with an attached gateway: DependencyViolation" delete-vpc --vpc-id "$v2"
+fails_with DependencyViolation "delete-internet-gateway while attached: DependencyViolation" \
 	delete-internet-gateway --internet-gateway-id "$igw2"
 ok "detach it" vpc detach-internet-gateway --internet-gateway-id "$igw2" --vpc-id "$v2"
 ok "then delete-vpc succeeds" vpc delete-vpc --vpc-id "$v2"
@@ -101,7 +101,7 @@ ok "delete c (its automatic public IP goes with it)" vpc delete-network-interfac
 ok "detach-internet-gateway now succeeds" vpc detach-internet-gateway --internet-gateway-id "$igw" --vpc-id "$v"
 is "$(route_state "$rt" 0.0.0.0/0)" blackhole "after detach, 0.0.0.0/0 -> $igw is a blackhole"
 ok "after detach, a cannot reach the internet host" no_curl "${P}a" "$HOST"
-refused Gateway.NotAttached "associate-address after the detach: Gateway.NotAttached" \
+fails_with Gateway.NotAttached "associate-address after the detach: Gateway.NotAttached" \
 	associate-address --allocation-id "$eip" --network-interface-id "$a"
 ok "release-address" vpc release-address --allocation-id "$eip"
 

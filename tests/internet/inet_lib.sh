@@ -50,8 +50,8 @@ rvpc() {
 # err_code: the code of the aws-style error line in $ERR (after vpc_try).
 err_code() { sed -n 's/.*An error occurred (\([^)]*\)) when calling.*/\1/p' <<<"$ERR" | head -1; }
 
-# refused CODE DESC ARGS...: the request fails with exit 254 and error CODE.
-refused() {
+# fails_with CODE DESC ARGS...: the request fails with exit 254 and error CODE.
+fails_with() {
 	local code=$1 desc=$2
 	shift 2
 	vpc_try "$@"

@@ -43,13 +43,13 @@ is "$(status us-west-2 "$P1")" pending-acceptance "describe (accepter's region):
 is "$(rvpc us-west-2 describe-vpc-peering-connections --vpc-peering-connection-ids "$P1" |
 	jq_ '[d["VpcPeeringConnections"][0][k]["Region"] for k in ("RequesterVpcInfo", "AccepterVpcInfo")]' | tr '\n' ' ')" \
 	"us-east-1 us-west-2 " "RequesterVpcInfo.Region us-east-1, AccepterVpcInfo.Region us-west-2"
-refused OperationNotPermitted "accepting in the requester's region (us-east-1) is refused" \
+fails_with OperationNotPermitted "accepting in the requester's region (us-east-1) is refused" \
 	accept-vpc-peering-connection --vpc-peering-connection-id "$P1"
 is "$(status us-east-1 "$P1")" pending-acceptance "... it stays pending-acceptance"
 is "$(rvpc us-west-2 accept-vpc-peering-connection --vpc-peering-connection-id "$P1" |
 	jq_ 'd["VpcPeeringConnection"]["Status"]["Code"]')" active "accept in us-west-2: active"
 is "$(status us-east-1 "$P1")" active "describe from us-east-1: active"
-refused InvalidStateTransition "accepting it twice: InvalidStateTransition" \
+fails_with InvalidStateTransition "accepting it twice: InvalidStateTransition" \
 	--region us-west-2 accept-vpc-peering-connection --vpc-peering-connection-id "$P1"
 
 # Routes on one side only: no reply.
@@ -92,9 +92,9 @@ X=$(mk_vpc 10.51.128.0/17) && [ -n "$X" ] || bail "create-vpc X"
 out=$(vpc create-vpc-peering-connection --vpc-id "$A" --peer-vpc-id "$X") || fail "create A-X"
 P3=$(jq_ 'd["VpcPeeringConnection"]["VpcPeeringConnectionId"]' <<<"$out")
 is "$(status us-east-1 "$P3")" failed "overlapping CIDRs (10.51.0.0/16, 10.51.128.0/17): Status.Code failed"
-refused InvalidStateTransition "accepting the failed peering: InvalidStateTransition" \
+fails_with InvalidStateTransition "accepting the failed peering: InvalidStateTransition" \
 	accept-vpc-peering-connection --vpc-peering-connection-id "$P3"
-refused InvalidVpcPeeringConnectionID.NotFound "a peering in neither region of the caller is not found" \
+fails_with InvalidVpcPeeringConnectionID.NotFound "a peering in neither region of the caller is not found" \
 	--region us-east-2 describe-vpc-peering-connections --vpc-peering-connection-ids "$P1"
 
 # Delete A-B: its routes become blackholes on both sides, traffic stops; B-C is untouched.
@@ -107,5 +107,5 @@ is "$(route_state "$TB" 10.53.0.0/16 us-west-2)" active "B's route to C stays ac
 nok "A no longer pings B" ping_once "${P}a" 10.52.1.10
 nok "B no longer pings A" ping_once "${P}b" 10.51.1.10
 ok "B still pings C" ping_ok "${P}b" 10.53.1.10
-refused InvalidStateTransition "deleting it twice: InvalidStateTransition" \
+fails_with InvalidStateTransition "deleting it twice: InvalidStateTransition" \
 	delete-vpc-peering-connection --vpc-peering-connection-id "$P1"
