@@ -1,18 +1,463 @@
-/* ec2d: the instance daemon of vpclab. Instances (libvirt LXC and QEMU) are not built yet;
- * this binary answers --help and says so, so that scripts fail clearly rather than oddly. */
+/* ec2d: the instance daemon of vpclab, and its own command-line client. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <libvirt/virterror.h>
+#include "b64.h"
+#include "caps.h"
+#include "cleanup.h"
 #include "cli.h"
+#include "ec2d.h"
+#include "log.h"
+#include "rpc.h"
+
+struct ec2d *E;
+#define PIDFILE_FMT "/run/vpclab-ec2d-%s.pid"
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static int cmd_serve(int argc, char **argv);
+static int cmd_teardown(int argc, char **argv);
+static int cmd_exec(int argc, char **argv);
+static int prep_run_instances(json_t *params, struct err *e);
+static void show_console(json_t *result);
+
+static const struct verb verbs[] = {
+	{"serve", NULL, "run the daemon in the foreground", cmd_serve, NULL, true},
+	{"teardown", NULL, "remove every libvirt domain and file carrying a prefix", cmd_teardown, NULL, true},
+	{"describe-lab", "", "the prefix, paths, libvirt and images in use", NULL, NULL, true},
+	{"run-instances",
+	 "image-id! instance-type count min-count:i max-count:i subnet-id private-ip-address security-group-ids:l user-data key-name client-token tag-specifications:L associate-public-ip-address:b no-associate-public-ip-address:b network-interfaces:L dry-run:b",
+	 "launch instances (containers or VMs) into a subnet", NULL, NULL, false, prep_run_instances},
+	{"describe-instances", "instance-ids:l filters:L max-results:i next-token dry-run:b",
+	 "list instances by reservation", NULL, NULL},
+	{"describe-instance-status",
+	 "instance-ids:l filters:L include-all-instances:b max-results:i next-token dry-run:b",
+	 "instance state and status checks", NULL, NULL},
+	{"stop-instances", "instance-ids!:l force:b hibernate:b dry-run:b", "stop instances (keep ENI and address)",
+	 NULL, NULL},
+	{"start-instances", "instance-ids!:l dry-run:b", "start stopped instances", NULL, NULL},
+	{"reboot-instances", "instance-ids!:l dry-run:b", "reboot instances", NULL, NULL},
+	{"terminate-instances", "instance-ids!:l dry-run:b", "terminate instances (ENI and domain go)",
+	 NULL, NULL},
+	{"get-console-output", "instance-id! latest:b dry-run:b", "the instance's console (last 64 KiB)",
+	 NULL, NULL, false, NULL, show_console},
+	{"describe-images", "image-ids:l owners:l executable-users:l filters:L include-deprecated:b dry-run:b",
+	 "list the images built by images/build", NULL, NULL, true},
+	{"describe-instance-types", "instance-types:l filters:L max-results:i next-token dry-run:b",
+	 "list instance types", NULL, NULL, true},
+	{"exec", NULL, "lab: run a command in an instance: exec --instance-id I -- CMD ARGS...", cmd_exec, NULL},
+};
+
+int h_describe_lab(struct ereq *rq, json_t **ret, struct err *e)
+{
+	(void)rq;
+	char sock[512];
+	snprintf(sock, sizeof(sock), "%s/ec2d.sock", E->run_dir);
+	images_load(e);
+	json_t *imgs = json_array(), *img;
+	const char *id;
+	json_object_foreach(E->images, id, img)
+		json_array_append_new(imgs, json_pack("{s:s, s:s, s:s}", "ImageId", id, "Name", jstr(img, "Name"),
+						      "Kind", jstr(img, "Kind")));
+	*ret = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "Prefix", E->prefix, "StateDir",
+			 E->state_dir, "RunDir", E->run_dir, "Socket", sock, "ImagesDir", E->images_dir,
+			 "LxcUri", E->lxc_uri, "QemuUri", E->qemu_uri, "VmAccel",
+			 E->kvm < 0 ? "not probed yet" : E->kvm ? "kvm" : "tcg", "Images", imgs);
+	return 0;
+}
+
+/* --- what the aws CLI does on the client side --------------------------------------------- */
+
+static char *read_value(const char *v, size_t *n, struct err *e)
+{
+	if (strncmp(v, "file://", 7) != 0 && strncmp(v, "fileb://", 8) != 0) {
+		*n = strlen(v);
+		return strdup(v);
+	}
+	const char *path = strchr(v, ':') + 3;
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		err_set(e, "Usage", "Error parsing parameter '--user-data': Unable to load paramfile %s: %m", v);
+		return NULL;
+	}
+	char *buf = NULL;
+	size_t cap = 0;
+	*n = 0;
+	for (;;) {
+		if (*n + 4096 > cap)
+			buf = realloc(buf, cap = cap ? cap * 2 : 65536);
+		size_t r = fread(buf + *n, 1, cap - *n, f);
+		if (!r)
+			break;
+		*n += r;
+	}
+	fclose(f);
+	return buf;
+}
+
+/* --count N or MIN:MAX; --user-data (text or file://) goes as base64; and
+ * --associate-public-ip-address moves the subnet and groups into NetworkInterfaces[0]. */
+static int prep_run_instances(json_t *p, struct err *e)
+{
+	const char *count = jstr(p, "Count");
+	if (*count) {
+		long lo, hi;
+		char extra;
+		int k = sscanf(count, "%ld:%ld%c", &lo, &hi, &extra);
+		if (k == 1)
+			hi = lo;
+		if ((k != 1 && k != 2) || lo < 1 || hi < lo)
+			return err_set(e, "Usage", "--count '%s': N or MIN:MAX", count);
+		json_object_set_new(p, "MinCount", json_integer(lo));
+		json_object_set_new(p, "MaxCount", json_integer(hi));
+		json_object_del(p, "Count");
+	}
+	const char *ud = jstr(p, "UserData");
+	if (*ud) {
+		size_t n;
+		_cleanup_free_ char *raw = read_value(ud, &n, e);
+		if (!raw)
+			return -EINVAL;
+		_cleanup_free_ char *b = b64_encode(raw, n);
+		json_object_set_new(p, "UserData", json_string(b));
+	}
+	json_t *pub = json_object_get(p, "AssociatePublicIpAddress");
+	if (json_is_true(json_object_get(p, "NoAssociatePublicIpAddress")))
+		pub = json_false();
+	if (pub) {
+		json_t *ni = json_pack("{s:i, s:O}", "DeviceIndex", 0, "AssociatePublicIpAddress", pub);
+		if (*jstr(p, "SubnetId"))
+			json_object_set(ni, "SubnetId", json_object_get(p, "SubnetId"));
+		if (json_object_get(p, "SecurityGroupIds"))
+			json_object_set(ni, "Groups", json_object_get(p, "SecurityGroupIds"));
+		if (*jstr(p, "PrivateIpAddress"))
+			json_object_set(ni, "PrivateIpAddress", json_object_get(p, "PrivateIpAddress"));
+		json_object_set_new(p, "NetworkInterfaces", json_pack("[o]", ni));
+		json_object_del(p, "SubnetId");
+		json_object_del(p, "SecurityGroupIds");
+		json_object_del(p, "PrivateIpAddress");
+	}
+	json_object_del(p, "AssociatePublicIpAddress");
+	json_object_del(p, "NoAssociatePublicIpAddress");
+	return 0;
+}
+
+/* botocore decodes the console output for its callers; so does this CLI. */
+static void show_console(json_t *result)
+{
+	const char *out = jstr(result, "Output");
+	size_t n;
+	_cleanup_free_ unsigned char *raw = *out ? b64_decode(out, &n) : NULL;
+	if (raw)
+		json_object_set_new(result, "Output", json_stringn_nocheck((char *)raw, n));
+}
+
+/* --- exec: streams the command's output, exits with its status ---------------------------- */
+
+static void exec_event(json_t *ev, void *data)
+{
+	(void)data;
+	for (int k = 0; k < 2; k++) {
+		const char *b = json_string_value(json_object_get(ev, k ? "Stderr" : "Stdout"));
+		size_t n;
+		_cleanup_free_ unsigned char *raw = b ? b64_decode(b, &n) : NULL;
+		if (raw) {
+			fwrite(raw, 1, n, k ? stderr : stdout);
+			fflush(k ? stderr : stdout);
+		}
+	}
+}
+
+static int cmd_exec(int argc, char **argv)
+{
+	int dash = -1;
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0) {
+			dash = i;
+			break;
+		}
+	static const struct verb v = {"exec", "instance-id!"};
+	struct cli_global g = {0};
+	struct err e = {0};
+	_cleanup_json_ json_t *params = NULL, *result = NULL;
+	if (cli_parse(&v, (dash < 0 ? argc : dash) - 1, argv + 1, &g, &params, &e) < 0)
+		return cli_error("Exec", &e);
+	if (g.help || dash < 0 || dash == argc - 1) {
+		printf("usage: ec2d exec --instance-id I -- CMD [ARGS...]\n"
+		       "Runs CMD in the instance, streams its output, and exits with its status.\n");
+		return g.help ? 0 : EXIT_USAGE;
+	}
+	json_t *cmd = json_array();
+	for (int i = dash + 1; i < argc; i++)
+		json_array_append_new(cmd, json_string(argv[i]));
+	json_object_set_new(params, "Command", cmd);
+	char sock[512];
+	cli_sock_path(&g, "ec2d.sock", sock, sizeof(sock));
+	const char *region = g.region ?: getenv("AWS_DEFAULT_REGION") ?: getenv("AWS_REGION") ?: "us-east-1";
+	_cleanup_json_ json_t *req = json_pack("{s:s, s:s, s:O}", "Action", "Exec", "Region", region, "Params", params);
+	if (rpc_call_stream(sock, req, exec_event, NULL, &result, &e) < 0)
+		return cli_error("Exec", &e);
+	return (int)json_integer_value(json_object_get(result, "ExitCode"));
+}
+
+/* --- serve --------------------------------------------------------------------------------- */
+
+static int prefix_valid(const char *p)
+{
+	size_t n = strlen(p);
+	return n >= 1 && n <= 4 && strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789") == n;
+}
+
+#define usage_fail(...) (fprintf(stderr, "ec2d: " __VA_ARGS__), fputc('\n', stderr), EXIT_USAGE)
+
+static void quiet_libvirt(void *data, virErrorPtr err)
+{
+	(void)data, (void)err; /* errors are reported where they are handled */
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"state-dir", 1, 0, 's'}, {"run-dir", 1, 0, 'r'}, {"prefix", 1, 0, 'p'},
+		{"images-dir", 1, 0, 'i'}, {"lxc-uri", 1, 0, 'l'}, {"qemu-uri", 1, 0, 'q'},
+		{"seed", 1, 0, 'S'},	  {"help", 0, 0, 'h'},	  {0, 0, 0, 0}};
+	/* SYS_ADMIN and SYS_CHROOT: setns into VPC namespaces (the metadata service's sockets)
+	 * and into containers (exec). NET_BIND_SERVICE: port 80 of the metadata service.
+	 * CHOWN, FOWNER, DAC_OVERRIDE, DAC_READ_SEARCH, MKNOD: copying an image's root as it is.
+	 * KILL: exec's commands. SETPCAP: exec'd commands get the containers' capability bounds. */
+	static const cap_value_t needed[] = {CAP_SYS_ADMIN, CAP_SYS_CHROOT, CAP_NET_BIND_SERVICE,
+					     CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH,
+					     CAP_MKNOD, CAP_KILL, CAP_SETPCAP};
+	struct ec2d d = {.kvm = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
+	struct err e = {0};
+	const char *seed = NULL;
+	char path[600];
+	int c, r;
+
+	E = &d;
+	snprintf(d.prefix, sizeof(d.prefix), "vl");
+	snprintf(d.state_dir, sizeof(d.state_dir), "/var/lib/vpclab/ec2d");
+	snprintf(d.run_dir, sizeof(d.run_dir), "%s", getenv("VPCLAB_RUN_DIR") ?: "/run/vpclab");
+	snprintf(d.images_dir, sizeof(d.images_dir), "/var/lib/vpclab/images");
+	snprintf(d.lxc_uri, sizeof(d.lxc_uri), "lxc:///system");
+	snprintf(d.qemu_uri, sizeof(d.qemu_uri), "qemu:///system");
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': snprintf(d.state_dir, sizeof(d.state_dir), "%s", optarg); break;
+		case 'r': snprintf(d.run_dir, sizeof(d.run_dir), "%s", optarg); break;
+		case 'i': snprintf(d.images_dir, sizeof(d.images_dir), "%s", optarg); break;
+		case 'l': snprintf(d.lxc_uri, sizeof(d.lxc_uri), "%s", optarg); break;
+		case 'q': snprintf(d.qemu_uri, sizeof(d.qemu_uri), "%s", optarg); break;
+		case 'p':
+			if (!prefix_valid(optarg))
+				return usage_fail("--prefix '%s': 1 to 4 characters of [a-z0-9]", optarg);
+			snprintf(d.prefix, sizeof(d.prefix), "%s", optarg);
+			break;
+		case 'S': seed = optarg; break;
+		case 'h':
+			printf("ec2d serve [--state-dir DIR] [--run-dir DIR] [--prefix P] [--images-dir DIR]\n"
+			       "           [--lxc-uri URI] [--qemu-uri URI] [--seed N]\n");
+			return 0;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return usage_fail("unexpected argument '%s'", argv[optind]);
+	if ((r = caps_require(needed, (int)ARRAY_SIZE(needed), &e)) < 0) {
+		fprintf(stderr, "ec2d: %s\n", e.msg);
+		return 1;
+	}
+	if ((mkdir(d.state_dir, 0750) < 0 && errno != EEXIST) || (r = store_open(d.state_dir, &d.store, &e)) < 0) {
+		log_error("%s", err_isset(&e) ? e.msg : "cannot make the state directory");
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/lock", d.state_dir);
+	_cleanup_close_ int lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	int locked = -1;
+	for (int i = 0; lock >= 0 && i < 100 && (locked = flock(lock, LOCK_EX | LOCK_NB)) < 0; i++)
+		usleep(50 * 1000);
+	if (lock < 0 || locked < 0) {
+		log_error("state directory '%s' is in use by another ec2d", d.state_dir);
+		return 1;
+	}
+	const char *had = jstr(store_meta(d.store), "prefix");
+	if (*had && strcmp(had, d.prefix) != 0) {
+		log_error("state directory '%s' belongs to prefix '%s', not '%s'", d.state_dir, had, d.prefix);
+		return 1;
+	}
+	const char *ids = jstr(store_meta(d.store), "ids");
+	if (*ids) {
+		d.ids.state = strtoull(ids, NULL, 16);
+	} else if (seed) {
+		char *end;
+		/* Not vpcd's stream: the same seed must not give the same IDs in both. */
+		d.ids.state = strtoull(seed, &end, 0) ^ 0x6563326400000000ull;
+		if (!*seed || *end)
+			return usage_fail("--seed '%s' is not a number", seed);
+	} else if (getrandom(&d.ids.state, sizeof(d.ids.state), 0) != sizeof(d.ids.state)) {
+		log_error("getrandom: %m");
+		return 1;
+	}
+	if (!*had) {
+		_cleanup_json_ json_t *none = json_object();
+		json_t *meta = store_meta(d.store);
+		json_object_set_new(meta, "prefix", json_string(d.prefix));
+		if (state_commit(none, &e) < 0) {
+			log_error("%s", e.msg);
+			return 1;
+		}
+	}
+	d.consoles = json_object();
+	d.imds = json_object();
+	d.tokens = json_object();
+	snprintf(path, sizeof(path), "%s/ec2d", d.run_dir);
+	if ((mkdir(d.run_dir, 0755) < 0 && errno != EEXIST) || (mkdir(path, 0750) < 0 && errno != EEXIST)) {
+		log_error("cannot create run dir '%s': %m", path);
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/ec2d.sock", d.run_dir);
+	int lfd = server_listen(path, &e);
+	if (lfd < 0) {
+		log_error("%s", e.msg);
+		return 1;
+	}
+	/* The event loop first: console streams and lifecycle events need it on every
+	 * connection opened after this. */
+	virSetErrorFunc(NULL, quiet_libvirt);
+	virEventRegisterDefaultImpl();
+	events_start();
+	if ((r = caps_keep_only(needed, (int)ARRAY_SIZE(needed), &e)) < 0) {
+		log_error("%s", e.msg);
+		return 1;
+	}
+	images_load(&e);
+	pthread_mutex_lock(&d.lock);
+	r = instances_reconcile(&e);
+	pthread_mutex_unlock(&d.lock);
+	if (r < 0) {
+		log_error("%s", e.msg);
+		return 1;
+	}
+	died_worker_start();
+	snprintf(path, sizeof(path), PIDFILE_FMT, d.prefix);
+	FILE *pf = fopen(path, "we");
+	if (pf) {
+		fprintf(pf, "%ld\n", (long)getpid());
+		fclose(pf);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	log_info("ec2d serving on %s/ec2d.sock (prefix '%s', images in %s)", d.run_dir, d.prefix, d.images_dir);
+	server_run(lfd);
+	return 0;
+}
+
+/* --- teardown ------------------------------------------------------------------------------ */
+
+static int cmd_teardown(int argc, char **argv)
+{
+	static const struct option opts[] = {{"prefix", 1, 0, 'p'}, {"state-dir", 1, 0, 's'},
+					     {"run-dir", 1, 0, 'r'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+	const char *prefix = NULL, *state = NULL, *run = NULL;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p': prefix = optarg; break;
+		case 's': state = optarg; break;
+		case 'r': run = optarg; break;
+		case 'h':
+			printf("ec2d teardown --prefix P [--state-dir DIR] [--run-dir DIR]\n"
+			       "Stops the lab's ec2d, destroys its domains (P-i-...), and removes its\n"
+			       "instances' files and state when --state-dir is given.\n");
+			return 0;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (!prefix || !prefix_valid(prefix))
+		return usage_fail("teardown needs --prefix P (1 to 4 characters of [a-z0-9])");
+	struct err e = {0};
+	int r = ec2d_teardown(prefix, state, &e);
+	if (run) {
+		char path[600];
+		snprintf(path, sizeof(path), "%s/ec2d.sock", run);
+		unlink(path);
+	}
+	if (r < 0) {
+		fprintf(stderr, "ec2d: %s\n", e.msg);
+		return 1;
+	}
+	return 0;
+}
+
+int ec2d_teardown(const char *prefix, const char *state_dir, struct err *e)
+{
+	char path[600];
+	/* The daemon first, so that it does not restart what is being removed. */
+	snprintf(path, sizeof(path), PIDFILE_FMT, prefix);
+	FILE *pf = fopen(path, "re");
+	long pid = 0;
+	if (pf) {
+		if (fscanf(pf, "%ld", &pid) != 1)
+			pid = 0;
+		fclose(pf);
+		if (pid > 1 && kill((pid_t)pid, SIGKILL) == 0)
+			for (int i = 0; i < 200 && kill((pid_t)pid, 0) == 0; i++)
+				usleep(10000);
+		unlink(path);
+	}
+	virSetErrorFunc(NULL, quiet_libvirt);
+	static const char *const uris[] = {"lxc:///system", "qemu:///system"};
+	size_t pl = strlen(prefix);
+	for (size_t k = 0; k < 2; k++) {
+		virConnectPtr c = virConnectOpen(uris[k]);
+		if (!c)
+			continue;
+		virDomainPtr *doms = NULL;
+		int n = virConnectListAllDomains(c, &doms, 0);
+		for (int i = 0; i < n; i++) {
+			const char *name = virDomainGetName(doms[i]);
+			if (!strncmp(name, prefix, pl) && name[pl] == '-' && !strncmp(name + pl + 1, "i-", 2)) {
+				if (virDomainIsActive(doms[i]) == 1)
+					virDomainDestroy(doms[i]);
+				if (virDomainIsPersistent(doms[i]) == 1)
+					virDomainUndefine(doms[i]);
+			}
+			virDomainFree(doms[i]);
+		}
+		free(doms);
+		virConnectClose(c);
+	}
+	if (state_dir) {
+		snprintf(path, sizeof(path), "%s/instances", state_dir);
+		char *argv[] = {"rm", "-rf", "--one-file-system", path, NULL};
+		pid_t p = fork();
+		if (p == 0) {
+			execv("/bin/rm", argv);
+			_exit(127);
+		}
+		int st;
+		waitpid(p, &st, 0);
+		const char *files[] = {"state.json", "journal", "lock"};
+		for (size_t i = 0; i < 3; i++) {
+			snprintf(path, sizeof(path), "%s/%s", state_dir, files[i]);
+			unlink(path);
+		}
+	}
+	(void)e;
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || strcmp(argv[1], "--help") == 0) {
-		printf("usage: ec2d VERB ...\n\nec2d will own instances (run-instances, describe-instances, ...).\n"
-		       "It is not implemented yet: use vpcd for the network verbs.\n");
-		return argc < 2 ? EXIT_USAGE : 0;
-	}
-	fprintf(stderr, "\nAn error occurred (UnsupportedOperation) when calling the %s operation: "
-			"ec2d is not implemented yet in this vpclab version\n",
-		argv[1]);
-	return EXIT_API_ERROR;
+	return cli_main("ec2d", verbs, ARRAY_SIZE(verbs), "ec2d.sock", argc, argv);
 }

@@ -264,6 +264,12 @@ int cli_error(const char *op, const struct err *e)
 	return EXIT_API_ERROR;
 }
 
+void cli_sock_path(const struct cli_global *g, const char *sock_name, char *buf, size_t n)
+{
+	const char *dir = g->run_dir ?: getenv("VPCLAB_RUN_DIR") ?: "/run/vpclab";
+	snprintf(buf, n, "%s/%s", dir, sock_name);
+}
+
 int cli_main(const char *prog, const struct verb *verbs, size_t n, const char *sock_name, int argc,
 	     char **argv)
 {
@@ -284,9 +290,12 @@ int cli_main(const char *prog, const struct verb *verbs, size_t n, const char *s
 				   !strcmp(argv[lead], "--output") || !strcmp(argv[lead], "--endpoint-url") ||
 				   !strcmp(argv[lead], "--profile")))
 		lead += 2;
-	for (int i = lead; i < argc; i++)
-		args[k++] = argv[i];
+	/* Right after the verb, so that everything after a `--` stays untouched (exec). */
+	if (lead < argc)
+		args[k++] = argv[lead];
 	for (int i = 1; i < lead; i++)
+		args[k++] = argv[i];
+	for (int i = lead + 1; i < argc; i++)
 		args[k++] = argv[i];
 	argv = args;
 	if (lead == argc)
@@ -312,12 +321,14 @@ int cli_main(const char *prog, const struct verb *verbs, size_t n, const char *s
 	}
 	if (!g.region)
 		g.region = getenv("AWS_DEFAULT_REGION") ?: getenv("AWS_REGION") ?: "us-east-1";
-	if (!g.run_dir)
-		g.run_dir = getenv("VPCLAB_RUN_DIR") ?: "/run/vpclab";
-	snprintf(sock, sizeof(sock), "%s/%s", g.run_dir, sock_name);
+	cli_sock_path(&g, sock_name, sock, sizeof(sock));
+	if (v->prepare && v->prepare(params, &e) < 0)
+		return cli_error(op, &e);
 	req = json_pack("{s:s, s:s, s:O}", "Action", op, "Region", g.region, "Params", params);
 	if (rpc_call(sock, req, &result, &e) < 0)
 		return cli_error(op, &e);
+	if (v->present)
+		v->present(result);
 	if (json_object_size(result) > 0) {
 		json_dumpf(result, stdout, JSON_INDENT(4));
 		putchar('\n');

@@ -28,7 +28,12 @@ struct verb {
 	const void *impl;
 	/* Not tied to a region (no region is made on first use by it). */
 	bool global;
+	/* What the aws CLI does on the client side: encode a parameter before sending
+	 * (user-data to base64), decode a result before printing (console output). */
+	int (*prepare)(json_t *params, struct err *e);
+	void (*present)(json_t *result);
 };
+
 
 struct cli_global {
 	const char *region;
@@ -36,6 +41,8 @@ struct cli_global {
 	bool help;
 };
 
+/* The socket path of the daemon named by the global options and environment. */
+void cli_sock_path(const struct cli_global *g, const char *sock_name, char *buf, size_t n);
 void cli_pascal(const char *kebab, char *out, size_t n);
 const struct verb *cli_find(const struct verb *verbs, size_t n, const char *name);
 /* Parses argv (after the verb) against the verb's spec. Usage errors set code "Usage". */

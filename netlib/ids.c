@@ -1,3 +1,4 @@
+#include <time.h>
 #include "ids.h"
 #include <errno.h>
 #include <stdio.h>
@@ -42,4 +43,12 @@ int id_check(const char *id, const char *kind)
 	if (n < 8 || n > 17 || strspn(id, "0123456789abcdef") != n)
 		return -EINVAL;
 	return 0;
+}
+
+void time_iso(char buf[static 32])
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(buf, 32, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
 }

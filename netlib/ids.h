@@ -20,3 +20,5 @@ void mac_make(struct idgen *g, char buf[static MAC_STRLEN]);
 const char *id_tail(const char *id);
 /* Checks the "<kind>-<hex>" shape; returns 0 or -EINVAL. */
 int id_check(const char *id, const char *kind);
+/* The current time as EC2 prints it: 2026-11-23T22:10:18.000Z */
+void time_iso(char buf[static 32]);

@@ -1,11 +1,14 @@
 #include "netns.h"
 #include "cleanup.h"
 #include <dirent.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <stdlib.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -119,6 +122,37 @@ int netns_delete(const char *name)
 	if (unlink(path) < 0 && errno != ENOENT)
 		return -errno;
 	return 0;
+}
+
+int netns_kill_procs(const char *name)
+{
+	char path[PATH_MAX], link[64], want[64];
+	struct stat st;
+	struct dirent *de;
+	int n = 0;
+
+	snprintf(path, sizeof(path), NETNS_DIR "/%s", name);
+	if (stat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	snprintf(want, sizeof(want), "net:[%llu]", (unsigned long long)st.st_ino);
+	DIR *d = opendir("/proc");
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		if (*end || pid <= 1 || pid == getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/ns/net", pid);
+		ssize_t l = readlink(path, link, sizeof(link) - 1);
+		if (l < 0)
+			continue;
+		link[l] = 0;
+		if (strcmp(link, want) == 0 && kill((pid_t)pid, SIGKILL) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
 }
 
 int netns_list(const char *prefix, int (*fn)(const char *name, void *data), void *data)

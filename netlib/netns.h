@@ -10,6 +10,9 @@
 int netns_create(const char *name, struct err *e); /* idempotent */
 int netns_delete(const char *name);                /* 0 if gone already */
 bool netns_exists(const char *name);
+/* SIGKILLs every process living in the named namespace (dnsmasq, a test's server...), so
+ * that deleting the name really frees it. Returns how many. */
+int netns_kill_procs(const char *name);
 /* Returns an fd (O_CLOEXEC) or -errno. */
 int netns_open(const char *name);
 /* Calls fn(name, data) for every namespace whose name starts with prefix. */

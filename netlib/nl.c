@@ -290,6 +290,15 @@ int nl_link_set_master(struct nsh *h, const char *name, int master, struct err *
 	return link_change(h, name, c, e, "set master of");
 }
 
+int nl_link_move(struct nsh *h, const char *name, int ns_fd, struct err *e)
+{
+	_cleanup_link_ struct rtnl_link *c = rtnl_link_alloc();
+	if (!c)
+		return -ENOMEM;
+	rtnl_link_set_ns_fd(c, ns_fd);
+	return link_change(h, name, c, e, "move link");
+}
+
 int nl_addr_add(struct nsh *h, const char *ifname, uint32_t ip, uint8_t len, struct err *e)
 {
 	_cleanup_(rtnl_addr_putp) struct rtnl_addr *a = rtnl_addr_alloc();

@@ -38,6 +38,8 @@ int nl_veth_add(struct nsh *h, const char *name, int master, const char *peer, c
 /* The ifindex of a link's master (0: none), or -ENODEV. */
 int nl_link_master(struct nsh *h, const char *name);
 int nl_link_set_master(struct nsh *h, const char *name, int master, struct err *e);
+/* Moves a link (keeping its name) into the namespace ns_fd refers to. */
+int nl_link_move(struct nsh *h, const char *name, int ns_fd, struct err *e);
 int nl_link_del(struct nsh *h, const char *name, struct err *e);
 int nl_link_up(struct nsh *h, const char *name, bool up, struct err *e);
 int nl_addr_add(struct nsh *h, const char *ifname, uint32_t ip, uint8_t len, struct err *e);

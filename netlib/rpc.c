@@ -1,6 +1,8 @@
 #include "rpc.h"
 #include "cleanup.h"
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -19,7 +21,8 @@ static int write_all(int fd, const char *b, size_t n)
 	return 0;
 }
 
-int rpc_call(const char *sock_path, json_t *req, json_t **ret_result, struct err *e)
+int rpc_call_stream(const char *sock_path, json_t *req, rpc_event_fn on_event, void *data,
+		    json_t **ret_result, struct err *e)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	_cleanup_close_ int fd = -1;
@@ -45,7 +48,35 @@ int rpc_call(const char *sock_path, json_t *req, json_t **ret_result, struct err
 		return err_setr(e, r, "ServiceUnavailable", "cannot send to '%s': %s", sock_path,
 				strerror(-r));
 	for (;;) {
+		char *nl = buf ? memchr(buf, '\n', len) : NULL;
+		if (nl) {
+			/* One whole line: an event (progress, output) or the answer. */
+			*nl = 0;
+			json_error_t je;
+			_cleanup_json_ json_t *resp = json_loads(buf, 0, &je);
+			size_t used = (size_t)(nl - buf) + 1;
+			memmove(buf, nl + 1, len - used);
+			len -= used;
+			if (!resp)
+				return err_set(e, "InternalError", "bad answer from the daemon: %s", je.text);
+			json_t *er = json_object_get(resp, "Error");
+			if (er) {
+				err_set(e, json_string_value(json_object_get(er, "Code")) ?: "InternalError",
+					"%s", json_string_value(json_object_get(er, "Message")) ?: "");
+				return -EREMOTE;
+			}
+			json_t *res = json_object_get(resp, "Result");
+			if (res) {
+				*ret_result = json_incref(res);
+				return 0;
+			}
+			if (on_event)
+				on_event(resp, data);
+			continue;
+		}
 		if (cap - len < 65536) {
+			if (cap >= RPC_MAX_LINE * 2)
+				return err_set(e, "InternalError", "the daemon's answer is too long");
 			cap = cap ? cap * 2 : 65536 * 2;
 			char *nb = realloc(buf, cap);
 			if (!nb)
@@ -58,27 +89,38 @@ int rpc_call(const char *sock_path, json_t *req, json_t **ret_result, struct err
 		if (n <= 0)
 			break;
 		len += (size_t)n;
-		if (memchr(buf + len - n, '\n', (size_t)n))
-			break;
 	}
-	if (!buf || len == 0)
-		return err_setr(e, -ECONNRESET, "ServiceUnavailable",
-				"the daemon at '%s' closed the connection without answering", sock_path);
-	buf[len] = 0;
-	json_error_t je;
-	_cleanup_json_ json_t *resp = json_loads(buf, JSON_DISABLE_EOF_CHECK, &je);
-	if (!resp)
-		return err_set(e, "InternalError", "bad answer from the daemon: %s", je.text);
-	json_t *er = json_object_get(resp, "Error");
-	if (er) {
-		err_set(e, json_string_value(json_object_get(er, "Code")) ?: "InternalError", "%s",
-			json_string_value(json_object_get(er, "Message")) ?: "");
-		return -EREMOTE;
-	}
-	*ret_result = json_incref(json_object_get(resp, "Result"));
-	if (!*ret_result)
-		*ret_result = json_object();
-	return 0;
+	return err_setr(e, -ECONNRESET, "ServiceUnavailable",
+			"the daemon at '%s' closed the connection without answering", sock_path);
+}
+
+/* Progress lines go to a terminal, and nowhere otherwise. */
+static void print_progress(json_t *ev, void *data)
+{
+	(void)data;
+	const char *p = json_string_value(json_object_get(ev, "Progress"));
+	if (p && isatty(2))
+		fprintf(stderr, "\r\033[K%s", p);
+}
+
+int rpc_call(const char *sock_path, json_t *req, json_t **ret_result, struct err *e)
+{
+	int r = rpc_call_stream(sock_path, req, print_progress, NULL, ret_result, e);
+	if (isatty(2))
+		fprintf(stderr, "\r\033[K");
+	return r;
+}
+
+int rpc_send_event(int fd, json_t *ev)
+{
+	char *s = json_dumps(ev, JSON_COMPACT);
+	if (!s)
+		return -ENOMEM;
+	int r = write_all(fd, s, strlen(s));
+	if (r == 0)
+		r = write_all(fd, "\n", 1);
+	free(s);
+	return r;
 }
 
 char *rpc_response(json_t *result, const struct err *e)

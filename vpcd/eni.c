@@ -17,6 +17,10 @@ static const struct filter_map eni_filters[] = {
 	{"private-dns-name", "PrivateDnsName"},
 	{"mac-address", "MacAddress"},
 	{"status", "Status"},
+	{"attachment.attachment-id", "Attachment.AttachmentId"},
+	{"attachment.instance-id", "Attachment.InstanceId"},
+	{"attachment.status", "Attachment.Status"},
+	{"attachment.device-index", "Attachment.DeviceIndex"},
 	{"source-dest-check", "SourceDestCheck"},
 	{"description", "Description"},
 	{"owner-id", "OwnerId"},
@@ -317,6 +321,97 @@ int h_unplug_network_interface(struct req *rq, json_t **ret, struct err *e)
 	eni = obj_edit(&rq->txn, id);
 	json_object_del(eni, "_plugged");
 	json_object_set_new(eni, "Status", json_string("available"));
+	txn_touch_vpc(&rq->txn, jstr(eni, "VpcId"));
+	*ret = json_object();
+	return 0;
+}
+
+/* Attaching an ENI to an instance records the attachment; the instance's link is made by
+ * libvirt (ec2d) and adopted by the VPC sync, here and whenever ec2d starts the instance
+ * again (adopt-network-interface-link). */
+int h_attach_network_interface(struct req *rq, json_t **ret, struct err *e)
+{
+	const char *id, *instance;
+	long long index;
+	char att[ID_MAX], when[32];
+	int r;
+
+	if ((r = param_str(rq, "NetworkInterfaceId", true, &id, e)) < 0 ||
+	    (r = param_str(rq, "InstanceId", true, &instance, e)) < 0 ||
+	    (r = param_int(rq, "DeviceIndex", -1, &index, e)) < 0)
+		return r;
+	if (index < 0)
+		return err_set(e, "MissingParameter", "The request must contain the parameter DeviceIndex");
+	if (index > 0)
+		return err_set(e, "InvalidParameterValue",
+			       "Device index '%lld' is not supported: instances have one network interface", index);
+	if (id_check(instance, "i") < 0)
+		return err_set(e, "InvalidInstanceID.Malformed", "Invalid id: \"%s\"", instance);
+	json_t *eni = obj_find(rq, id, "eni", e);
+	if (!eni)
+		return -EINVAL;
+	if (strcmp(jstr(eni, "Status"), "in-use") == 0)
+		return err_set(e, "InvalidNetworkInterface.InUse", "Interface: [%s] in use.", id);
+	new_id(&rq->txn, "eni-attach", att);
+	time_iso(when);
+	eni = obj_edit(&rq->txn, id);
+	json_object_set_new(eni, "Attachment",
+			    json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:s, s:b}", "AttachmentId", att,
+				      "AttachTime", when, "InstanceId", instance, "InstanceOwnerId",
+				      OWNER_ID, "DeviceIndex", (json_int_t)index, "NetworkCardIndex", 0,
+				      "Status", "attached", "DeleteOnTermination",
+				      json_is_true(json_object_get(rq->params, "DeleteOnTermination"))));
+	json_object_set_new(eni, "_instance", json_string(instance));
+	json_object_set_new(eni, "Status", json_string("in-use"));
+	txn_touch_vpc(&rq->txn, jstr(eni, "VpcId"));
+	*ret = json_pack("{s:s, s:i}", "AttachmentId", att, "NetworkCardIndex", 0);
+	return 0;
+}
+
+static json_t *eni_by_attachment(struct req *rq, const char *att, const char **ret_id)
+{
+	const char *id;
+	json_t *o;
+	obj_foreach("eni", rq->region, id, o)
+	{
+		if (strcmp(jstr(json_object_get(o, "Attachment"), "AttachmentId"), att) == 0) {
+			*ret_id = id;
+			return o;
+		}
+	}
+	return NULL;
+}
+
+int h_detach_network_interface(struct req *rq, json_t **ret, struct err *e)
+{
+	const char *att, *id = NULL;
+	int r;
+	if ((r = param_str(rq, "AttachmentId", true, &att, e)) < 0)
+		return r;
+	json_t *eni = eni_by_attachment(rq, att, &id);
+	if (!eni)
+		return err_set(e, "InvalidAttachmentID.NotFound",
+			       "The attachment ID '%s' does not exist", att);
+	/* The sync deletes the port; the instance's end goes with it. */
+	eni = obj_edit(&rq->txn, id);
+	json_object_del(eni, "Attachment");
+	json_object_del(eni, "_instance");
+	json_object_set_new(eni, "Status", json_string("available"));
+	txn_touch_vpc(&rq->txn, jstr(eni, "VpcId"));
+	*ret = json_object();
+	return 0;
+}
+
+int h_adopt_network_interface_link(struct req *rq, json_t **ret, struct err *e)
+{
+	json_t *eni = param_obj(rq, "NetworkInterfaceId", "eni", e);
+	if (!eni)
+		return -EINVAL;
+	if (!*jstr(eni, "_instance"))
+		return err_set(e, "InvalidNetworkInterface.NotAttached",
+			       "The network interface '%s' is not attached to an instance",
+			       jstr(eni, "NetworkInterfaceId"));
+	/* The link is not model state: the VPC's sync adopts it. */
 	txn_touch_vpc(&rq->txn, jstr(eni, "VpcId"));
 	*ret = json_object();
 	return 0;

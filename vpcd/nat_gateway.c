@@ -16,14 +16,6 @@ static const struct filter_map nat_filters[] = {
 
 void name_nat_ns(const char *nat_id, char buf[static 64]) { snprintf(buf, 64, "%s-%s", V->prefix, nat_id); }
 
-static void now_iso(char buf[static 32])
-{
-	time_t t = time(NULL);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(buf, 32, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
-}
-
 int h_create_nat_gateway(struct req *rq, json_t **ret, struct err *e)
 {
 	const char *sid, *alloc, *conn;
@@ -87,7 +79,7 @@ int h_create_nat_gateway(struct req *rq, json_t **ret, struct err *e)
 		return r;
 	json_decref(assoc);
 	eni = obj_get(eni_id);
-	now_iso(when);
+	time_iso(when);
 	json_t *nat = json_pack("{s:s, s:s, s:s, s:[{s:s, s:s, s:s, s:s, s:b, s:s}], s:s, s:s, s:s, s:s, s:s, s:O}",
 				"_type", "nat", "_region", rq->region, "CreateTime", when, "NatGatewayAddresses",
 				"AllocationId", alloc, "NetworkInterfaceId", eni_id, "PrivateIp",
@@ -136,7 +128,7 @@ int h_delete_nat_gateway(struct req *rq, json_t **ret, struct err *e)
 	nat = obj_edit(&rq->txn, id);
 	json_object_set_new(nat, "State", json_string("deleted"));
 	char when[32];
-	now_iso(when);
+	time_iso(when);
 	json_object_set_new(nat, "DeleteTime", json_string(when));
 	/* A deleted gateway stays listed, and goes with its VPC. */
 	json_object_set_new(nat, "_owned_by_vpc", json_true());

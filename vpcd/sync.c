@@ -210,6 +210,8 @@ out:
 	return r;
 }
 
+static int adopt_instance_link(struct nsh *h, json_t *eni, bool here, struct err *e);
+
 int sync_vpc(const char *vpc_id, bool full, struct err *e)
 {
 	char ns[64];
@@ -224,8 +226,10 @@ int sync_vpc(const char *vpc_id, bool full, struct err *e)
 	if (!vpc) {
 		/* Deleted (or rolled back before it was ever committed): the namespace goes, and
 		 * with it every bridge, port and plugged peer in it. */
+		dns_stop(vpc_id, -1);
 		nsh_forget(ns);
 		json_object_del(V->nft_applied, vpc_id);
+		netns_kill_procs(ns);
 		r = netns_delete(ns);
 		return r < 0 ? err_setr(e, r, "InternalError", "cannot delete namespace '%s': %s", ns,
 					strerror(-r))
@@ -233,7 +237,8 @@ int sync_vpc(const char *vpc_id, bool full, struct err *e)
 	}
 	if ((r = ns_prepare(ns, &created, e)) < 0 || (r = nsh_get(ns, true, &h, e)) < 0)
 		return r;
-	if ((created || full) && (r = ns_init(h, true, e)) < 0)
+	if ((created || full) && ((r = ns_init(h, true, e)) < 0 ||
+				  (r = nl_addr_add32(h, "lo", IMDS_ADDR, e)) < 0))
 		return r;
 
 	_cleanup_json_ json_t *present = json_object();
@@ -253,7 +258,9 @@ int sync_vpc(const char *vpc_id, bool full, struct err *e)
 		bool have = json_object_get(present, br) != NULL;
 		if (!have && (r = nl_bridge_add(h, br, e)) < 0)
 			return r;
-		if ((!have || full) && (r = nl_addr_add(h, br, subnet_router(&c), c.len, e)) < 0)
+		/* The router at +1, AmazonProvidedDNS at +2. */
+		if ((!have || full) && ((r = nl_addr_add(h, br, subnet_router(&c), c.len, e)) < 0 ||
+					(r = nl_addr_add(h, br, c.addr + 2, c.len, e)) < 0))
 			return r;
 		if (full && ((r = nl_link_up(h, br, true, e)) < 0 || (r = nl_bridge_fix_mac(h, br, e)) < 0))
 			return r;
@@ -270,6 +277,12 @@ int sync_vpc(const char *vpc_id, bool full, struct err *e)
 	{
 		const char *port = jstr(o, "_port"), *target = jstr(o, "_plugged");
 		json_t *s = obj_get(jstr(o, "SubnetId"));
+		if (*jstr(o, "_instance")) {
+			if ((r = adopt_instance_link(h, o, json_object_get(present, port) != NULL, e)) < 0)
+				return r;
+			json_object_set_new(wanted, port, json_true());
+			continue;
+		}
 		if (!*target)
 			continue;
 		json_object_set_new(wanted, port, json_true());
@@ -321,9 +334,33 @@ int sync_vpc(const char *vpc_id, bool full, struct err *e)
 		if ((r = nl_link_del(h, name, e)) < 0)
 			return r;
 	}
-	if ((r = sync_routing(h, vpc, e)) < 0)
+	if ((r = sync_routing(h, vpc, e)) < 0 || (r = firewall_sync(h, vpc_id, full || created, e)) < 0)
 		return r;
-	return firewall_sync(h, vpc_id, full || created, e);
+	return dns_sync(h, vpc_id, e);
+}
+
+/* An instance's link is made by libvirt in the host namespace (a veth for a container, a tap
+ * for a VM) and named after the ENI's port: it is moved here and put on the subnet bridge.
+ * While the instance is stopped there is no link, and nothing to do. */
+static int adopt_instance_link(struct nsh *h, json_t *eni, bool here, struct err *e)
+{
+	const char *port = jstr(eni, "_port");
+	json_t *s = obj_get(jstr(eni, "SubnetId"));
+	int r, master = nl_link_index(h, jstr(s, "_bridge"));
+	if (master < 0)
+		return err_setr(e, master, "InternalError", "no bridge for subnet '%s'", jstr(s, "SubnetId"));
+	if (!here) {
+		struct nsh *root;
+		if ((r = nsh_get("", false, &root, e)) < 0)
+			return r;
+		if (nl_link_index(root, port) < 0)
+			return 0;
+		if ((r = nl_link_move(root, port, h->fd, e)) < 0)
+			return r;
+	}
+	if (nl_link_master(h, port) != master && (r = nl_link_set_master(h, port, master, e)) < 0)
+		return r;
+	return nl_link_up(h, port, true, e);
 }
 
 static int expect_ns(const char *name, void *data)
@@ -331,6 +368,7 @@ static int expect_ns(const char *name, void *data)
 	json_t *expected = data;
 	if (!json_object_get(expected, name)) {
 		nsh_forget(name);
+		netns_kill_procs(name);
 		netns_delete(name);
 	}
 	return 0;
@@ -382,6 +420,7 @@ int reconcile(struct err *e)
 static int delete_ns(const char *name, void *data)
 {
 	(void)data;
+	netns_kill_procs(name);
 	return netns_delete(name) < 0 ? 0 : 0;
 }
 

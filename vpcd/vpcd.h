@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include "cidr.h"
 #include "err.h"
+#include "filter.h"
 #include "ids.h"
 #include "nl.h"
 #include "store.h"
@@ -119,10 +120,6 @@ int param_tags(struct req *rq, const char *resource_type, json_t **ret, struct e
 int tags_validate(json_t *tags, struct err *e);
 
 /* filters.c */
-struct filter_map {
-	const char *name;
-	const char *path; /* dotted path in the public object; arrays are traversed */
-};
 /* Describes objects of `type`: applies the ids list (`ids_param`, NotFound code) and the
  * Filters, MaxResults and NextToken, decorates each with `decorate`, and returns them as a
  * new array in *ret. */
@@ -130,7 +127,6 @@ int describe(struct req *rq, const char *type, const char *ids_param, const char
 	     const char *notfound_code, const char *notfound_name, const struct filter_map *map,
 	     void (*decorate)(json_t *pub, json_t *o), json_t **ret, json_t **ret_token,
 	     struct err *e);
-int wildcard_match(const char *pattern, const char *s);
 
 /* region.c */
 const struct region_def *region_find(const char *name);
@@ -188,6 +184,11 @@ int natgw_sync(json_t *nat, struct err *e);
 /* eni.c: makes an ENI's veth pair, the peer directly inside `target_ns` as eth0 with the
  * ENI's MAC, address and a default route via the subnet router. Leaves nothing on failure. */
 int eni_attach(struct nsh *vns, json_t *eni, const char *target_ns, struct err *e);
+/* dns.c: one dnsmasq per VPC namespace for DHCP and AmazonProvidedDNS. */
+#define IMDS_ADDR 0xa9fea9feu /* 169.254.169.254, answered by ec2d in every VPC namespace */
+const char *dns_domain(const char *region, char buf[static 64]);
+int dns_sync(struct nsh *h, const char *vpc_id, struct err *e);
+void dns_stop(const char *vpc_id, int ns_fd); /* ns_fd < 0: the namespace is going anyway */
 /* peering.c */
 bool pcx_link(json_t *pcx, const char *vpc_id, char link[static 16], uint32_t *ret_peer_ip, uint32_t *ret_own_ip);
 int pcx_sync(struct nsh *h, const char *vpc_id, json_t *wanted, struct err *e);
@@ -232,6 +233,9 @@ int h_delete_network_interface(struct req *, json_t **, struct err *);
 int h_modify_network_interface_attribute(struct req *, json_t **, struct err *);
 int h_plug_network_interface(struct req *, json_t **, struct err *);
 int h_unplug_network_interface(struct req *, json_t **, struct err *);
+int h_attach_network_interface(struct req *, json_t **, struct err *);
+int h_detach_network_interface(struct req *, json_t **, struct err *);
+int h_adopt_network_interface_link(struct req *, json_t **, struct err *);
 int h_create_tags(struct req *, json_t **, struct err *);
 int h_delete_tags(struct req *, json_t **, struct err *);
 int h_describe_tags(struct req *, json_t **, struct err *);

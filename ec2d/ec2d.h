@@ -1,0 +1,133 @@
+/* ec2d internals. How instances map onto libvirt and the VPC's kernel objects is written once,
+ * in docs/architecture.md ("Instances"). */
+#pragma once
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <libvirt/libvirt.h>
+#include "err.h"
+#include "ids.h"
+#include "store.h"
+
+#define OWNER_ID "123456789012"
+
+struct ec2d {
+	char prefix[8];
+	char state_dir[256];
+	char run_dir[256];
+	char images_dir[256];
+	char lxc_uri[128];
+	char qemu_uri[128];
+	struct store *store;
+	struct idgen ids;
+	/* One lock for the model and the libvirt calls that change it; exec streams and the
+	 * metadata service take it only to read. */
+	pthread_mutex_t lock;
+	virConnectPtr lxc, qemu;
+	int kvm; /* -1 not probed, 0 TCG, 1 KVM runs guests */
+	json_t *images; /* ImageId -> image (image.json plus ImageId, _dir) */
+	json_t *consoles; /* instance id -> console drain (pointer as integer) */
+	json_t *imds; /* vpc id -> metadata listener (pointer as integer) */
+	json_t *tokens; /* IMDSv2 token -> {instance, expires} */
+};
+
+extern struct ec2d *E;
+
+/* A request: the action, its region, its parameters, and (for streaming verbs) the client's
+ * socket for event lines. */
+struct ereq {
+	const char *action;
+	const char *region;
+	json_t *params;
+	int fd;
+};
+
+typedef int (*ehandler_fn)(struct ereq *rq, json_t **ret, struct err *e);
+
+/* Small helpers */
+const char *jstr(json_t *o, const char *key);
+json_t *plist(json_t *params, const char *name); /* new ref: array (one scalar wrapped) */
+/* Commits changed instances ({id: obj or null}) to the journal. */
+int state_commit(json_t *changes, struct err *e);
+json_t *instance_get(const char *id);
+
+/* vpcd, through its socket. */
+int vpc_call(const char *region, const char *action, json_t *params, json_t **ret, struct err *e);
+
+/* catalog.c: images and instance types */
+int images_load(struct err *e);
+json_t *image_get(const char *image_id);
+const json_t *instance_type_get(const char *name);
+int h_describe_images(struct ereq *, json_t **, struct err *);
+int h_describe_instance_types(struct ereq *, json_t **, struct err *);
+
+/* domain.c: the libvirt domain of an instance. The XML is a pure function of its inputs
+ * (golden-file tested). */
+struct domain_spec {
+	const char *name;   /* <prefix>-<instance id> */
+	const char *kind;   /* "lxc" or "qemu" */
+	const char *uuid;   /* derived from the instance ID, stable across restarts */
+	int vcpus;
+	long long memory_mib;
+	const char *mac;
+	const char *link;   /* host-side link name: the ENI's port name */
+	const char *root;   /* lxc: the instance's root directory */
+	const char *init;   /* lxc: init path inside the root */
+	const char *kernel, *initrd, *cmdline; /* qemu */
+	const char *console_log; /* qemu: serial log file */
+	const char *exec_sock;   /* qemu: the exec channel's unix socket */
+	bool kvm;
+};
+char *domain_xml(const struct domain_spec *s);
+/* The capabilities a container does not get (exec drops them too). */
+extern const char *const domain_dropped_caps[];
+void domain_name(const char *instance_id, char buf[static 64]);
+int domain_start(json_t *inst, struct err *e);
+int domain_stop(json_t *inst, bool graceful, struct err *e);
+/* 1 running, 0 not, <0 error reaching libvirt. */
+int domain_active(json_t *inst);
+virConnectPtr domain_conn(const char *kind, struct err *e);
+int kvm_probe(void);
+
+/* guest.c: the console drain (containers) and exec */
+void console_attach(json_t *inst);
+void console_detach(const char *instance_id);
+int console_read(json_t *inst, char **ret, size_t *ret_n);
+int guest_exec(json_t *inst, json_t *argv, int client_fd, int *ret_status, struct err *e);
+void events_start(void);
+
+/* instance.c */
+int h_run_instances(struct ereq *, json_t **, struct err *);
+int h_describe_instances(struct ereq *, json_t **, struct err *);
+int h_describe_instance_status(struct ereq *, json_t **, struct err *);
+int h_stop_instances(struct ereq *, json_t **, struct err *);
+int h_start_instances(struct ereq *, json_t **, struct err *);
+int h_reboot_instances(struct ereq *, json_t **, struct err *);
+int h_terminate_instances(struct ereq *, json_t **, struct err *);
+int h_get_console_output(struct ereq *, json_t **, struct err *);
+int h_exec(struct ereq *, json_t **, struct err *);
+int h_describe_lab(struct ereq *, json_t **, struct err *);
+int instances_reconcile(struct err *e);
+void instance_died(const char *domain_name);
+/* server.c: the event thread queues a stopped domain; a worker handles it under the lock. */
+void died_enqueue(const char *domain_name);
+void instance_dir(const char *id, char buf[static 512]);
+
+/* imds.c: the metadata service at 169.254.169.254 in every VPC with instances. */
+int imds_ensure(const char *vpc_id, struct err *e);
+void imds_release_unused(void);
+void imds_stop_all(void);
+
+/* server.c */
+int ec2d_dispatch(const char *action, const char *region, json_t *params, int fd, json_t **ret,
+		  struct err *e);
+int server_listen(const char *path, struct err *e);
+void server_run(int lfd);
+void died_worker_start(void);
+/* instance.c: after libvirtd restarted, reconnect and find the running instances again. */
+void instances_refresh(void);
+extern bool domain_lost;
+
+/* teardown */
+int ec2d_teardown(const char *prefix, const char *state_dir, struct err *e);

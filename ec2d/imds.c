@@ -1,0 +1,330 @@
+/* The instance metadata service: 169.254.169.254:80 inside every VPC namespace that has
+ * instances (vpcd puts the address on the namespace's lo; traffic from a subnet reaches it
+ * through the router). One socket per VPC, served by libmicrohttpd. The caller is known by the
+ * VPC the socket is in and the packet's source address, which the VPC's anti-spoofing sets make
+ * trustworthy: each instance sees only its own data. IMDSv1 and IMDSv2 (PUT /latest/api/token)
+ * are both accepted, as with HttpTokens=optional. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include "b64.h"
+#include "cleanup.h"
+#include "ec2d.h"
+
+#define IMDS_IP "169.254.169.254"
+#define TOKEN_TTL_MAX 21600
+
+struct listener {
+	char vpc[32];
+	int fd;
+	struct MHD_Daemon *d;
+};
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *body,
+			     const char *ttl)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
+								 MHD_RESPMEM_MUST_COPY);
+	MHD_add_response_header(r, "Content-Type", "text/plain");
+	MHD_add_response_header(r, "Server", "EC2ws");
+	if (ttl)
+		MHD_add_response_header(r, "X-aws-ec2-metadata-token-ttl-seconds", ttl);
+	enum MHD_Result ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* The metadata tree of one instance: objects are directories, strings are leaves. */
+static json_t *tree(json_t *inst, json_t *eni, json_t *subnet, json_t *vpc)
+{
+	const char *mac = jstr(eni, "MacAddress"), *ip = jstr(inst, "PrivateIpAddress");
+	const char *az = jstr(json_object_get(inst, "Placement"), "AvailabilityZone");
+	char launch[16];
+	snprintf(launch, sizeof(launch), "%lld", (long long)json_integer_value(json_object_get(inst, "AmiLaunchIndex")));
+	_cleanup_free_ char *names = NULL, *gids = NULL;
+	size_t nn = 0, gn = 0, i;
+	FILE *fn = open_memstream(&names, &nn), *fg = open_memstream(&gids, &gn);
+	json_t *g;
+	json_array_foreach(json_object_get(eni, "Groups"), i, g)
+	{
+		fprintf(fn, "%s%s", i ? "\n" : "", jstr(g, "GroupName"));
+		fprintf(fg, "%s%s", i ? "\n" : "", jstr(g, "GroupId"));
+	}
+	fclose(fn), fclose(fg);
+	const char *public_ip = jstr(json_object_get(eni, "Association"), "PublicIp");
+	json_t *iface = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+				  "device-number", "0", "interface-id", jstr(eni, "NetworkInterfaceId"),
+				  "local-hostname", jstr(inst, "PrivateDnsName"), "local-ipv4s", ip, "mac",
+				  mac, "owner-id", OWNER_ID, "security-group-ids", gids, "security-groups",
+				  names, "subnet-id", jstr(inst, "SubnetId"), "subnet-ipv4-cidr-block",
+				  jstr(subnet, "CidrBlock"), "vpc-id", jstr(inst, "VpcId"),
+				  "vpc-ipv4-cidr-block", jstr(vpc, "CidrBlock"), "vpc-ipv4-cidr-blocks",
+				  jstr(vpc, "CidrBlock"));
+	if (*public_ip)
+		json_object_set_new(iface, "public-ipv4s", json_string(public_ip));
+	char region[64];
+	snprintf(region, sizeof(region), "%s", jstr(inst, "_region"));
+	json_t *md = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:{s:{s:{s:o}}}, s:{s:s, s:s}}",
+			       "ami-id", jstr(inst, "ImageId"), "ami-launch-index", launch, "hostname",
+			       jstr(inst, "PrivateDnsName"), "instance-action", "none", "instance-id",
+			       jstr(inst, "InstanceId"), "instance-life-cycle", "on-demand", "instance-type",
+			       jstr(inst, "InstanceType"), "local-hostname", jstr(inst, "PrivateDnsName"),
+			       "local-ipv4", ip, "mac", mac, "reservation-id", jstr(inst, "_reservation"),
+			       "security-groups", names, "placement", "availability-zone", az, "region",
+			       region, "network", "interfaces", "macs", mac, iface, "services", "domain",
+			       "amazonaws.com", "partition", "aws");
+	if (*public_ip)
+		json_object_set_new(md, "public-ipv4", json_string(public_ip));
+	return md;
+}
+
+static json_t *vpc_first(const char *region, const char *action, const char *ids_key, const char *id,
+			 const char *list_key)
+{
+	json_t *res = NULL;
+	struct err ignored = {0};
+	if (vpc_call(region, action, json_pack("{s:[s]}", ids_key, id), &res, &ignored) < 0)
+		return json_object();
+	json_t *o = json_incref(json_array_get(json_object_get(res, list_key), 0));
+	json_decref(res);
+	return o ? o : json_object();
+}
+
+static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+			     const char *version, const char *upload, size_t *upload_size, void **state)
+{
+	struct listener *l = cls;
+	(void)version, (void)upload;
+	if (!*state) {
+		*state = (void *)1;
+		return MHD_YES;
+	}
+	*upload_size = 0; /* bodies are ignored */
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	char ip[INET_ADDRSTRLEN] = "";
+	if (ci && ci->client_addr->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr, ip, sizeof(ip));
+
+	/* Who is asking: the running instance with this address in this VPC. */
+	pthread_mutex_lock(&E->lock);
+	json_t *inst = NULL, *o;
+	const char *id;
+	json_object_foreach(store_objects(E->store), id, o)
+	{
+		if (!strcmp(jstr(o, "_type"), "instance") && !strcmp(jstr(o, "VpcId"), l->vpc) &&
+		    !strcmp(jstr(o, "PrivateIpAddress"), ip) &&
+		    strcmp(jstr(json_object_get(o, "State"), "Name"), "terminated") != 0) {
+			inst = json_deep_copy(o);
+			break;
+		}
+	}
+	/* IMDSv2: a token is tied to the instance that asked for it. */
+	const char *token = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-aws-ec2-metadata-token");
+	bool token_ok = false;
+	if (inst && token) {
+		json_t *t = json_object_get(E->tokens, token);
+		token_ok = t && !strcmp(jstr(t, "InstanceId"), jstr(inst, "InstanceId")) &&
+			   json_integer_value(json_object_get(t, "Expires")) > time(NULL);
+	}
+	pthread_mutex_unlock(&E->lock);
+	if (!inst)
+		return reply(c, MHD_HTTP_FORBIDDEN, "Forbidden\n", NULL);
+	_cleanup_json_ json_t *instj = inst;
+
+	if (!strcmp(method, "PUT")) {
+		if (strcmp(url, "/latest/api/token") != 0)
+			return reply(c, MHD_HTTP_FORBIDDEN, "Forbidden\n", NULL);
+		if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For"))
+			return reply(c, MHD_HTTP_FORBIDDEN, "Forbidden\n", NULL);
+		const char *ttl_s = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+								"X-aws-ec2-metadata-token-ttl-seconds");
+		char *end;
+		long ttl = ttl_s ? strtol(ttl_s, &end, 10) : 0;
+		if (!ttl_s || *end || ttl < 1 || ttl > TOKEN_TTL_MAX)
+			return reply(c, MHD_HTTP_BAD_REQUEST, "Bad Request\n", NULL);
+		unsigned char raw[33];
+		if (getrandom(raw, sizeof(raw), 0) != sizeof(raw))
+			return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Internal Server Error\n", NULL);
+		_cleanup_free_ char *tok = b64_encode(raw, sizeof(raw));
+		pthread_mutex_lock(&E->lock);
+		/* Expired tokens go as new ones come. */
+		const char *k;
+		json_t *v, *tmp;
+		json_object_foreach_safe(E->tokens, tmp, k, v) if (json_integer_value(json_object_get(v, "Expires")) <= time(NULL))
+			json_object_del(E->tokens, k);
+		json_object_set_new(E->tokens, tok,
+				    json_pack("{s:s, s:I}", "InstanceId", jstr(inst, "InstanceId"), "Expires",
+					      (json_int_t)(time(NULL) + ttl)));
+		pthread_mutex_unlock(&E->lock);
+		return reply(c, MHD_HTTP_OK, tok, ttl_s);
+	}
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed\n", NULL);
+	if (token && !token_ok)
+		return reply(c, MHD_HTTP_UNAUTHORIZED, "Unauthorized\n", NULL);
+
+	if (!strcmp(url, "/") )
+		return reply(c, MHD_HTTP_OK, "latest", NULL);
+	if (!strcmp(url, "/latest") || !strcmp(url, "/latest/"))
+		return reply(c, MHD_HTTP_OK, "dynamic\nmeta-data\nuser-data", NULL);
+	if (!strcmp(url, "/latest/user-data")) {
+		const char *ud = jstr(inst, "_user_data");
+		size_t n;
+		_cleanup_free_ unsigned char *raw = *ud ? b64_decode(ud, &n) : NULL;
+		if (!raw)
+			return reply(c, MHD_HTTP_NOT_FOUND, "Not Found\n", NULL);
+		struct MHD_Response *r = MHD_create_response_from_buffer(n, raw, MHD_RESPMEM_MUST_COPY);
+		MHD_add_response_header(r, "Content-Type", "application/octet-stream");
+		enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
+	const char *region = jstr(inst, "_region");
+	_cleanup_json_ json_t *eni = vpc_first(region, "DescribeNetworkInterfaces", "NetworkInterfaceIds",
+					       jstr(inst, "_eni"), "NetworkInterfaces");
+	if (!strcmp(url, "/latest/dynamic/instance-identity/document")) {
+		_cleanup_json_ json_t *doc = json_pack(
+			"{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:n, s:s, s:s}", "accountId", OWNER_ID,
+			"architecture", "x86_64", "availabilityZone",
+			jstr(json_object_get(inst, "Placement"), "AvailabilityZone"), "imageId",
+			jstr(inst, "ImageId"), "instanceId", jstr(inst, "InstanceId"), "instanceType",
+			jstr(inst, "InstanceType"), "pendingTime", jstr(inst, "LaunchTime"), "privateIp",
+			jstr(inst, "PrivateIpAddress"), "kernelId", "region", region, "version", "2017-09-30");
+		_cleanup_free_ char *s = json_dumps(doc, JSON_INDENT(2));
+		return reply(c, MHD_HTTP_OK, s, NULL);
+	}
+	if (!strcmp(url, "/latest/dynamic") || !strcmp(url, "/latest/dynamic/"))
+		return reply(c, MHD_HTTP_OK, "instance-identity/", NULL);
+	if (!strcmp(url, "/latest/dynamic/instance-identity") || !strcmp(url, "/latest/dynamic/instance-identity/"))
+		return reply(c, MHD_HTTP_OK, "document", NULL);
+	if (strncmp(url, "/latest/meta-data", 17) != 0 || (url[17] && url[17] != '/'))
+		return reply(c, MHD_HTTP_NOT_FOUND, "Not Found\n", NULL);
+
+	_cleanup_json_ json_t *subnet = vpc_first(region, "DescribeSubnets", "SubnetIds", jstr(inst, "SubnetId"), "Subnets");
+	_cleanup_json_ json_t *vpc = vpc_first(region, "DescribeVpcs", "VpcIds", jstr(inst, "VpcId"), "Vpcs");
+	_cleanup_json_ json_t *root = tree(inst, eni, subnet, vpc);
+	json_t *node = root;
+	char path[512];
+	snprintf(path, sizeof(path), "%s", url + 17);
+	for (char *save = NULL, *part = strtok_r(path, "/", &save); part && node;
+	     part = strtok_r(NULL, "/", &save))
+		node = json_is_object(node) ? json_object_get(node, part) : NULL;
+	if (!node)
+		return reply(c, MHD_HTTP_NOT_FOUND, "Not Found\n", NULL);
+	if (json_is_string(node))
+		return reply(c, MHD_HTTP_OK, json_string_value(node), NULL);
+	/* A directory: its entries, subdirectories with a slash. */
+	_cleanup_free_ char *list = NULL;
+	size_t ln = 0;
+	FILE *f = open_memstream(&list, &ln);
+	const char *k;
+	json_t *v;
+	bool first = true;
+	json_object_foreach(node, k, v)
+	{
+		fprintf(f, "%s%s%s", first ? "" : "\n", k, json_is_object(v) ? "/" : "");
+		first = false;
+	}
+	fclose(f);
+	return reply(c, MHD_HTTP_OK, list, NULL);
+}
+
+/* Called with the lock held. */
+int imds_ensure(const char *vpc_id, struct err *e)
+{
+	if (json_object_get(E->imds, vpc_id))
+		return 0;
+	char ns[128], path[160];
+	snprintf(ns, sizeof(ns), "%s-%s", E->prefix, vpc_id);
+	snprintf(path, sizeof(path), "/run/netns/%s", ns);
+	int nsfd = open(path, O_RDONLY | O_CLOEXEC), self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	int fd = -1, r = 0;
+	if (nsfd < 0 || self < 0) {
+		r = err_set(e, "InternalError", "cannot open the namespace of %s", vpc_id);
+		goto out;
+	}
+	/* This thread enters the VPC's namespace just long enough to make the socket there. */
+	if (setns(nsfd, CLONE_NEWNET) < 0) {
+		r = err_setr(e, -errno, "InternalError", "cannot enter the namespace of %s: %m", vpc_id);
+		goto out;
+	}
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(80)};
+	inet_pton(AF_INET, IMDS_IP, &sa.sin_addr);
+	int one = 1;
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0)
+		r = err_setr(e, -errno, "InternalError", "cannot listen on " IMDS_IP ":80 in %s: %m", vpc_id);
+	if (setns(self, CLONE_NEWNET) < 0)
+		abort(); /* a thread left in another namespace would make every later socket wrong */
+	if (r < 0)
+		goto out;
+	struct listener *l = calloc(1, sizeof(*l));
+	snprintf(l->vpc, sizeof(l->vpc), "%s", vpc_id);
+	l->fd = fd;
+	l->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, serve, l,
+				MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+				MHD_OPTION_END);
+	if (!l->d) {
+		free(l);
+		r = err_set(e, "InternalError", "cannot start the metadata service of %s", vpc_id);
+		goto out;
+	}
+	fd = -1;
+	json_object_set_new(E->imds, vpc_id, json_integer((json_int_t)(uintptr_t)l));
+out:
+	if (fd >= 0)
+		close(fd);
+	if (nsfd >= 0)
+		close(nsfd);
+	if (self >= 0)
+		close(self);
+	return r;
+}
+
+static void listener_stop(struct listener *l)
+{
+	/* MHD closes the listening socket it was given. */
+	MHD_stop_daemon(l->d);
+	free(l);
+}
+
+/* Called with the lock held: VPCs without instances keep no socket (it would keep a deleted
+ * VPC's namespace alive). */
+void imds_release_unused(void)
+{
+	const char *vpc, *id;
+	json_t *v, *tmp, *o;
+	json_object_foreach_safe(E->imds, tmp, vpc, v)
+	{
+		bool used = false;
+		json_object_foreach(store_objects(E->store), id, o) used |=
+			!strcmp(jstr(o, "_type"), "instance") && !strcmp(jstr(o, "VpcId"), vpc) &&
+			strcmp(jstr(json_object_get(o, "State"), "Name"), "terminated") != 0;
+		if (!used) {
+			listener_stop((struct listener *)(uintptr_t)json_integer_value(v));
+			json_object_del(E->imds, vpc);
+		}
+	}
+}
+
+void imds_stop_all(void)
+{
+	const char *vpc;
+	json_t *v, *tmp;
+	json_object_foreach_safe(E->imds, tmp, vpc, v)
+	{
+		listener_stop((struct listener *)(uintptr_t)json_integer_value(v));
+		json_object_del(E->imds, vpc);
+	}
+}

@@ -1,0 +1,1018 @@
+/* Instances: launch, the lifecycle of AWS states, describe, console and exec. An instance is a
+ * journaled record, an ENI from vpcd, a directory (the container's root, the console log) and,
+ * while it runs, a libvirt domain. */
+#include <errno.h>
+#include <ftw.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "b64.h"
+#include "cleanup.h"
+#include "ec2d.h"
+#include "filter.h"
+#include "log.h"
+#include "rpc.h"
+
+extern char **environ;
+
+enum { PENDING = 0, RUNNING = 16, SHUTTING_DOWN = 32, TERMINATED = 48, STOPPING = 64, STOPPED = 80 };
+
+static int state_code(const char *name)
+{
+	static const struct {
+		const char *n;
+		int c;
+	} s[] = {{"pending", PENDING},	 {"running", RUNNING},	 {"shutting-down", SHUTTING_DOWN},
+		 {"terminated", TERMINATED}, {"stopping", STOPPING}, {"stopped", STOPPED}};
+	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+		if (strcmp(s[i].n, name) == 0)
+			return s[i].c;
+	return -1;
+}
+
+static json_t *state_json(const char *name)
+{
+	return json_pack("{s:i, s:s}", "Code", state_code(name), "Name", name);
+}
+
+static const char *state_of(json_t *inst)
+{
+	return jstr(json_object_get(inst, "State"), "Name");
+}
+
+void instance_dir(const char *id, char buf[static 512])
+{
+	snprintf(buf, 512, "%s/instances/%s", E->state_dir, id);
+}
+
+json_t *instance_get(const char *id)
+{
+	json_t *o = json_object_get(store_objects(E->store), id);
+	return strcmp(jstr(o, "_type"), "instance") == 0 ? o : NULL;
+}
+
+/* Commits one instance's new value (NULL: deleted). */
+static int commit_one(const char *id, json_t *obj, struct err *e)
+{
+	_cleanup_json_ json_t *ch = json_object();
+	json_object_set(ch, id, obj ? obj : json_null());
+	return state_commit(ch, e);
+}
+
+static void set_state(json_t *inst, const char *name, const char *reason)
+{
+	json_object_set_new(inst, "State", state_json(name));
+	if (reason)
+		json_object_set_new(inst, "StateTransitionReason", json_string(reason));
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st, (void)flag, (void)f;
+	remove(path);
+	return 0;
+}
+
+static void remove_tree(const char *path)
+{
+	nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
+}
+
+static int copy_tree(const char *from, const char *to, struct err *e)
+{
+	/* cp keeps owners, modes, links and device nodes of an image as they are. */
+	char *argv[] = {"cp", "-a", "--reflink=auto", (char *)from, (char *)to, NULL};
+	pid_t pid;
+	int st;
+	if (posix_spawn(&pid, "/bin/cp", NULL, NULL, argv, environ) != 0)
+		return err_set(e, "InternalError", "cannot run cp");
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return err_set(e, "InternalError", "cannot copy the image root '%s' to '%s'", from, to);
+	return 0;
+}
+
+/* Undoes whatever part of a launch exists: the domain, the directory, the ENI. */
+static void instance_discard(json_t *inst)
+{
+	struct err ignored = {0};
+	char dir[512];
+	const char *id = jstr(inst, "InstanceId");
+	domain_stop(inst, false, &ignored);
+	instance_dir(id, dir);
+	remove_tree(dir);
+	/* The ENI by its attachment (it may exist without the record knowing it yet). */
+	json_t *res = NULL;
+	if (vpc_call(jstr(inst, "_region"), "DescribeNetworkInterfaces",
+		     json_pack("{s:[{s:s, s:[s]}]}", "Filters", "Name", "attachment.instance-id", "Values", id),
+		     &res, &ignored) == 0) {
+		size_t i;
+		json_t *eni;
+		json_array_foreach(json_object_get(res, "NetworkInterfaces"), i, eni)
+		{
+			json_t *x = NULL;
+			vpc_call(jstr(inst, "_region"), "DetachNetworkInterface",
+				 json_pack("{s:s, s:b}", "AttachmentId",
+					   jstr(json_object_get(eni, "Attachment"), "AttachmentId"), "Force", 1),
+				 &x, &ignored);
+			json_decref(x);
+			x = NULL;
+			vpc_call(jstr(inst, "_region"), "DeleteNetworkInterface",
+				 json_pack("{s:s}", "NetworkInterfaceId", jstr(eni, "NetworkInterfaceId")), &x,
+				 &ignored);
+			json_decref(x);
+		}
+	}
+	json_decref(res);
+}
+
+/* --- run-instances -------------------------------------------------------------------------- */
+
+struct launch {
+	const char *region, *image_id, *type, *subnet_id, *private_ip, *user_data, *key_name;
+	json_t *image, *subnet, *groups, *tags, *public_ip;
+	const char *reservation, *client_token;
+	int index;
+};
+
+static int default_subnet(struct ereq *rq, json_t **ret, struct err *e)
+{
+	json_t *res = NULL;
+	int r = vpc_call(rq->region, "DescribeSubnets",
+			 json_pack("{s:[{s:s, s:[s]}]}", "Filters", "Name", "default-for-az", "Values", "true"),
+			 &res, e);
+	if (r < 0)
+		return r;
+	json_t *best = NULL, *s;
+	size_t i;
+	json_array_foreach(json_object_get(res, "Subnets"), i, s)
+	{
+		if (!best || strcmp(jstr(s, "AvailabilityZone"), jstr(best, "AvailabilityZone")) < 0)
+			best = s;
+	}
+	if (!best) {
+		json_decref(res);
+		return err_set(e, "VPCIdNotSpecified", "No default VPC for this user. GroupName is only supported for EC2-Classic and default VPC.");
+	}
+	*ret = json_incref(best);
+	json_decref(res);
+	return 0;
+}
+
+static void hostname_of(const char *ip, char buf[static 32])
+{
+	snprintf(buf, 32, "ip-%s", ip);
+	for (char *p = buf; *p; p++)
+		if (*p == '.')
+			*p = '-';
+}
+
+static const char *dns_domain(const char *region, char buf[static 64])
+{
+	snprintf(buf, 64, "%s", strcmp(region, "us-east-1") == 0 ? "ec2.internal" : "");
+	if (!*buf)
+		snprintf(buf, 64, "%s.compute.internal", region);
+	return buf;
+}
+
+static int launch_one(struct ereq *rq, struct launch *L, json_t **ret_inst, struct err *e)
+{
+	char id[ID_MAX], when[32], host[32], dom[64], fqdn[128], dir[512], link[16];
+	const char *kind = jstr(L->image, "Kind");
+	json_t *res = NULL;
+	int r;
+
+	id_make(&E->ids, "i", id);
+	time_iso(when);
+	/* The record first, as pending: a crash from here on is undone at the next start. */
+	json_t *inst = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:s, s:s, s:O, s:s}",
+				 "_type", "instance", "_region", L->region, "_kind", kind, "_reservation",
+				 L->reservation, "InstanceId", id, "ImageId", L->image_id, "InstanceType", L->type,
+				 "State", state_json("pending"), "LaunchTime", when, "AmiLaunchIndex", L->index,
+				 "SubnetId", jstr(L->subnet, "SubnetId"), "VpcId", jstr(L->subnet, "VpcId"),
+				 "Tags", L->tags, "StateTransitionReason", "");
+	json_object_set_new(inst, "Placement", json_pack("{s:s, s:s, s:s}", "AvailabilityZone",
+							 jstr(L->subnet, "AvailabilityZone"), "GroupName", "",
+							 "Tenancy", "default"));
+	if (L->user_data)
+		json_object_set_new(inst, "_user_data", json_string(L->user_data));
+	if (L->client_token)
+		json_object_set_new(inst, "ClientToken", json_string(L->client_token));
+	if (L->key_name)
+		json_object_set_new(inst, "KeyName", json_string(L->key_name));
+	if ((r = commit_one(id, inst, e)) < 0) {
+		json_decref(inst);
+		return r;
+	}
+	inst = instance_get(id);
+
+	/* The ENI, attached at once. */
+	json_t *p = json_pack("{s:s, s:s}", "SubnetId", jstr(L->subnet, "SubnetId"), "Description", "");
+	if (L->private_ip)
+		json_object_set_new(p, "PrivateIpAddress", json_string(L->private_ip));
+	if (json_array_size(L->groups))
+		json_object_set(p, "Groups", L->groups);
+	if (L->public_ip)
+		json_object_set(p, "AssociatePublicIpAddress", L->public_ip);
+	if ((r = vpc_call(L->region, "CreateNetworkInterface", p, &res, e)) < 0)
+		goto fail;
+	json_t *eni = json_object_get(res, "NetworkInterface");
+	const char *eni_id = jstr(eni, "NetworkInterfaceId"), *ip = jstr(eni, "PrivateIpAddress");
+	json_t *att = NULL;
+	if ((r = vpc_call(L->region, "AttachNetworkInterface",
+			  json_pack("{s:s, s:s, s:i, s:b}", "NetworkInterfaceId", eni_id, "InstanceId", id,
+				    "DeviceIndex", 0, "DeleteOnTermination", 1),
+			  &att, e)) < 0) {
+		struct err ignored = {0};
+		json_t *x = NULL;
+		vpc_call(L->region, "DeleteNetworkInterface", json_pack("{s:s}", "NetworkInterfaceId", eni_id),
+			 &x, &ignored);
+		json_decref(x);
+		goto fail;
+	}
+	json_decref(att);
+	hostname_of(ip, host);
+	snprintf(fqdn, sizeof(fqdn), "%s.%s", host, dns_domain(L->region, dom));
+	snprintf(link, sizeof(link), "%se%s", E->prefix, id_tail(eni_id));
+	json_object_set_new(inst, "_eni", json_string(eni_id));
+	json_object_set_new(inst, "_mac", json_string(jstr(eni, "MacAddress")));
+	json_object_set_new(inst, "_link", json_string(link));
+	json_object_set_new(inst, "_hostname", json_string(host));
+	json_object_set_new(inst, "PrivateIpAddress", json_string(ip));
+	json_object_set_new(inst, "PrivateDnsName", json_string(fqdn));
+
+	instance_dir(id, dir);
+	char parent[600];
+	snprintf(parent, sizeof(parent), "%s/instances", E->state_dir);
+	mkdir(parent, 0755);
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+		r = err_setr(e, -errno, "InternalError", "cannot make '%s': %m", dir);
+		goto fail;
+	}
+	if (strcmp(kind, "lxc") == 0) {
+		char from[600], to[600];
+		snprintf(from, sizeof(from), "%s/rootfs", jstr(L->image, "_dir"));
+		snprintf(to, sizeof(to), "%s/rootfs", dir);
+		if ((r = copy_tree(from, to, e)) < 0)
+			goto fail;
+	}
+	if ((r = imds_ensure(jstr(inst, "VpcId"), e)) < 0 || (r = domain_start(inst, e)) < 0)
+		goto fail;
+	set_state(inst, "running", NULL);
+	if ((r = commit_one(id, inst, e)) < 0)
+		goto fail;
+	json_decref(res);
+	*ret_inst = inst;
+	return 0;
+fail:
+	json_decref(res);
+	instance_discard(inst);
+	struct err ignored = {0};
+	commit_one(id, NULL, &ignored);
+	return r;
+}
+
+/* The instance as describe-instances prints it, with its ENI's live view from vpcd. */
+static json_t *instance_public(json_t *inst, json_t *eni)
+{
+	json_t *pub = json_object(), *v;
+	const char *k;
+	json_object_foreach(inst, k, v) if (k[0] != '_') json_object_set(pub, k, v);
+	const json_t *type = instance_type_get(jstr(inst, "InstanceType"));
+	json_t *vc = json_object_get((json_t *)type, "VCpuInfo");
+	json_object_set_new(pub, "Architecture", json_string("x86_64"));
+	json_object_set_new(pub, "Hypervisor", json_string("xen"));
+	json_object_set_new(pub, "VirtualizationType", json_string("hvm"));
+	json_object_set_new(pub, "RootDeviceType", json_string("ebs"));
+	json_object_set_new(pub, "RootDeviceName", json_string("/dev/xvda"));
+	json_object_set_new(pub, "PlatformDetails", json_string("Linux/UNIX"));
+	json_object_set_new(pub, "EbsOptimized", json_false());
+	json_object_set_new(pub, "EnaSupport", json_true());
+	json_object_set_new(pub, "ProductCodes", json_array());
+	json_object_set_new(pub, "BlockDeviceMappings", json_array());
+	json_object_set_new(pub, "PublicDnsName", json_string(""));
+	json_object_set_new(pub, "Monitoring", json_pack("{s:s}", "State", "disabled"));
+	json_object_set_new(pub, "CpuOptions",
+			    json_pack("{s:O, s:O}", "CoreCount", json_object_get(vc, "DefaultCores"),
+				      "ThreadsPerCore", json_object_get(vc, "DefaultThreadsPerCore")));
+	json_object_set_new(pub, "MetadataOptions",
+			    json_pack("{s:s, s:s, s:i, s:s}", "State", "applied", "HttpTokens", "optional",
+				      "HttpPutResponseHopLimit", 1, "HttpEndpoint", "enabled"));
+	if (json_array_size(json_object_get(pub, "Tags")) == 0)
+		json_object_del(pub, "Tags");
+	if (!eni)
+		return pub;
+	json_t *groups = json_object_get(eni, "Groups") ?: json_array();
+	json_object_set(pub, "SecurityGroups", groups);
+	json_object_set(pub, "SourceDestCheck", json_object_get(eni, "SourceDestCheck"));
+	json_t *assoc = json_object_get(eni, "Association");
+	if (assoc && *jstr(assoc, "PublicIp"))
+		json_object_set(pub, "PublicIpAddress", json_object_get(assoc, "PublicIp"));
+	json_t *ni = json_object();
+	static const char *const keep[] = {"Attachment", "Association", "Description", "Groups",
+					   "MacAddress", "NetworkInterfaceId", "OwnerId",
+					   "PrivateDnsName", "PrivateIpAddress", "PrivateIpAddresses",
+					   "SourceDestCheck", "Status", "SubnetId", "VpcId",
+					   "InterfaceType", NULL};
+	for (const char *const *kk = keep; *kk; kk++)
+		if ((v = json_object_get(eni, *kk)))
+			json_object_set(ni, *kk, v);
+	json_object_set_new(pub, "NetworkInterfaces", json_pack("[o]", ni));
+	return pub;
+}
+
+/* ENIs of the region's instances, by instance ID. */
+static json_t *enis_by_instance(const char *region)
+{
+	json_t *res = NULL, *out = json_object(), *eni;
+	struct err ignored = {0};
+	size_t i;
+	if (vpc_call(region, "DescribeNetworkInterfaces",
+		     json_pack("{s:[{s:s, s:[s]}]}", "Filters", "Name", "attachment.instance-id", "Values", "i-*"),
+		     &res, &ignored) < 0)
+		return out;
+	json_array_foreach(json_object_get(res, "NetworkInterfaces"), i, eni)
+		json_object_set(out, jstr(json_object_get(eni, "Attachment"), "InstanceId"), eni);
+	json_decref(res);
+	return out;
+}
+
+static json_t *reservation_json(const char *rid, json_t *instances)
+{
+	return json_pack("{s:s, s:s, s:[], s:o}", "ReservationId", rid, "OwnerId", OWNER_ID, "Groups",
+			 "Instances", instances);
+}
+
+int h_run_instances(struct ereq *rq, json_t **ret, struct err *e)
+{
+	struct launch L = {.region = rq->region};
+	json_t *P = rq->params;
+	long long min = json_integer_value(json_object_get(P, "MinCount"));
+	long long max = json_integer_value(json_object_get(P, "MaxCount"));
+	_cleanup_json_ json_t *subnet = NULL, *groups = NULL, *tags = json_array();
+	char rid[ID_MAX];
+
+	L.image_id = jstr(P, "ImageId");
+	L.type = *jstr(P, "InstanceType") ? jstr(P, "InstanceType") : "t3.micro";
+	L.subnet_id = jstr(P, "SubnetId");
+	L.private_ip = *jstr(P, "PrivateIpAddress") ? jstr(P, "PrivateIpAddress") : NULL;
+	L.key_name = *jstr(P, "KeyName") ? jstr(P, "KeyName") : NULL;
+	L.client_token = *jstr(P, "ClientToken") ? jstr(P, "ClientToken") : NULL;
+	groups = plist(P, "SecurityGroupIds");
+	/* NetworkInterfaces[0] (what `aws ec2 run-instances --associate-public-ip-address` sends). */
+	json_t *ni = json_array_get(json_object_get(P, "NetworkInterfaces"), 0);
+	if (ni) {
+		if (json_integer_value(json_object_get(ni, "DeviceIndex")) != 0 ||
+		    json_array_size(json_object_get(P, "NetworkInterfaces")) > 1)
+			return err_set(e, "InvalidParameterValue", "Only device index 0 is supported: instances have one network interface");
+		if (*jstr(ni, "SubnetId"))
+			L.subnet_id = jstr(ni, "SubnetId");
+		if (*jstr(ni, "PrivateIpAddress"))
+			L.private_ip = jstr(ni, "PrivateIpAddress");
+		if (json_object_get(ni, "Groups")) {
+			json_decref(groups);
+			groups = plist(ni, "Groups");
+		}
+		L.public_ip = json_object_get(ni, "AssociatePublicIpAddress");
+	}
+	if (!*L.image_id)
+		return err_set(e, "MissingParameter", "The request must contain the parameter ImageId");
+	if (id_check(L.image_id, "ami") < 0)
+		return err_set(e, "InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", L.image_id);
+	images_load(e);
+	if (!(L.image = image_get(L.image_id)))
+		return err_set(e, "InvalidAMIID.NotFound", "The image id '[%s]' does not exist", L.image_id);
+	if (!instance_type_get(L.type))
+		return err_set(e, "InvalidParameterValue", "Invalid value '%s' for InstanceType.", L.type);
+	if (!min)
+		min = 1;
+	if (!max)
+		max = min;
+	if (min < 1 || max < 1 || min > max)
+		return err_set(e, "InvalidParameterValue",
+			       "MinCount (%lld) and MaxCount (%lld) must be at least 1, and MinCount no more than MaxCount",
+			       min, max);
+	if (max > 100)
+		return err_set(e, "InstanceLimitExceeded",
+			       "You have requested more instances (%lld) than your current instance limit of 100 allows",
+			       max);
+	if (L.private_ip && max > 1)
+		return err_set(e, "InvalidParameterCombination",
+			       "Cannot specify the private IP address '%s' for more than one instance", L.private_ip);
+	const char *ud = jstr(P, "UserData");
+	if (*ud) {
+		size_t n;
+		_cleanup_free_ unsigned char *raw = b64_decode(ud, &n);
+		if (!raw)
+			return err_set(e, "InvalidParameterValue", "Invalid BASE64 encoding of user data.");
+		if (n > 16384)
+			return err_set(e, "InvalidParameterValue", "User data is limited to 16384 bytes");
+		L.user_data = ud;
+	}
+	/* Tags for the instance (other resource types are accepted and not applied). */
+	size_t i;
+	json_t *ts;
+	json_array_foreach(json_object_get(P, "TagSpecifications"), i, ts)
+	{
+		const char *rt = jstr(ts, "ResourceType");
+		if (strcmp(rt, "instance") && strcmp(rt, "network-interface") && strcmp(rt, "volume"))
+			return err_set(e, "InvalidParameterValue", "'%s' is not a valid taggable resource type for this operation.", rt);
+		if (strcmp(rt, "instance") == 0 && json_is_array(json_object_get(ts, "Tags")))
+			json_array_extend(tags, json_object_get(ts, "Tags"));
+	}
+	L.tags = tags;
+	/* Idempotency: the same ClientToken returns the first call's reservation. */
+	json_t *tokens = json_object_get(store_meta(E->store), "client_tokens");
+	json_t *seen = L.client_token ? json_object_get(tokens, L.client_token) : NULL;
+	if (seen) {
+		json_t *want = json_deep_copy(P), *had = json_object_get(seen, "Params");
+		json_object_del(want, "DryRun");
+		bool same = json_equal(want, had);
+		json_decref(want);
+		if (!same)
+			return err_set(e, "IdempotentParameterMismatch",
+				       "Arguments on this idempotent request are inconsistent with arguments used in previous request(s).");
+		json_t *list = json_array(), *v;
+		_cleanup_json_ json_t *enis = enis_by_instance(rq->region);
+		json_array_foreach(json_object_get(seen, "Instances"), i, v)
+		{
+			json_t *inst = instance_get(json_string_value(v));
+			if (inst)
+				json_array_append_new(list, instance_public(inst, json_object_get(enis, json_string_value(v))));
+		}
+		*ret = reservation_json(jstr(seen, "ReservationId"), list);
+		return 0;
+	}
+	int r;
+	if (*L.subnet_id) {
+		json_t *res = NULL;
+		if ((r = vpc_call(rq->region, "DescribeSubnets", json_pack("{s:[s]}", "SubnetIds", L.subnet_id),
+				  &res, e)) < 0)
+			return r;
+		subnet = json_incref(json_array_get(json_object_get(res, "Subnets"), 0));
+		json_decref(res);
+	} else if ((r = default_subnet(rq, &subnet, e)) < 0) {
+		return r;
+	}
+	L.subnet = subnet;
+	L.groups = groups;
+	if (!L.public_ip && json_is_true(json_object_get(subnet, "MapPublicIpOnLaunch")))
+		L.public_ip = json_true();
+	if (json_is_true(json_object_get(P, "DryRun")))
+		return err_set(e, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
+
+	id_make(&E->ids, "r", rid);
+	L.reservation = rid;
+	json_t *launched = json_array();
+	for (long long k = 0; k < max; k++) {
+		json_t *inst = NULL;
+		struct err le = {0};
+		L.index = (int)k;
+		if (max >= 5 && rq->fd >= 0) {
+			char msg[96];
+			snprintf(msg, sizeof(msg), "launching %lld of %lld instances", k + 1, max);
+			_cleanup_json_ json_t *ev = json_pack("{s:s}", "Progress", msg);
+			rpc_send_event(rq->fd, ev);
+		}
+		if ((r = launch_one(rq, &L, &inst, &le)) < 0) {
+			/* Fewer than asked is a success once MinCount are running. */
+			if (k >= min && !strcmp(le.code, "InsufficientFreeAddressesInSubnet"))
+				break;
+			size_t j;
+			json_t *v;
+			json_array_foreach(launched, j, v)
+			{
+				const char *lid = json_string_value(v);
+				instance_discard(instance_get(lid));
+				struct err ignored = {0};
+				commit_one(lid, NULL, &ignored);
+			}
+			json_decref(launched);
+			*e = le;
+			return r;
+		}
+		json_array_append_new(launched, json_string(jstr(inst, "InstanceId")));
+	}
+	if (L.client_token) {
+		json_t *want = json_deep_copy(P);
+		json_object_del(want, "DryRun");
+		json_t *meta = json_deep_copy(store_meta(E->store));
+		if (!json_object_get(meta, "client_tokens"))
+			json_object_set_new(meta, "client_tokens", json_object());
+		json_object_set_new(json_object_get(meta, "client_tokens"), L.client_token,
+				    json_pack("{s:s, s:O, s:o}", "ReservationId", rid, "Instances", launched,
+					      "Params", want));
+		_cleanup_json_ json_t *none = json_object();
+		store_commit(E->store, none, meta, e);
+		json_decref(meta);
+	}
+	json_t *list = json_array(), *v;
+	_cleanup_json_ json_t *enis = enis_by_instance(rq->region);
+	json_array_foreach(launched, i, v)
+	{
+		json_t *pub = instance_public(instance_get(json_string_value(v)),
+					      json_object_get(enis, json_string_value(v)));
+		/* As EC2 answers: the launch is under way. */
+		json_object_set_new(pub, "State", state_json("pending"));
+		json_array_append_new(list, pub);
+	}
+	json_decref(launched);
+	*ret = reservation_json(rid, list);
+	return 0;
+}
+
+/* --- describe --------------------------------------------------------------------------------- */
+
+static const struct filter_map instance_filters[] = {
+	{"instance-id", "InstanceId"},
+	{"instance-state-name", "State.Name"},
+	{"instance-state-code", "State.Code"},
+	{"instance-type", "InstanceType"},
+	{"image-id", "ImageId"},
+	{"subnet-id", "SubnetId"},
+	{"vpc-id", "VpcId"},
+	{"private-ip-address", "PrivateIpAddress"},
+	{"ip-address", "PublicIpAddress"},
+	{"private-dns-name", "PrivateDnsName"},
+	{"availability-zone", "Placement.AvailabilityZone"},
+	{"reservation-id", "ReservationId"},
+	{"key-name", "KeyName"},
+	{"launch-time", "LaunchTime"},
+	{"architecture", "Architecture"},
+	{"client-token", "ClientToken"},
+	{"network-interface.network-interface-id", "NetworkInterfaces.NetworkInterfaceId"},
+	{"network-interface.mac-address", "NetworkInterfaces.MacAddress"},
+	{"instance.group-id", "SecurityGroups.GroupId"},
+	{"instance.group-name", "SecurityGroups.GroupName"},
+	{"tenancy", "Placement.Tenancy"},
+	{NULL, NULL}};
+
+static int check_ids(struct ereq *rq, json_t *ids, struct err *e)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(ids, i, v)
+	{
+		const char *id = json_string_value(v) ?: "";
+		if (id_check(id, "i") < 0)
+			return err_set(e, "InvalidInstanceID.Malformed", "Invalid id: \"%s\"", id);
+		json_t *inst = instance_get(id);
+		if (!inst || strcmp(jstr(inst, "_region"), rq->region) != 0)
+			return err_set(e, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id);
+	}
+	return 0;
+}
+
+static bool listed(json_t *ids, const char *id)
+{
+	size_t i;
+	json_t *v;
+	if (!json_array_size(ids))
+		return true;
+	json_array_foreach(ids, i, v) if (strcmp(json_string_value(v), id) == 0) return true;
+	return false;
+}
+
+/* The region's instances that pass the IDs, filters and page, as public objects. */
+static int select_instances(struct ereq *rq, const struct filter_map *map, json_t **ret,
+			    json_t **ret_token, struct err *e)
+{
+	_cleanup_json_ json_t *ids = plist(rq->params, "InstanceIds");
+	_cleanup_json_ json_t *filters = plist(rq->params, "Filters");
+	long long max = json_integer_value(json_object_get(rq->params, "MaxResults")), start = 0, seen = 0;
+	const char *token = jstr(rq->params, "NextToken");
+	int r;
+	if ((r = check_ids(rq, ids, e)) < 0 || (r = filters_check(filters, map, e)) < 0)
+		return r;
+	if (max && json_array_size(ids))
+		return err_set(e, "InvalidParameterCombination",
+			       "The parameter instancesSet cannot be used with the parameter maxResults");
+	if (max && (max < 5 || max > 1000))
+		return err_set(e, "InvalidParameterValue",
+			       "Value ( %lld ) for parameter maxResults is invalid. Expecting a value between 5 and 1000.", max);
+	if (*token) {
+		char *end;
+		start = strtoll(token, &end, 10);
+		if (*end || start < 0)
+			return err_set(e, "InvalidNextToken", "The token '%s' is invalid", token);
+	}
+	_cleanup_json_ json_t *enis = enis_by_instance(rq->region);
+	json_t *out = json_array(), *o;
+	const char *id;
+	*ret_token = NULL;
+	json_object_foreach(store_objects(E->store), id, o)
+	{
+		if (strcmp(jstr(o, "_type"), "instance") || strcmp(jstr(o, "_region"), rq->region) ||
+		    !listed(ids, id) || !strcmp(state_of(o), "pending"))
+			continue;
+		json_t *pub = instance_public(o, json_object_get(enis, id));
+		json_object_set_new(pub, "ReservationId", json_string(jstr(o, "_reservation")));
+		if (!filters_match(pub, filters, map) || seen++ < start) {
+			json_decref(pub);
+			continue;
+		}
+		if (max && (long long)json_array_size(out) == max) {
+			char next[32];
+			snprintf(next, sizeof(next), "%lld", seen - 1);
+			*ret_token = json_string(next);
+			json_decref(pub);
+			break;
+		}
+		json_array_append_new(out, pub);
+	}
+	*ret = out;
+	return 0;
+}
+
+int h_describe_instances(struct ereq *rq, json_t **ret, struct err *e)
+{
+	json_t *list, *token = NULL, *pub;
+	int r = select_instances(rq, instance_filters, &list, &token, e);
+	if (r < 0)
+		return r;
+	/* Grouped by reservation, in launch order. */
+	json_t *res = json_array(), *by = json_object();
+	size_t i;
+	json_array_foreach(list, i, pub)
+	{
+		const char *rid = jstr(pub, "ReservationId");
+		json_t *rv = json_object_get(by, rid);
+		if (!rv) {
+			rv = reservation_json(rid, json_array());
+			json_array_append_new(res, rv);
+			json_object_set(by, rid, rv);
+		}
+		json_object_del(pub, "ReservationId");
+		json_array_append(json_object_get(rv, "Instances"), pub);
+	}
+	json_decref(by);
+	json_decref(list);
+	*ret = json_pack("{s:o}", "Reservations", res);
+	if (token)
+		json_object_set_new(*ret, "NextToken", token);
+	return 0;
+}
+
+/* "initializing" until the guest's init says it is ready on the console, as EC2's status
+ * checks pass some time after the instance runs. */
+static bool guest_ready(json_t *inst)
+{
+	char *buf;
+	size_t n;
+	if (console_read(inst, &buf, &n) < 0 || !buf)
+		return false;
+	const char *boot = NULL, *p = buf;
+	/* Only this boot counts: the last "starting" line, then "ready" after it. */
+	while ((p = memmem(p, n - (size_t)(p - buf), "vpclab-init: starting", 21)))
+		boot = p++;
+	bool ok = memmem(boot ? boot : buf, n - (size_t)((boot ? boot : buf) - buf), "vpclab-init: ready", 18) != NULL;
+	free(buf);
+	return ok;
+}
+
+static const struct filter_map status_filters[] = {
+	{"availability-zone", "AvailabilityZone"},
+	{"instance-state-name", "InstanceState.Name"},
+	{"instance-state-code", "InstanceState.Code"},
+	{"instance-status.status", "InstanceStatus.Status"},
+	{"system-status.status", "SystemStatus.Status"},
+	{NULL, NULL}};
+
+int h_describe_instance_status(struct ereq *rq, json_t **ret, struct err *e)
+{
+	_cleanup_json_ json_t *ids = plist(rq->params, "InstanceIds");
+	_cleanup_json_ json_t *filters = plist(rq->params, "Filters");
+	bool all = json_is_true(json_object_get(rq->params, "IncludeAllInstances"));
+	int r;
+	if ((r = check_ids(rq, ids, e)) < 0 || (r = filters_check(filters, status_filters, e)) < 0)
+		return r;
+	json_t *out = json_array(), *o;
+	const char *id;
+	json_object_foreach(store_objects(E->store), id, o)
+	{
+		if (strcmp(jstr(o, "_type"), "instance") || strcmp(jstr(o, "_region"), rq->region) ||
+		    !listed(ids, id) || !strcmp(state_of(o), "pending"))
+			continue;
+		bool running = strcmp(state_of(o), "running") == 0;
+		if (!running && !all)
+			continue;
+		const char *st = !running ? "not-applicable" : guest_ready(o) ? "ok" : "initializing";
+		const char *reach = !running ? "not-applicable" : !strcmp(st, "ok") ? "passed" : "initializing";
+		json_t *s = json_pack("{s:s, s:s, s:O, s:{s:s, s:[{s:s, s:s}]}, s:{s:s, s:[{s:s, s:s}]}}",
+				      "InstanceId", id, "AvailabilityZone",
+				      jstr(json_object_get(o, "Placement"), "AvailabilityZone"), "InstanceState",
+				      json_object_get(o, "State"), "InstanceStatus", "Status", st, "Details",
+				      "Name", "reachability", "Status", reach, "SystemStatus", "Status",
+				      running ? "ok" : "not-applicable", "Details", "Name", "reachability",
+				      "Status", running ? "passed" : "not-applicable");
+		if (filters_match(s, filters, status_filters))
+			json_array_append(out, s);
+		json_decref(s);
+	}
+	*ret = json_pack("{s:o}", "InstanceStatuses", out);
+	return 0;
+}
+
+/* --- lifecycle -------------------------------------------------------------------------------- */
+
+typedef int (*transition_fn)(json_t *inst, struct ereq *rq, struct err *e);
+
+/* Applies a transition to every listed instance after checking them all: either every
+ * instance is in a state that allows it, or nothing happens. */
+static int transition(struct ereq *rq, const char *out_key, const char *const *allowed,
+		      const char *const *noop, const char *shown, transition_fn fn, json_t **ret,
+		      struct err *e)
+{
+	_cleanup_json_ json_t *ids = plist(rq->params, "InstanceIds");
+	size_t i;
+	json_t *v;
+	int r;
+	if (!json_array_size(ids))
+		return err_set(e, "MissingParameter", "The request must contain the parameter InstanceIds");
+	if ((r = check_ids(rq, ids, e)) < 0)
+		return r;
+	json_array_foreach(ids, i, v)
+	{
+		json_t *inst = instance_get(json_string_value(v));
+		const char *st = state_of(inst);
+		bool ok = false;
+		for (const char *const *a = allowed; *a; a++)
+			ok |= !strcmp(*a, st);
+		for (const char *const *a = noop; *a; a++)
+			ok |= !strcmp(*a, st);
+		if (!ok)
+			return err_set(e, "IncorrectInstanceState",
+				       "The instance '%s' is not in a state from which it can be %s.",
+				       json_string_value(v), out_key[0] == 'S' && out_key[2] == 'o' ? "stopped"
+							     : out_key[0] == 'S' ? "started"
+							     : out_key[0] == 'T' ? "terminated" : "rebooted");
+	}
+	if (json_is_true(json_object_get(rq->params, "DryRun")))
+		return err_set(e, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
+	json_t *out = json_array();
+	int first = 0;
+	json_array_foreach(ids, i, v)
+	{
+		json_t *inst = instance_get(json_string_value(v));
+		_cleanup_json_ json_t *prev = json_deep_copy(json_object_get(inst, "State"));
+		bool skip = false;
+		for (const char *const *a = noop; *a; a++)
+			skip |= !strcmp(*a, state_of(inst));
+		if (!skip && (r = fn(inst, rq, e)) < 0) {
+			if (!first)
+				first = r;
+			break;
+		}
+		json_array_append_new(out, json_pack("{s:s, s:o, s:O}", "InstanceId", json_string_value(v),
+						     "CurrentState",
+						     skip ? json_deep_copy(prev) : state_json(shown),
+						     "PreviousState", prev));
+	}
+	if (first < 0) {
+		json_decref(out);
+		return first;
+	}
+	*ret = out_key ? json_pack("{s:o}", out_key, out) : (json_decref(out), json_object());
+	return 0;
+}
+
+static int do_stop(json_t *inst, struct ereq *rq, struct err *e)
+{
+	int r;
+	bool force = json_is_true(json_object_get(rq->params, "Force"));
+	set_state(inst, "stopping", "User initiated");
+	if ((r = commit_one(jstr(inst, "InstanceId"), inst, e)) < 0 || (r = domain_stop(inst, !force, e)) < 0)
+		return r;
+	set_state(inst, "stopped", "User initiated");
+	return commit_one(jstr(inst, "InstanceId"), inst, e);
+}
+
+static int do_start(json_t *inst, struct ereq *rq, struct err *e)
+{
+	(void)rq;
+	int r;
+	if ((r = imds_ensure(jstr(inst, "VpcId"), e)) < 0 || (r = domain_start(inst, e)) < 0)
+		return r;
+	set_state(inst, "running", "");
+	return commit_one(jstr(inst, "InstanceId"), inst, e);
+}
+
+static int do_reboot(json_t *inst, struct ereq *rq, struct err *e)
+{
+	(void)rq;
+	int r;
+	/* A reboot keeps everything (ENI, address, the container's files): the domain is made
+	 * again. */
+	if ((r = domain_stop(inst, true, e)) < 0)
+		return r;
+	return domain_start(inst, e);
+}
+
+static int do_terminate(json_t *inst, struct ereq *rq, struct err *e)
+{
+	(void)rq;
+	int r;
+	set_state(inst, "shutting-down", "User initiated");
+	if ((r = commit_one(jstr(inst, "InstanceId"), inst, e)) < 0)
+		return r;
+	instance_discard(inst);
+	json_object_del(inst, "_eni");
+	json_object_del(inst, "PrivateIpAddress");
+	set_state(inst, "terminated", "User initiated");
+	r = commit_one(jstr(inst, "InstanceId"), inst, e);
+	imds_release_unused();
+	return r;
+}
+
+int h_stop_instances(struct ereq *rq, json_t **ret, struct err *e)
+{
+	static const char *const ok[] = {"running", NULL}, *const noop[] = {"stopped", NULL};
+	return transition(rq, "StoppingInstances", ok, noop, "stopping", do_stop, ret, e);
+}
+
+int h_start_instances(struct ereq *rq, json_t **ret, struct err *e)
+{
+	static const char *const ok[] = {"stopped", NULL}, *const noop[] = {"running", NULL};
+	return transition(rq, "StartingInstances", ok, noop, "pending", do_start, ret, e);
+}
+
+int h_reboot_instances(struct ereq *rq, json_t **ret, struct err *e)
+{
+	static const char *const ok[] = {"running", NULL}, *const noop[] = {NULL};
+	return transition(rq, NULL, ok, noop, "running", do_reboot, ret, e);
+}
+
+int h_terminate_instances(struct ereq *rq, json_t **ret, struct err *e)
+{
+	static const char *const ok[] = {"running", "stopped", "stopping", NULL},
+				  *const noop[] = {"terminated", NULL};
+	return transition(rq, "TerminatingInstances", ok, noop, "shutting-down", do_terminate, ret, e);
+}
+
+int h_get_console_output(struct ereq *rq, json_t **ret, struct err *e)
+{
+	const char *id = jstr(rq->params, "InstanceId");
+	_cleanup_json_ json_t *ids = json_pack("[s]", id);
+	int r;
+	if (!*id)
+		return err_set(e, "MissingParameter", "The request must contain the parameter InstanceId");
+	if ((r = check_ids(rq, ids, e)) < 0)
+		return r;
+	char *buf, when[32];
+	size_t n;
+	console_read(instance_get(id), &buf, &n);
+	time_iso(when);
+	*ret = json_pack("{s:s, s:s}", "InstanceId", id, "Timestamp", when);
+	if (buf && n) {
+		char *b = b64_encode(buf, n);
+		json_object_set_new(*ret, "Output", json_string(b));
+		free(b);
+	}
+	free(buf);
+	return 0;
+}
+
+/* Runs without the lock (see server.c): the command may take long. */
+int h_exec(struct ereq *rq, json_t **ret, struct err *e)
+{
+	const char *id = jstr(rq->params, "InstanceId");
+	_cleanup_json_ json_t *argv = plist(rq->params, "Command");
+	_cleanup_json_ json_t *ids = json_pack("[s]", id);
+	int r, status = 0;
+	if (!json_array_size(argv))
+		return err_set(e, "MissingParameter", "exec needs a command after --");
+	pthread_mutex_lock(&E->lock);
+	json_t *inst = NULL;
+	if ((r = check_ids(rq, ids, e)) == 0) {
+		inst = json_deep_copy(instance_get(id));
+		if (strcmp(state_of(inst), "running") != 0)
+			r = err_set(e, "IncorrectInstanceState", "The instance '%s' is not running", id);
+	}
+	pthread_mutex_unlock(&E->lock);
+	if (r == 0)
+		r = guest_exec(inst, argv, rq->fd, &status, e);
+	json_decref(inst);
+	if (r < 0)
+		return r;
+	*ret = json_pack("{s:i}", "ExitCode", status);
+	return 0;
+}
+
+/* --- after a crash or restart --------------------------------------------------------------- */
+
+int instances_reconcile(struct err *e)
+{
+	const char *id;
+	json_t *o, *tmp;
+	json_t *objs = store_objects(E->store);
+	_cleanup_json_ json_t *known = json_object();
+	int r;
+	json_object_foreach_safe(objs, tmp, id, o)
+	{
+		if (strcmp(jstr(o, "_type"), "instance") != 0)
+			continue;
+		const char *st = state_of(o);
+		char name[64];
+		domain_name(id, name);
+		json_object_set_new(known, name, json_true());
+		if (!strcmp(st, "pending")) {
+			/* A launch that was never acknowledged. */
+			log_msg("warn", "%s: launch interrupted, undoing it", id);
+			instance_discard(o);
+			if ((r = commit_one(id, NULL, e)) < 0)
+				return r;
+			continue;
+		}
+		if (!strcmp(st, "shutting-down")) {
+			if ((r = do_terminate(o, NULL, e)) < 0)
+				return r;
+			continue;
+		}
+		int active = domain_active(o);
+		if (active < 0)
+			return err_set(e, "InternalError", "cannot reach libvirt to find the instances again");
+		if (!strcmp(st, "running") && active) {
+			if ((r = imds_ensure(jstr(o, "VpcId"), e)) < 0)
+				return r;
+			console_attach(o);
+			/* vpcd may have been restarted meanwhile: make sure the link is on its bridge. */
+			json_t *x = NULL;
+			struct err ignored = {0};
+			vpc_call(jstr(o, "_region"), "AdoptNetworkInterfaceLink",
+				 json_pack("{s:s}", "NetworkInterfaceId", jstr(o, "_eni")), &x, &ignored);
+			json_decref(x);
+		} else if (!strcmp(st, "running") || !strcmp(st, "stopping")) {
+			set_state(o, "stopped", !strcmp(st, "running")
+							? "Client.InstanceInitiatedShutdown: Instance initiated shutdown"
+							: "User initiated");
+			if ((r = commit_one(id, o, e)) < 0)
+				return r;
+		} else if (active) {
+			struct err ignored = {0};
+			domain_stop(o, false, &ignored);
+		}
+	}
+	/* Domains carrying the prefix that no instance explains. */
+	for (int k = 0; k < 2; k++) {
+		struct err ignored = {0};
+		virConnectPtr c = domain_conn(k ? "qemu" : "lxc", &ignored);
+		virDomainPtr *doms = NULL;
+		int n = c ? virConnectListAllDomains(c, &doms, 0) : 0;
+		for (int i = 0; i < n; i++) {
+			const char *name = virDomainGetName(doms[i]);
+			size_t pl = strlen(E->prefix);
+			if (!strncmp(name, E->prefix, pl) && name[pl] == '-' && !strncmp(name + pl + 1, "i-", 2) &&
+			    !json_object_get(known, name))
+				virDomainDestroy(doms[i]);
+			virDomainFree(doms[i]);
+		}
+		free(doms);
+	}
+	return 0;
+}
+
+/* From the libvirt event thread, through the queue in server.c: a domain stopped. If ec2d
+ * did not stop it, the guest shut itself down or died: the instance is stopped. */
+void instance_died(const char *name)
+{
+	size_t pl = strlen(E->prefix);
+	if (strncmp(name, E->prefix, pl) != 0 || name[pl] != '-')
+		return;
+	json_t *inst = instance_get(name + pl + 1);
+	if (!inst || strcmp(state_of(inst), "running") != 0 || domain_active(inst) != 0)
+		return;
+	struct err ignored = {0};
+	console_detach(jstr(inst, "InstanceId"));
+	set_state(inst, "stopped", "Client.InstanceInitiatedShutdown: Instance initiated shutdown");
+	commit_one(jstr(inst, "InstanceId"), inst, &ignored);
+}
+
+void instances_refresh(void)
+{
+	if (!domain_lost)
+		return;
+	const char *id;
+	json_t *o;
+	json_object_foreach(store_objects(E->store), id, o)
+	{
+		if (strcmp(jstr(o, "_type"), "instance") || strcmp(state_of(o), "running"))
+			continue;
+		int active = domain_active(o);
+		if (active < 0)
+			return; /* libvirtd is not back yet: try again at the next tick */
+		if (!active) {
+			char name[64];
+			domain_name(id, name);
+			instance_died(name);
+		} else {
+			console_attach(o);
+		}
+	}
+	domain_lost = false;
+	log_msg("info", "libvirt connection made again; instances found again");
+}

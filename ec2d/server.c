@@ -1,0 +1,235 @@
+/* ec2d's control socket: one thread per client, one request per connection (as rpc.h). ec2d's
+ * own actions run under the lock; exec runs outside it; every other action is vpcd's and is
+ * passed on to vpcd's socket, so that one socket (and one CLI) covers the EC2 surface. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include "cleanup.h"
+#include "ec2d.h"
+#include "log.h"
+#include "rpc.h"
+
+const char *jstr(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key)) ?: "";
+}
+
+json_t *plist(json_t *params, const char *name)
+{
+	json_t *v = json_object_get(params, name);
+	if (json_is_array(v))
+		return json_incref(v);
+	json_t *a = json_array();
+	if (v && !json_is_null(v))
+		json_array_append(a, v);
+	return a;
+}
+
+int state_commit(json_t *changes, struct err *e)
+{
+	_cleanup_json_ json_t *meta = json_deep_copy(store_meta(E->store));
+	char hex[32];
+	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)E->ids.state);
+	json_object_set_new(meta, "ids", json_string(hex));
+	return store_commit(E->store, changes, meta, e);
+}
+
+int vpc_call(const char *region, const char *action, json_t *params, json_t **ret, struct err *e)
+{
+	char sock[512];
+	snprintf(sock, sizeof(sock), "%s/vpcd.sock", E->run_dir);
+	_cleanup_json_ json_t *req = json_pack("{s:s, s:s, s:o}", "Action", action, "Region", region,
+					       "Params", params);
+	int r = rpc_call_stream(sock, req, NULL, NULL, ret, e);
+	if (r == -ECONNREFUSED || r == -ENOENT)
+		err_set(e, "ServiceUnavailable", "vpcd is not running (its socket is '%s')", sock);
+	return r;
+}
+
+static const struct action {
+	const char *name;
+	ehandler_fn fn;
+	bool unlocked;
+} actions[] = {
+	{"RunInstances", h_run_instances, false},
+	{"DescribeInstances", h_describe_instances, false},
+	{"DescribeInstanceStatus", h_describe_instance_status, false},
+	{"StopInstances", h_stop_instances, false},
+	{"StartInstances", h_start_instances, false},
+	{"RebootInstances", h_reboot_instances, false},
+	{"TerminateInstances", h_terminate_instances, false},
+	{"GetConsoleOutput", h_get_console_output, false},
+	{"DescribeImages", h_describe_images, false},
+	{"DescribeInstanceTypes", h_describe_instance_types, false},
+	{"DescribeLab", h_describe_lab, false},
+	{"Exec", h_exec, true},
+};
+
+int ec2d_dispatch(const char *action, const char *region, json_t *params, int fd, json_t **ret,
+		  struct err *e)
+{
+	const struct action *a = NULL;
+	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+		if (strcmp(actions[i].name, action) == 0)
+			a = &actions[i];
+	if (!a)
+		return vpc_call(region, action, json_incref(params), ret, e);
+	struct ereq rq = {.action = action, .region = region, .params = params, .fd = fd};
+	if (a->unlocked)
+		return a->fn(&rq, ret, e);
+	pthread_mutex_lock(&E->lock);
+	int r = a->fn(&rq, ret, e);
+	pthread_mutex_unlock(&E->lock);
+	return r;
+}
+
+static void *client(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	struct err e = {0};
+	json_t *result = NULL;
+	char *buf = NULL, *line = NULL;
+	size_t len = 0, cap = 0;
+	json_t *req = NULL;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || (cred.uid != 0 && cred.uid != getuid()))
+		goto out;
+	for (;;) {
+		if (len + 4096 > cap) {
+			if (cap >= RPC_MAX_LINE)
+				goto out;
+			cap = cap ? cap * 2 : 65536;
+			buf = realloc(buf, cap);
+		}
+		ssize_t n = recv(fd, buf + len, cap - len - 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			goto out;
+		len += (size_t)n;
+		if (memchr(buf + len - n, '\n', (size_t)n))
+			break;
+	}
+	buf[len] = 0;
+	json_error_t je;
+	req = json_loads(buf, JSON_DISABLE_EOF_CHECK, &je);
+	const char *action = jstr(req, "Action"), *region = jstr(req, "Region");
+	json_t *params = json_object_get(req, "Params");
+	if (!req || !*action || !json_is_object(params))
+		err_set(&e, "InvalidRequest", "a request is {\"Action\", \"Region\", \"Params\"}");
+	else
+		ec2d_dispatch(action, *region ? region : "us-east-1", params, fd, &result, &e);
+	line = rpc_response(err_isset(&e) ? NULL : result, &e);
+	if (err_isset(&e))
+		json_decref(result);
+	if (line) {
+		size_t l = strlen(line);
+		line[l] = '\n';
+		send(fd, line, l + 1, MSG_NOSIGNAL);
+		line[l] = 0;
+	}
+out:
+	free(line);
+	json_decref(req);
+	free(buf);
+	close(fd);
+	return NULL;
+}
+
+int server_listen(const char *path, struct err *e)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return err_set(e, "InvalidParameterValue", "socket path '%s' is too long", path);
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	unlink(path);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0660) < 0 ||
+	    listen(fd, 128) < 0) {
+		int r = -errno;
+		if (fd >= 0)
+			close(fd);
+		return err_setr(e, r, "InternalError", "cannot listen on '%s': %s", path, strerror(-r));
+	}
+	return fd;
+}
+
+void server_run(int lfd)
+{
+	for (;;) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			log_error("accept: %m");
+			nanosleep(&(struct timespec){0, 100000000}, NULL);
+			continue;
+		}
+		pthread_t t;
+		pthread_attr_t at;
+		pthread_attr_init(&at);
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &at, client, (void *)(intptr_t)fd) != 0)
+			close(fd);
+		pthread_attr_destroy(&at);
+	}
+}
+
+/* --- domains that stopped: from libvirt's event thread to a worker that takes the lock ---- */
+
+static pthread_mutex_t died_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t died_cond = PTHREAD_COND_INITIALIZER;
+static json_t *died;
+
+void died_enqueue(const char *name)
+{
+	pthread_mutex_lock(&died_lock);
+	if (!died)
+		died = json_array();
+	json_array_append_new(died, json_string(name));
+	pthread_cond_signal(&died_cond);
+	pthread_mutex_unlock(&died_lock);
+}
+
+static void *died_worker(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&died_lock);
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 2;
+		while (json_array_size(died) == 0 &&
+		       pthread_cond_timedwait(&died_cond, &died_lock, &ts) != ETIMEDOUT)
+			;
+		json_t *batch = died;
+		died = NULL;
+		pthread_mutex_unlock(&died_lock);
+		pthread_mutex_lock(&E->lock);
+		size_t i;
+		json_t *v;
+		json_array_foreach(batch, i, v) instance_died(json_string_value(v));
+		/* After a libvirtd restart the connections and console streams are gone: find
+		 * the instances again. */
+		instances_refresh();
+		pthread_mutex_unlock(&E->lock);
+		json_decref(batch);
+	}
+	return NULL;
+}
+
+void died_worker_start(void)
+{
+	pthread_t t;
+	pthread_create(&t, NULL, died_worker, NULL);
+	pthread_detach(t);
+}

@@ -1,0 +1,226 @@
+/* AmazonProvidedDNS and DHCP: one dnsmasq per VPC namespace (docs/architecture.md, "DHCP and
+ * DNS"). It hands each ENI its address by MAC (static leases only: an unknown MAC gets nothing),
+ * with the hostname ip-a-b-c-d, the router at subnet+1 and the resolver at subnet+2, and it
+ * answers ip-a-b-c-d.<domain> for every ENI of the VPC. vpcd writes its files and starts,
+ * restarts (when the subnets change) or signals it (when the ENIs change). */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sched.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "cleanup.h"
+#include "vpcd.h"
+
+#define DNSMASQ "/usr/sbin/dnsmasq"
+
+static void dns_dir(const char *vpc_id, char buf[static 512])
+{
+	snprintf(buf, 512, "%s/dns/%s", V->run_dir, vpc_id);
+}
+
+const char *dns_domain(const char *region, char buf[static 64])
+{
+	if (strcmp(region, "us-east-1") == 0)
+		snprintf(buf, 64, "ec2.internal");
+	else
+		snprintf(buf, 64, "%s.compute.internal", region);
+	return buf;
+}
+
+/* Writes path if its content differs; returns 1 if written, 0 if unchanged, <0 on error. */
+static int write_if_changed(const char *path, const char *text)
+{
+	size_t n = strlen(text);
+	FILE *f = fopen(path, "re");
+	if (f) {
+		char *old = malloc(n + 2);
+		size_t got = old ? fread(old, 1, n + 1, f) : 0;
+		fclose(f);
+		bool same = old && got == n && memcmp(old, text, n) == 0;
+		free(old);
+		if (same)
+			return 0;
+	}
+	char tmp[600];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "we");
+	if (!f)
+		return -errno;
+	bool ok = fwrite(text, 1, n, f) == n;
+	ok = (fclose(f) == 0) && ok;
+	if (!ok || rename(tmp, path) < 0) {
+		unlink(tmp);
+		return -EIO;
+	}
+	return 1;
+}
+
+/* The running dnsmasq of this namespace, or 0. */
+static pid_t running_pid(const char *dir, int ns_fd)
+{
+	char path[600], buf[64], link[64];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/pid", dir);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	long pid = 0;
+	if (fscanf(f, "%ld", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	if (pid <= 1 || kill((pid_t)pid, 0) < 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+	f = fopen(path, "re");
+	if (!f || !fgets(buf, sizeof(buf), f) || strncmp(buf, "dnsmasq", 7) != 0) {
+		if (f)
+			fclose(f);
+		return 0;
+	}
+	fclose(f);
+	/* A recycled pid in another namespace is not ours. */
+	snprintf(path, sizeof(path), "/proc/%ld/ns/net", pid);
+	ssize_t l = readlink(path, link, sizeof(link) - 1);
+	if (l < 0 || fstat(ns_fd, &st) < 0)
+		return 0;
+	link[l] = 0;
+	snprintf(buf, sizeof(buf), "net:[%llu]", (unsigned long long)st.st_ino);
+	return strcmp(buf, link) == 0 ? (pid_t)pid : 0;
+}
+
+static void stop_pid(pid_t pid)
+{
+	if (pid <= 1 || kill(pid, SIGTERM) < 0)
+		return;
+	for (int i = 0; i < 200 && kill(pid, 0) == 0; i++)
+		nanosleep(&(struct timespec){0, 5000000}, NULL);
+	kill(pid, SIGKILL);
+}
+
+static int start(const char *dir, int ns_fd, struct err *e)
+{
+	char conf[600];
+	snprintf(conf, sizeof(conf), "--conf-file=%s/conf", dir);
+	pid_t pid = fork();
+	if (pid < 0)
+		return err_setr(e, -errno, "InternalError", "cannot fork dnsmasq: %m");
+	if (pid == 0) {
+		/* Only async-signal-safe calls here: vpcd has threads. */
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null >= 0)
+			dup2(null, 0), dup2(null, 1);
+		if (setns(ns_fd, CLONE_NEWNET) < 0)
+			_exit(126);
+		execl(DNSMASQ, "dnsmasq", conf, (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	/* dnsmasq daemonizes: its first process exits once the server is listening, with a
+	 * non-zero status if it could not start. */
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return err_setr(e, -errno, "InternalError", "cannot wait for dnsmasq: %m");
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return err_set(e, "InternalError", "dnsmasq failed to start (status %d); see %s/log",
+			       WIFEXITED(status) ? WEXITSTATUS(status) : -1, dir);
+	return 0;
+}
+
+void dns_stop(const char *vpc_id, int ns_fd)
+{
+	char dir[512], path[600];
+	dns_dir(vpc_id, dir);
+	if (ns_fd >= 0)
+		stop_pid(running_pid(dir, ns_fd));
+	const char *files[] = {"conf", "hosts", "dhcp-hosts", "pid", "log"};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
+int dns_sync(struct nsh *h, const char *vpc_id, struct err *e)
+{
+	char dir[512], path[600], domain[64], a[IP_STRLEN], b[IP_STRLEN], mask[IP_STRLEN];
+	json_t *vpc = obj_get(vpc_id), *o;
+	const char *id;
+	int nsub = 0, r;
+
+	dns_domain(jstr(vpc, "_region"), domain);
+	dns_dir(vpc_id, dir);
+	_cleanup_free_ char *conf = NULL, *hosts = NULL, *dhcp = NULL;
+	size_t cn = 0, hn = 0, dn = 0;
+	FILE *cf = open_memstream(&conf, &cn), *hf = open_memstream(&hosts, &hn),
+	     *df = open_memstream(&dhcp, &dn);
+	if (!cf || !hf || !df)
+		abort();
+	fprintf(cf,
+		"# written by vpcd for %s: AmazonProvidedDNS and DHCP\n"
+		"user=root\ngroup=\npid-file=%s/pid\nlog-facility=%s/log\n"
+		"no-resolv\nno-hosts\nno-poll\nbind-dynamic\nexcept-interface=lo\n"
+		"domain=%s\nlocal=/%s/\naddn-hosts=%s/hosts\ndhcp-hostsfile=%s/dhcp-hosts\n"
+		"dhcp-authoritative\nleasefile-ro\nno-ping\n",
+		vpc_id, dir, dir, domain, domain, dir, dir);
+	obj_foreach_vpc("subnet", vpc_id, id, o)
+	{
+		struct cidr c;
+		cidr_parse(jstr(o, "CidrBlock"), &c);
+		ip_format(c.addr, a);
+		ip_format(c.len ? ~0u << (32 - c.len) : 0, mask);
+		ip_format(c.addr + 2, b);
+		const char *br = jstr(o, "_bridge");
+		fprintf(cf, "interface=%s\ndhcp-range=set:%s,%s,static,%s,1h\n", br, br, a, mask);
+		fprintf(cf, "dhcp-option=tag:%s,option:dns-server,%s\n", br, b);
+		nsub++;
+	}
+	obj_foreach_vpc("eni", vpc_id, id, o)
+	{
+		char host[32];
+		const char *ip = jstr(o, "PrivateIpAddress");
+		snprintf(host, sizeof(host), "ip-%s", ip);
+		for (char *p = host; *p; p++)
+			if (*p == '.')
+				*p = '-';
+		fprintf(hf, "%s %s.%s %s\n", ip, host, domain, host);
+		fprintf(df, "%s,%s,%s,1h\n", jstr(o, "MacAddress"), ip, host);
+	}
+	fclose(cf), fclose(hf), fclose(df);
+
+	if (nsub == 0) {
+		dns_stop(vpc_id, h->fd);
+		return 0;
+	}
+	snprintf(path, sizeof(path), "%s/dns", V->run_dir);
+	if ((mkdir(path, 0755) < 0 && errno != EEXIST) || (mkdir(dir, 0755) < 0 && errno != EEXIST))
+		return err_setr(e, -errno, "InternalError", "cannot make '%s': %m", dir);
+	int changed_conf, changed_hosts = 0, x;
+	snprintf(path, sizeof(path), "%s/conf", dir);
+	if ((changed_conf = write_if_changed(path, conf)) < 0)
+		return err_setr(e, changed_conf, "InternalError", "cannot write '%s'", path);
+	snprintf(path, sizeof(path), "%s/hosts", dir);
+	if ((x = write_if_changed(path, hosts)) < 0)
+		return err_setr(e, x, "InternalError", "cannot write '%s'", path);
+	changed_hosts |= x;
+	snprintf(path, sizeof(path), "%s/dhcp-hosts", dir);
+	if ((x = write_if_changed(path, dhcp)) < 0)
+		return err_setr(e, x, "InternalError", "cannot write '%s'", path);
+	changed_hosts |= x;
+
+	pid_t pid = running_pid(dir, h->fd);
+	if (pid && changed_conf) {
+		stop_pid(pid);
+		pid = 0;
+	}
+	if (!pid)
+		return (r = start(dir, h->fd, e)) < 0 ? r : 0;
+	if (changed_hosts)
+		kill(pid, SIGHUP);
+	return 0;
+}
