@@ -107,6 +107,7 @@ int h_reboot_instances(struct ereq *, json_t **, struct err *);
 int h_terminate_instances(struct ereq *, json_t **, struct err *);
 int h_get_console_output(struct ereq *, json_t **, struct err *);
 int h_exec(struct ereq *, json_t **, struct err *);
+int h_attach_network_interface(struct ereq *, json_t **, struct err *);
 int h_describe_lab(struct ereq *, json_t **, struct err *);
 int instances_reconcile(struct err *e);
 void instance_died(const char *domain_name);

@@ -903,6 +903,22 @@ int h_exec(struct ereq *rq, json_t **ret, struct err *e)
 	return 0;
 }
 
+/* Instances have one network interface, at device index 0, from launch to termination. */
+int h_attach_network_interface(struct ereq *rq, json_t **ret, struct err *e)
+{
+	const char *id = jstr(rq->params, "InstanceId");
+	_cleanup_json_ json_t *ids = json_pack("[s]", id);
+	int r;
+	(void)ret;
+	if (!*id)
+		return err_set(e, "MissingParameter", "The request must contain the parameter InstanceId");
+	if ((r = check_ids(rq, ids, e)) < 0)
+		return r;
+	return err_set(e, "InvalidParameterValue",
+		       "Instance '%s' already has its network interface at device index 0; vpclab instances have one",
+		       id);
+}
+
 /* --- after a crash or restart --------------------------------------------------------------- */
 
 int instances_reconcile(struct err *e)

@@ -55,6 +55,10 @@ static const struct verb verbs[] = {
 	{"describe-instance-types", "instance-types:l filters:L max-results:i next-token dry-run:b",
 	 "list instance types", NULL, NULL, true},
 	{"exec", NULL, "lab: run a command in an instance: exec --instance-id I -- CMD ARGS...", cmd_exec, NULL},
+/* The network verbs are vpcd's: this daemon passes them on. */
+#define VPC_VERB(name, flags, summary, handler, global) {name, flags, summary, NULL, NULL, global},
+#include "vpc_verbs.def"
+#undef VPC_VERB
 };
 
 int h_describe_lab(struct ereq *rq, json_t **ret, struct err *e)

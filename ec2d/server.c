@@ -70,6 +70,7 @@ static const struct action {
 	{"DescribeInstanceTypes", h_describe_instance_types, false},
 	{"DescribeLab", h_describe_lab, false},
 	{"Exec", h_exec, true},
+	{"AttachNetworkInterface", h_attach_network_interface, false},
 };
 
 int ec2d_dispatch(const char *action, const char *region, json_t *params, int fd, json_t **ret,
