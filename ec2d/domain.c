@@ -19,6 +19,7 @@
 #include <libxml/xmlwriter.h>
 #include "cleanup.h"
 #include "ec2d.h"
+#include "log.h"
 
 bool domain_lost;
 
@@ -89,6 +90,9 @@ char *domain_xml(const struct domain_spec *s)
 		START("acpi");
 		END();
 	} else {
+		/* Its own network namespace whatever the devices: never the host's. */
+		START("privnet");
+		END();
 		START("capabilities");
 		ATTR("policy", "default");
 		for (const char *const *c = domain_dropped_caps; *c; c++) {
@@ -303,6 +307,69 @@ static void set_hostname(virDomainPtr d, const char *hostname)
 	free(fds);
 }
 
+/* KVM can run a few instructions and still fail real guests here (nested virtualization:
+ * "emulation failure", the guest paused). So the first VM start boots the image itself under
+ * KVM once, and KVM is used only if its init prints on the console within 20 s. */
+static int kvm_guest_probe(virConnectPtr c, json_t *img)
+{
+	char name[64], link[16], log[600], sock[600], kernel[600], initrd[600];
+	snprintf(name, sizeof(name), "%s-kvmprobe", E->prefix);
+	snprintf(link, sizeof(link), "%skvmprobe", E->prefix);
+	snprintf(log, sizeof(log), "%s/ec2d/kvmprobe.log", E->run_dir);
+	snprintf(sock, sizeof(sock), "%s/ec2d/kvmprobe.sock", E->run_dir);
+	snprintf(kernel, sizeof(kernel), "%s/%s", jstr(img, "_dir"), jstr(img, "Kernel"));
+	snprintf(initrd, sizeof(initrd), "%s/%s", jstr(img, "_dir"), jstr(img, "Initrd"));
+	struct domain_spec s = {.name = name, .kind = "qemu", .uuid = "6b766d70-726f-6265-0000-000000000001",
+				.vcpus = 1, .memory_mib = 256, .mac = "02:00:00:00:00:fe", .link = link,
+				.kernel = kernel, .initrd = initrd, .cmdline = jstr(img, "Cmdline"),
+				.console_log = log, .exec_sock = sock, .kvm = true};
+	_cleanup_free_ char *xml = domain_xml(&s);
+	unlink(log);
+	virDomainPtr d = xml ? virDomainCreateXML(c, xml, 0) : NULL;
+	int ok = 0;
+	for (int i = 0; d && i < 200 && !ok; i++) {
+		int state, reason;
+		if (virDomainGetState(d, &state, &reason, 0) < 0 || state != VIR_DOMAIN_RUNNING)
+			break;
+		nanosleep(&(struct timespec){0, 100000000}, NULL);
+		FILE *f = fopen(log, "re");
+		char line[512];
+		while (f && fgets(line, sizeof(line), f))
+			ok |= strstr(line, "vpclab-init:") != NULL;
+		if (f)
+			fclose(f);
+	}
+	if (d) {
+		virDomainDestroy(d);
+		virDomainFree(d);
+	}
+	unlink(log);
+	log_msg("info", "KVM %s real guests here: VMs use %s", ok ? "runs" : "does not run",
+		ok ? "KVM" : "TCG");
+	return ok;
+}
+
+/* The answer holds until the host reboots: kept in /run, shared by every lab. */
+#define KVM_PROBE_FILE "/run/vpclab-kvm-probe"
+static int kvm_cached_probe(virConnectPtr c, json_t *img)
+{
+	FILE *f = fopen(KVM_PROBE_FILE, "re");
+	int v = -1;
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	if (v == 0 || v == 1)
+		return v;
+	v = kvm_probe() && kvm_guest_probe(c, img);
+	if ((f = fopen(KVM_PROBE_FILE, "we"))) {
+		fprintf(f, "%d\n", v);
+		fclose(f);
+	}
+	return v;
+}
+
 int domain_start(json_t *inst, struct err *e)
 {
 	const char *id = jstr(inst, "InstanceId"), *kind = jstr(inst, "_kind");
@@ -328,7 +395,7 @@ int domain_start(json_t *inst, struct err *e)
 	snprintf(kernel, sizeof(kernel), "%s/%s", jstr(img, "_dir"), jstr(img, "Kernel"));
 	snprintf(initrd, sizeof(initrd), "%s/%s", jstr(img, "_dir"), jstr(img, "Initrd"));
 	if (vm && E->kvm < 0)
-		E->kvm = kvm_probe();
+		E->kvm = kvm_cached_probe(c, img);
 	json_t *vcpu = json_object_get(json_object_get((json_t *)type, "VCpuInfo"), "DefaultVCpus");
 	json_t *mem = json_object_get(json_object_get((json_t *)type, "MemoryInfo"), "SizeInMiB");
 	struct domain_spec s = {
@@ -347,6 +414,14 @@ int domain_start(json_t *inst, struct err *e)
 	if (old) {
 		virDomainDestroy(old);
 		virDomainFree(old);
+	}
+	/* A marker in the console log: what comes after it is this boot's. */
+	int lfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (lfd >= 0) {
+		char when[32];
+		time_iso(when);
+		dprintf(lfd, "\n" CONSOLE_START_MARK "%s --\n", when);
+		close(lfd);
 	}
 	virDomainPtr d = virDomainCreateXML(c, xml, 0);
 	if (!d)

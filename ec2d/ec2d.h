@@ -90,6 +90,9 @@ int domain_active(json_t *inst);
 virConnectPtr domain_conn(const char *kind, struct err *e);
 int kvm_probe(void);
 
+/* The line ec2d writes to an instance's console log before each start. */
+#define CONSOLE_START_MARK "-- vpclab: instance started "
+
 /* guest.c: the console drain (containers) and exec */
 void console_attach(json_t *inst);
 void console_detach(const char *instance_id);
@@ -108,6 +111,10 @@ int h_terminate_instances(struct ereq *, json_t **, struct err *);
 int h_get_console_output(struct ereq *, json_t **, struct err *);
 int h_exec(struct ereq *, json_t **, struct err *);
 int h_attach_network_interface(struct ereq *, json_t **, struct err *);
+/* tags.c */
+int h_create_tags(struct ereq *, json_t **, struct err *);
+int h_delete_tags(struct ereq *, json_t **, struct err *);
+int h_describe_tags(struct ereq *, json_t **, struct err *);
 int h_describe_lab(struct ereq *, json_t **, struct err *);
 int instances_reconcile(struct err *e);
 void instance_died(const char *domain_name);
@@ -129,6 +136,11 @@ void died_worker_start(void);
 /* instance.c: after libvirtd restarted, reconnect and find the running instances again. */
 void instances_refresh(void);
 extern bool domain_lost;
+
+/* http.c: the EC2 Query API on ADDRESS:PORT; credentials from the file, or generated into
+ * <run-dir>/credentials. */
+int http_start(const char *listen, const char *creds_path, struct err *e);
+extern char http_endpoint[96], http_credentials[600]; /* "" when not listening */
 
 /* teardown */
 int ec2d_teardown(const char *prefix, const char *state_dir, struct err *e);

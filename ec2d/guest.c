@@ -314,30 +314,53 @@ static int exec_vm(json_t *inst, json_t *argv, int client, int *ret_status, stru
 	char id[32];
 	snprintf(id, sizeof(id), "%ld", (long)time(NULL));
 	dprintf(fd, "EXEC %s %s\n", id, b);
-	FILE *in = fdopen(fd, "r");
-	char *line = NULL;
-	size_t cap = 0;
+	/* Lines from the agent; the client going away (ctrl-C) ends the wait. */
+	char buf[65536];
+	size_t len = 0;
 	int r = err_set(e, "InternalError", "the exec agent of '%s' closed the channel", jstr(inst, "InstanceId"));
-	while (getline(&line, &cap, in) > 0) {
-		char kind[8], rid[32];
-		int off = 0;
-		if (sscanf(line, "%7s %31s %n", kind, rid, &off) < 2 || strcmp(rid, id) != 0)
-			continue;
-		line[strcspn(line, "\r\n")] = 0;
-		if (strcmp(kind, "OUT") == 0) {
-			size_t n;
-			_cleanup_free_ unsigned char *data = b64_decode(line + off, &n);
-			if (data && send_output(client, "Stdout", (char *)data, n) < 0)
-				break;
-		} else if (strcmp(kind, "EXIT") == 0) {
-			*ret_status = atoi(line + off);
-			err_clear(e);
-			r = 0;
+	bool done = false;
+	while (!done) {
+		struct pollfd p[2] = {{fd, POLLIN, 0}, {client, POLLRDHUP, 0}};
+		if (poll(p, client >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
 			break;
 		}
+		if (client >= 0 && (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)))
+			break;
+		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		char *nl;
+		while (!done && (nl = memchr(buf, '\n', len))) {
+			*nl = 0;
+			char kind[8], rid[32];
+			int off = 0;
+			if (sscanf(buf, "%7s %31s %n", kind, rid, &off) >= 2 && strcmp(rid, id) == 0) {
+				buf[strcspn(buf, "\r")] = 0;
+				if (strcmp(kind, "OUT") == 0) {
+					size_t dn;
+					_cleanup_free_ unsigned char *data = b64_decode(buf + off, &dn);
+					if (data && send_output(client, "Stdout", (char *)data, dn) < 0)
+						done = true;
+				} else if (strcmp(kind, "EXIT") == 0) {
+					*ret_status = atoi(buf + off);
+					err_clear(e);
+					r = 0;
+					done = true;
+				}
+			}
+			size_t used = (size_t)(nl - buf) + 1;
+			memmove(buf, nl + 1, len - used);
+			len -= used;
+		}
+		if (len == sizeof(buf) - 1)
+			len = 0; /* a line too long to be the protocol's */
 	}
-	free(line);
-	fclose(in);
+	close(fd);
 	return r;
 }
 

@@ -667,8 +667,8 @@ static bool guest_ready(json_t *inst)
 	if (console_read(inst, &buf, &n) < 0 || !buf)
 		return false;
 	const char *boot = NULL, *p = buf;
-	/* Only this boot counts: the last "starting" line, then "ready" after it. */
-	while ((p = memmem(p, n - (size_t)(p - buf), "vpclab-init: starting", 21)))
+	/* Only this boot counts: after the last start marker (domain_start writes it). */
+	while ((p = memmem(p, n - (size_t)(p - buf), CONSOLE_START_MARK, strlen(CONSOLE_START_MARK))))
 		boot = p++;
 	bool ok = memmem(boot ? boot : buf, n - (size_t)((boot ? boot : buf) - buf), "vpclab-init: ready", 18) != NULL;
 	free(buf);

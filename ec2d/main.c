@@ -72,7 +72,8 @@ int h_describe_lab(struct ereq *rq, json_t **ret, struct err *e)
 	json_object_foreach(E->images, id, img)
 		json_array_append_new(imgs, json_pack("{s:s, s:s, s:s}", "ImageId", id, "Name", jstr(img, "Name"),
 						      "Kind", jstr(img, "Kind")));
-	*ret = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "Prefix", E->prefix, "StateDir",
+	*ret = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "Endpoint", http_endpoint,
+			 "CredentialsFile", http_credentials, "Prefix", E->prefix, "StateDir",
 			 E->state_dir, "RunDir", E->run_dir, "Socket", sock, "ImagesDir", E->images_dir,
 			 "LxcUri", E->lxc_uri, "QemuUri", E->qemu_uri, "VmAccel",
 			 E->kvm < 0 ? "not probed yet" : E->kvm ? "kvm" : "tcg", "Images", imgs);
@@ -233,7 +234,8 @@ static int cmd_serve(int argc, char **argv)
 	static const struct option opts[] = {
 		{"state-dir", 1, 0, 's'}, {"run-dir", 1, 0, 'r'}, {"prefix", 1, 0, 'p'},
 		{"images-dir", 1, 0, 'i'}, {"lxc-uri", 1, 0, 'l'}, {"qemu-uri", 1, 0, 'q'},
-		{"seed", 1, 0, 'S'},	  {"help", 0, 0, 'h'},	  {0, 0, 0, 0}};
+		{"seed", 1, 0, 'S'},	  {"listen", 1, 0, 'L'},   {"credentials", 1, 0, 'C'},
+		{"no-listen", 0, 0, 'N'}, {"help", 0, 0, 'h'},	  {0, 0, 0, 0}};
 	/* SYS_ADMIN and SYS_CHROOT: setns into VPC namespaces (the metadata service's sockets)
 	 * and into containers (exec). NET_BIND_SERVICE: port 80 of the metadata service.
 	 * CHOWN, FOWNER, DAC_OVERRIDE, DAC_READ_SEARCH, MKNOD: copying an image's root as it is.
@@ -243,7 +245,7 @@ static int cmd_serve(int argc, char **argv)
 					     CAP_MKNOD, CAP_KILL, CAP_SETPCAP};
 	struct ec2d d = {.kvm = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
 	struct err e = {0};
-	const char *seed = NULL;
+	const char *seed = NULL, *listen = "127.0.0.1:8787", *creds = NULL;
 	char path[600];
 	int c, r;
 
@@ -268,9 +270,15 @@ static int cmd_serve(int argc, char **argv)
 			snprintf(d.prefix, sizeof(d.prefix), "%s", optarg);
 			break;
 		case 'S': seed = optarg; break;
+		case 'L': listen = optarg; break;
+		case 'N': listen = NULL; break;
+		case 'C': creds = optarg; break;
 		case 'h':
 			printf("ec2d serve [--state-dir DIR] [--run-dir DIR] [--prefix P] [--images-dir DIR]\n"
-			       "           [--lxc-uri URI] [--qemu-uri URI] [--seed N]\n");
+			       "           [--lxc-uri URI] [--qemu-uri URI] [--seed N]\n"
+			       "           [--listen ADDR:PORT | --no-listen] [--credentials FILE]\n"
+			       "The EC2 Query API listens on 127.0.0.1:8787 by default; without --credentials\n"
+			       "a key pair is generated into <run-dir>/credentials (mode 0600).\n");
 			return 0;
 		default: return EXIT_USAGE;
 		}
@@ -353,6 +361,10 @@ static int cmd_serve(int argc, char **argv)
 		return 1;
 	}
 	died_worker_start();
+	if (listen && (r = http_start(listen, creds, &e)) < 0) {
+		log_error("%s", e.msg);
+		return 1;
+	}
 	snprintf(path, sizeof(path), PIDFILE_FMT, d.prefix);
 	FILE *pf = fopen(path, "we");
 	if (pf) {

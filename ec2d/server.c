@@ -71,6 +71,9 @@ static const struct action {
 	{"DescribeLab", h_describe_lab, false},
 	{"Exec", h_exec, true},
 	{"AttachNetworkInterface", h_attach_network_interface, false},
+	{"CreateTags", h_create_tags, false},
+	{"DeleteTags", h_delete_tags, false},
+	{"DescribeTags", h_describe_tags, false},
 };
 
 int ec2d_dispatch(const char *action, const char *region, json_t *params, int fd, json_t **ret,

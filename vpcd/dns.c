@@ -209,9 +209,20 @@ int dns_sync(struct nsh *h, const char *vpc_id, struct err *e)
 		return err_setr(e, x, "InternalError", "cannot write '%s'", path);
 	changed_hosts |= x;
 	snprintf(path, sizeof(path), "%s/dhcp-hosts", dir);
+	/* dnsmasq keeps the leases it gave in memory (even with no lease file): a freed address
+	 * given to a new MAC would be refused as "leased to" the old one. A removed ENI means a
+	 * restart; new ones only a reload. */
+	bool removed = false;
+	FILE *old = fopen(path, "re");
+	char line[256];
+	while (old && fgets(line, sizeof(line), old))
+		removed |= strstr(dhcp, line) == NULL;
+	if (old)
+		fclose(old);
 	if ((x = write_if_changed(path, dhcp)) < 0)
 		return err_setr(e, x, "InternalError", "cannot write '%s'", path);
 	changed_hosts |= x;
+	changed_conf |= removed;
 
 	pid_t pid = running_pid(dir, h->fd);
 	if (pid && changed_conf) {

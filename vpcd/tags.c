@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "cleanup.h"
+#include "tagset.h"
 #include "vpcd.h"
 
 static int check_resources(struct req *rq, json_t *res, struct err *e)
@@ -25,8 +26,8 @@ int h_create_tags(struct req *rq, json_t **ret, struct err *e)
 {
 	_cleanup_json_ json_t *res = param_list(rq->params, "Resources");
 	_cleanup_json_ json_t *tags = param_list(rq->params, "Tags");
-	size_t i, j;
-	json_t *r, *t;
+	size_t i;
+	json_t *r;
 	int rc;
 	if ((rc = check_resources(rq, res, e)) < 0 || (rc = tags_validate(tags, e)) < 0)
 		return rc;
@@ -38,20 +39,7 @@ int h_create_tags(struct req *rq, json_t **ret, struct err *e)
 			have = json_array();
 			json_object_set_new(o, "Tags", have);
 		}
-		json_array_foreach(tags, j, t)
-		{
-			const char *k = jstr(t, "Key");
-			size_t x;
-			json_t *h;
-			json_array_foreach(have, x, h) if (strcmp(jstr(h, "Key"), k) == 0)
-			{
-				json_array_remove(have, x);
-				break;
-			}
-			json_array_append_new(have, json_pack("{s:s, s:s}", "Key", k, "Value",
-							      jstr(t, "Value")));
-		}
-		if (json_array_size(have) > 50)
+		if (tagset_put(have, tags) > 50)
 			return err_set(e, "TagLimitExceeded",
 				       "The maximum number of tags (50) was exceeded for '%s'",
 				       json_string_value(r));
@@ -64,33 +52,15 @@ int h_delete_tags(struct req *rq, json_t **ret, struct err *e)
 {
 	_cleanup_json_ json_t *res = param_list(rq->params, "Resources");
 	_cleanup_json_ json_t *tags = param_list(rq->params, "Tags");
-	size_t i, j;
-	json_t *r, *t;
+	size_t i;
+	json_t *r;
 	int rc;
 	if ((rc = check_resources(rq, res, e)) < 0)
 		return rc;
 	json_array_foreach(res, i, r)
 	{
 		json_t *o = obj_edit(&rq->txn, json_string_value(r));
-		json_t *have = json_object_get(o, "Tags");
-		if (json_array_size(tags) == 0) {
-			json_array_clear(have);
-			continue;
-		}
-		json_array_foreach(tags, j, t)
-		{
-			json_t *val = json_object_get(t, "Value");
-			size_t x;
-			json_t *h;
-			json_array_foreach(have, x, h)
-			{
-				if (strcmp(jstr(h, "Key"), jstr(t, "Key")) != 0)
-					continue;
-				if (!val || strcmp(jstr(h, "Value"), json_string_value(val) ?: "") == 0)
-					json_array_remove(have, x);
-				break;
-			}
-		}
+		tagset_remove(json_object_get(o, "Tags"), tags);
 	}
 	*ret = json_object();
 	return 0;

@@ -1,0 +1,128 @@
+/* The EC2 Query API codec of ec2d: what turns an HTTP request from the aws CLI or boto3 into
+ * the parameter object the handlers take, and a result object back into EC2's XML.
+ *
+ * Parameter and result objects are JSON shaped like botocore's EC2 model members (CreateVpc:
+ * {"CidrBlock": ..., "TagSpecifications": [...]}), the same objects vpcd's CLI builds and
+ * prints. The model is a subset of botocore's service-2.json (actions.txt, gen-model.py)
+ * compiled into the library. Everything here parses untrusted input and is fuzzed
+ * (tests/fuzz/). Functions return 0 or a negative errno and fill a struct err with an EC2
+ * error code and a message naming the offending value in quotes. */
+#pragma once
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+#include "err.h"
+
+/* Bounds on a query string or form body. */
+#define API_FORM_MAX_BYTES (1u << 20)
+#define API_FORM_MAX_PARAMS 10000u
+
+/* --- The model --- */
+struct api_model;
+
+int api_model_load(struct api_model **ret, struct err *e);
+void api_model_free(struct api_model *m);
+static inline void api_model_freep(struct api_model **m)
+{
+	api_model_free(*m);
+}
+bool api_model_has_action(const struct api_model *m, const char *action);
+/* The actions in the model, sorted by name: i from 0 to api_model_action_count() - 1. */
+size_t api_model_action_count(const struct api_model *m);
+const char *api_model_action_name(const struct api_model *m, size_t i);
+
+/* --- Requests --- */
+
+/* Parses application/x-www-form-urlencoded text (a POST body or a raw query string: '&'
+ * separated name=value, '+' is a space, %XX a byte) into an object name -> string. A bad
+ * escape, a NUL byte, text that is not UTF-8, a name given twice or more than the bounds
+ * above: MalformedQueryString. *ret_kv is owned by the caller. */
+int api_form_parse(const char *s, size_t len, json_t **ret_kv, struct err *e);
+
+/* Turns EC2 query parameters (VpcId.1, Filter.1.Name, Filter.1.Value.1, DryRun, ...) into
+ * the params object of `action`, keyed by botocore member names (VpcIds, Filters[{Name,
+ * Values}], DryRun), the way botocore's EC2Serializer makes them, in reverse. List items
+ * come in the order of their index; indexes may have gaps. Action, Version and X-Amz-*
+ * are ignored. An unknown action is InvalidAction, an unknown parameter UnknownParameter,
+ * a bad integer, boolean or number InvalidParameterValue. Required members are not checked
+ * (the handlers do that). kv is not changed. */
+int api_params_from_query(const struct api_model *m, const char *action, json_t *kv,
+			  json_t **ret_params, struct err *e);
+
+/* --- Responses --- */
+
+/* Writes the XML EC2 answers `action` with: <?xml ...?>\n<{Action}Response xmlns=...>
+ * <requestId>...</requestId> and the members of `result` that the output shape has, in the
+ * shape's order, named by their locationName; lists as <name><item>...</item></name>.
+ * An action without an output shape answers <return>true</return>. A result member of the
+ * wrong JSON type is InternalError (a handler bug); JSON null counts as absent. Characters
+ * XML 1.0 cannot carry (control characters, U+FFFE, U+FFFF) are written as U+FFFD.
+ * *ret_xml is NUL-terminated and owned by the caller. */
+int api_xml_response(const struct api_model *m, const char *action, json_t *result,
+		     const char *request_id, char **ret_xml, size_t *ret_len, struct err *e);
+/* EC2's error document: <Response><Errors><Error><Code/><Message/></Error></Errors>
+ * <RequestID/></Response>. NULL only when out of memory. */
+char *api_xml_error(const char *code, const char *message, const char *request_id);
+/* The HTTP status EC2 sends with an error code: 400 for client errors, 401 AuthFailure,
+ * 403 SignatureDoesNotMatch/MissingAuthenticationToken/UnauthorizedOperation, 404
+ * MalformedQueryString (as AWS documents it), 412 DryRunOperation, 500 InternalError and
+ * the Insufficient*Capacity codes, 503 Unavailable/RequestLimitExceeded. */
+int api_error_status(const char *code);
+
+/* --- Credentials and SigV4 --- */
+
+/* Access key id -> secret, from an AWS credentials file (several profiles). */
+struct api_creds;
+
+/* Reads an AWS credentials file: [profile] sections with aws_access_key_id and
+ * aws_secret_access_key (other keys ignored), '#' and ';' comment lines, blank lines,
+ * whitespace around names and values. A file without a usable profile is an error. */
+int api_creds_load(const char *path, struct api_creds **ret, struct err *e);
+/* Loads `path` if it exists; otherwise makes a random AKIA... id (20 characters) and a
+ * 40-character secret, writes them as [default] with mode 0600 (a temporary file linked
+ * into place, so a reader never sees half a file and a concurrent writer never loses),
+ * and returns them. */
+int api_creds_generate(const char *path, struct api_creds **ret, struct err *e);
+void api_creds_free(struct api_creds *c);
+static inline void api_creds_freep(struct api_creds **c)
+{
+	api_creds_free(*c);
+}
+/* The secret of an access key id, or NULL. */
+const char *api_creds_secret(const struct api_creds *c, const char *access_key);
+/* The first profile's access key id (the [default] one that api_creds_generate writes). */
+const char *api_creds_first_key(const struct api_creds *c);
+
+struct api_header {
+	const char *name, *value;
+};
+
+struct api_request {
+	const char *method;
+	const char *path;  /* as received, percent-encoded, without the query */
+	const char *query; /* raw query string after '?', may be "" */
+	const struct api_header *headers;
+	size_t nheaders;
+	const void *body;
+	size_t body_len;
+	time_t now;
+};
+
+#define API_SIGV4_SKEW 900 /* seconds either way, as AWS allows */
+
+/* Verifies an AWS Signature Version 4 for service "ec2", in the Authorization header
+ * (AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...; with X-Amz-Date or
+ * Date) or in the query string (X-Amz-Algorithm, -Credential, -Date, -Expires,
+ * -SignedHeaders, -Signature). On success writes the region and access key id of the
+ * credential scope. The codes are EC2's:
+ *   MissingAuthenticationToken (403)  no signature at all
+ *   IncompleteSignature (400)         malformed Authorization or X-Amz-* parameters
+ *   AuthFailure (401)                 unknown access key id
+ *   RequestExpired (400)              date more than 15 minutes off, or past X-Amz-Expires
+ *   SignatureDoesNotMatch (403)       wrong signature, scope not ec2/aws4_request, scope
+ *                                     date not the request's, payload hash header wrong
+ *   MalformedQueryString (404)        a query string with a bad %-escape or over the bounds
+ * The comparison of signatures takes the same time wherever they differ. */
+int api_sigv4_verify(const struct api_creds *c, const struct api_request *req,
+		     char ret_region[static 32], char ret_access_key[static 64], struct err *e);

@@ -1,0 +1,17 @@
+/* Shared between the files of the EC2 Query API codec; not part of its interface. */
+#pragma once
+#include "api.h"
+
+/* The shape named `name`, or NULL. Borrowed from the model. */
+const json_t *api_model_shape(const struct api_model *m, const char *name);
+/* The shape of the operation's input or output (NULL if it has none). */
+const json_t *api_model_input(const struct api_model *m, const char *action);
+const json_t *api_model_output(const struct api_model *m, const char *action);
+/* A member's or list item's shape (the object {"shape": NAME, ...} points to). */
+const json_t *api_model_ref_shape(const struct api_model *m, const json_t *ref);
+/* The "type" of a shape ("structure", "list", "string", ...), "" if missing. */
+const char *api_shape_type(const json_t *shape);
+/* api_sigv4_verify for another service name (AWS's test vectors sign for "service"). */
+int api_sigv4_verify_service(const struct api_creds *c, const struct api_request *req,
+			     const char *service, char ret_region[static 32],
+			     char ret_access_key[static 64], struct err *e);

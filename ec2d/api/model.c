@@ -1,0 +1,115 @@
+/* The EC2 model: botocore's shapes for the actions in actions.txt, compiled in (model.json,
+ * embedded by embed.py). Shapes are looked up by name in the parsed JSON; nothing is copied
+ * out of it, so every shape pointer lives as long as the model. */
+#include "internal.h"
+#include "cleanup.h"
+#include <errno.h>
+#include <libxml/parser.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const unsigned char api_model_json[];
+extern const size_t api_model_json_len;
+
+struct api_model {
+	json_t *root;
+	json_t *operations;
+	json_t *shapes;
+	const char **actions; /* sorted, borrowed from `operations` */
+	size_t nactions;
+};
+
+void api_model_free(struct api_model *m)
+{
+	if (!m)
+		return;
+	free(m->actions);
+	json_decref(m->root);
+	free(m);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int api_model_load(struct api_model **ret, struct err *e)
+{
+	_cleanup_(api_model_freep) struct api_model *m = calloc(1, sizeof(*m));
+	json_error_t je;
+	const char *name;
+	json_t *op;
+	size_t i = 0;
+
+	if (!m)
+		return err_setr(e, -ENOMEM, "InternalError", "Out of memory loading the EC2 model");
+	/* libxml2 wants its one-time set-up done before threads use it; the daemon loads the
+	 * model once, early. */
+	xmlInitParser();
+	m->root = json_loadb((const char *)api_model_json, api_model_json_len, 0, &je);
+	if (!m->root)
+		return err_setr(e, -EINVAL, "InternalError",
+				"The embedded EC2 model does not parse: '%s'", je.text);
+	m->operations = json_object_get(m->root, "operations");
+	m->shapes = json_object_get(m->root, "shapes");
+	if (!json_is_object(m->operations) || !json_is_object(m->shapes))
+		return err_setr(e, -EINVAL, "InternalError",
+				"The embedded EC2 model has no 'operations' or 'shapes'");
+	m->nactions = json_object_size(m->operations);
+	m->actions = calloc(m->nactions ? m->nactions : 1, sizeof(*m->actions));
+	if (!m->actions)
+		return err_setr(e, -ENOMEM, "InternalError", "Out of memory loading the EC2 model");
+	json_object_foreach(m->operations, name, op) m->actions[i++] = name;
+	qsort(m->actions, m->nactions, sizeof(*m->actions), cmp_str);
+	*ret = TAKE_PTR(m);
+	return 0;
+}
+
+bool api_model_has_action(const struct api_model *m, const char *action)
+{
+	return action && json_is_object(json_object_get(m->operations, action));
+}
+
+size_t api_model_action_count(const struct api_model *m)
+{
+	return m->nactions;
+}
+
+const char *api_model_action_name(const struct api_model *m, size_t i)
+{
+	return i < m->nactions ? m->actions[i] : NULL;
+}
+
+const json_t *api_model_shape(const struct api_model *m, const char *name)
+{
+	const json_t *s = name ? json_object_get(m->shapes, name) : NULL;
+	return json_is_object(s) ? s : NULL;
+}
+
+const json_t *api_model_ref_shape(const struct api_model *m, const json_t *ref)
+{
+	return api_model_shape(m, json_string_value(json_object_get(ref, "shape")));
+}
+
+static const json_t *op_shape(const struct api_model *m, const char *action, const char *io)
+{
+	if (!action)
+		return NULL;
+	return api_model_ref_shape(m, json_object_get(json_object_get(m->operations, action), io));
+}
+
+const json_t *api_model_input(const struct api_model *m, const char *action)
+{
+	return op_shape(m, action, "input");
+}
+
+const json_t *api_model_output(const struct api_model *m, const char *action)
+{
+	return op_shape(m, action, "output");
+}
+
+const char *api_shape_type(const json_t *shape)
+{
+	const char *t = json_string_value(json_object_get(shape, "type"));
+	return t ? t : "";
+}

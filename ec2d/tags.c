@@ -1,0 +1,116 @@
+/* Tags on instances. create-tags, delete-tags and describe-tags name resources of both daemons:
+ * instances are tagged here, everything else by vpcd, in one request. */
+#include <string.h>
+#include "cleanup.h"
+#include "ec2d.h"
+#include "filter.h"
+#include "tagset.h"
+
+/* Splits Resources into instance IDs (checked) and the rest (vpcd's). */
+static int split(struct ereq *rq, json_t **ret_inst, json_t **ret_other, struct err *e)
+{
+	_cleanup_json_ json_t *res = plist(rq->params, "Resources");
+	json_t *inst = json_array(), *other = json_array(), *v;
+	size_t i;
+	json_array_foreach(res, i, v)
+	{
+		const char *id = json_string_value(v) ?: "";
+		if (strncmp(id, "i-", 2) != 0) {
+			json_array_append(other, v);
+			continue;
+		}
+		json_t *o = instance_get(id);
+		if (id_check(id, "i") < 0 || !o || strcmp(jstr(o, "_region"), rq->region) != 0) {
+			json_decref(inst), json_decref(other);
+			return err_set(e, id_check(id, "i") < 0 ? "InvalidID" : "InvalidInstanceID.NotFound",
+				       "The instance ID '%s' does not exist", id);
+		}
+		json_array_append(inst, v);
+	}
+	if (!json_array_size(res)) {
+		json_decref(inst), json_decref(other);
+		return err_set(e, "MissingParameter", "The request must contain the parameter Resources");
+	}
+	*ret_inst = inst, *ret_other = other;
+	return 0;
+}
+
+static int change(struct ereq *rq, bool put, json_t **ret, struct err *e)
+{
+	_cleanup_json_ json_t *inst = NULL, *other = NULL;
+	_cleanup_json_ json_t *tags = plist(rq->params, "Tags");
+	int r;
+	if ((r = split(rq, &inst, &other, e)) < 0)
+		return r;
+	if (put && !json_array_size(tags))
+		return err_set(e, "MissingParameter", "The request must contain the parameter Tags");
+	size_t i;
+	json_t *v, *t;
+	json_array_foreach(tags, i, t) if (put && (!*jstr(t, "Key") || strncmp(jstr(t, "Key"), "aws:", 4) == 0))
+		return err_set(e, "InvalidParameterValue", "Tag keys must be 1 to 128 characters and not start with 'aws:'");
+	/* vpcd's part first: if it refuses, nothing has changed. */
+	if (json_array_size(other)) {
+		json_t *p = json_deep_copy(rq->params), *res = NULL;
+		json_object_set(p, "Resources", other);
+		if ((r = vpc_call(rq->region, put ? "CreateTags" : "DeleteTags", p, &res, e)) < 0)
+			return r;
+		json_decref(res);
+	}
+	if (json_is_true(json_object_get(rq->params, "DryRun")))
+		return err_set(e, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
+	_cleanup_json_ json_t *changes = json_object();
+	json_array_foreach(inst, i, v)
+	{
+		json_t *o = json_deep_copy(instance_get(json_string_value(v)));
+		json_t *have = json_object_get(o, "Tags");
+		if (!json_is_array(have))
+			json_object_set_new(o, "Tags", have = json_array());
+		if (put ? tagset_put(have, tags) > 50 : (tagset_remove(have, tags), 0)) {
+			json_decref(o);
+			return err_set(e, "TagLimitExceeded", "The maximum number of tags (50) was exceeded for '%s'",
+				       json_string_value(v));
+		}
+		json_object_set_new(changes, json_string_value(v), o);
+	}
+	if ((r = state_commit(changes, e)) < 0)
+		return r;
+	*ret = json_object();
+	return 0;
+}
+
+int h_create_tags(struct ereq *rq, json_t **ret, struct err *e) { return change(rq, true, ret, e); }
+int h_delete_tags(struct ereq *rq, json_t **ret, struct err *e) { return change(rq, false, ret, e); }
+
+static const struct filter_map tag_filters[] = {{"resource-id", "ResourceId"},
+						{"resource-type", "ResourceType"},
+						{"key", "Key"},
+						{"value", "Value"},
+						{NULL, NULL}};
+
+int h_describe_tags(struct ereq *rq, json_t **ret, struct err *e)
+{
+	_cleanup_json_ json_t *filters = plist(rq->params, "Filters");
+	json_t *res = NULL;
+	int r;
+	if ((r = filters_check(filters, tag_filters, e)) < 0 ||
+	    (r = vpc_call(rq->region, "DescribeTags", json_deep_copy(rq->params), &res, e)) < 0)
+		return r;
+	json_t *out = json_object_get(res, "Tags"), *o, *t;
+	const char *id;
+	size_t i;
+	json_object_foreach(store_objects(E->store), id, o)
+	{
+		if (strcmp(jstr(o, "_type"), "instance") || strcmp(jstr(o, "_region"), rq->region))
+			continue;
+		json_array_foreach(json_object_get(o, "Tags"), i, t)
+		{
+			json_t *row = json_pack("{s:s, s:s, s:s, s:s}", "Key", jstr(t, "Key"), "ResourceId", id,
+						"ResourceType", "instance", "Value", jstr(t, "Value"));
+			if (filters_match(row, filters, tag_filters))
+				json_array_append(out, row);
+			json_decref(row);
+		}
+	}
+	*ret = res;
+	return 0;
+}

@@ -1,0 +1,64 @@
+/* libFuzzer target: a query string or form body as a client sends it, through
+ * api_form_parse and api_params_from_query for one of the model's actions (chosen by the
+ * first byte), then the params through the XML writer as if they were a result, and the
+ * raw bytes through the error document. Built and run by tests/fuzz/run. */
+#include "api.h"
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct api_model *model;
+
+static void check_err(int r, const struct err *e)
+{
+	/* Every refusal carries an EC2 code and a message. */
+	if (r < 0 && (!e->code[0] || !e->msg[0]))
+		abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct err e = {0};
+	json_t *kv = NULL, *params = NULL;
+	const char *action;
+	int r;
+
+	if (!model && api_model_load(&model, &e) < 0)
+		abort();
+	if (size < 1)
+		return 0;
+	action = api_model_action_name(model, data[0] % api_model_action_count(model));
+
+	r = api_form_parse((const char *)data + 1, size - 1, &kv, &e);
+	check_err(r, &e);
+	if (r == 0) {
+		err_clear(&e);
+		r = api_params_from_query(model, action, kv, &params, &e);
+		check_err(r, &e);
+		if ((r == 0) != (params != NULL))
+			abort();
+	}
+	if (params) {
+		char *xml = NULL;
+		size_t len = 0;
+		err_clear(&e);
+		r = api_xml_response(model, action, params, "fuzz", &xml, &len, &e);
+		check_err(r, &e);
+		if (r == 0 && (!xml || strlen(xml) != len))
+			abort();
+		free(xml);
+	}
+	{
+		char *msg = strndup((const char *)data + 1, size - 1);
+		char *xml = msg ? api_xml_error(e.code[0] ? e.code : "X", msg, msg) : NULL;
+		if (msg && !xml)
+			abort();
+		free(xml);
+		free(msg);
+	}
+	json_decref(params);
+	json_decref(kv);
+	return 0;
+}

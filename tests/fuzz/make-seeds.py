@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz targets (committed; rerun after changing the model):
+  corpus/fuzz_query/*  one byte choosing the action (its index in the sorted action list),
+                       then a form body botocore's EC2 serializer makes (tests/api's
+                       hand-written params)
+  corpus/fuzz_sigv4/*  requests in fuzz_sigv4.c's format, signed at 20150830T123600Z with
+                       AWS's test-vector key: the published vectors and botocore-signed EC2
+                       calls (Authorization header and presigned)
+"""
+import json
+import os
+import sys
+from urllib.parse import urlsplit
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "api"))
+sys.argv = sys.argv[:1] + ["unused"]
+import test_params  # noqa: E402  (the hand-written params; needs botocore)
+from botocore.auth import SigV4Auth, SigV4QueryAuth  # noqa: E402
+from botocore.awsrequest import AWSRequest  # noqa: E402
+from botocore.credentials import Credentials  # noqa: E402
+
+TS = "20150830T123600Z"
+CREDS = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+
+
+def write(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def query_seeds():
+    with open(os.path.join(HERE, "..", "..", "ec2d", "api", "model.json")) as f:
+        actions = sorted(json.load(f)["operations"])
+    for i, (action, desc, params) in enumerate(test_params.HAND):
+        body = test_params.encode(action, params)
+        write("fuzz_query", "%02d-%s" % (i, action), bytes([actions.index(action)]) + body)
+
+
+def signed(method, url, body, headers, service, query=False):
+    req = AWSRequest(method=method, url=url, data=body, headers=headers)
+    req.context["timestamp"] = TS
+    auth = (SigV4QueryAuth(CREDS, service, "us-east-1", expires=3600) if query
+            else SigV4Auth(CREDS, service, "us-east-1"))
+    auth._modify_request_before_signing(req)
+    sts = auth.string_to_sign(req, auth.canonical_request(req))
+    auth._inject_signature_to_request(req, auth.signature(sts, req))
+    p = req.prepare()
+    parts = urlsplit(p.url)
+    out = "%s %s%s\n" % (p.method, parts.path, "?" + parts.query if parts.query else "")
+    hs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in p.headers.items()}
+    hs.setdefault("Host", parts.netloc)
+    out += "".join("%s: %s\n" % kv for kv in hs.items()) + "\n"
+    data = p.body or b""
+    return out.encode() + (data.encode() if isinstance(data, str) else data)
+
+
+def sigv4_seeds():
+    host = "https://example.amazonaws.com"
+    write("fuzz_sigv4", "get-vanilla", signed("GET", host + "/", None, {}, "service"))
+    write("fuzz_sigv4", "get-vanilla-query-order-key-case",
+          signed("GET", host + "/?Param2=value2&Param1=value1", None, {}, "service"))
+    write("fuzz_sigv4", "post-vanilla", signed("POST", host + "/", None, {}, "service"))
+    write("fuzz_sigv4", "post-x-www-form-urlencoded",
+          signed("POST", host + "/", b"Param1=value1",
+                 {"Content-Type": "application/x-www-form-urlencoded"}, "service"))
+    ec2 = "http://localhost:8787"
+    form = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+    write("fuzz_sigv4", "ec2-post", signed(
+        "POST", ec2 + "/", test_params.encode(*test_params.HAND[0][::2]), dict(form), "ec2"))
+    write("fuzz_sigv4", "ec2-get", signed(
+        "GET", ec2 + "/?Action=DescribeVpcs&Version=2016-11-15&VpcId.1=vpc-1", None, {}, "ec2"))
+    write("fuzz_sigv4", "ec2-date-header", signed(
+        "POST", ec2 + "/", b"Action=DescribeRegions&Version=2016-11-15",
+        dict(form, Date="Sun, 30 Aug 2015 12:36:00 GMT"), "ec2"))
+    write("fuzz_sigv4", "ec2-presigned", signed(
+        "GET", ec2 + "/?Action=DescribeVpcs&Version=2016-11-15", None, {}, "ec2", query=True))
+
+
+if __name__ == "__main__":
+    query_seeds()
+    sigv4_seeds()
