@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -295,10 +296,24 @@ static void set_hostname(virDomainPtr d, const char *hostname)
 		if (l > 0 && (link[l] = 0, strncmp(link, "uts:", 4) == 0))
 			uts = fds[i];
 	}
+	/* libvirt sets the domain name as hostname while it starts the container, and that can
+	 * land after createXML returned: a detached grandchild keeps the right name in place for
+	 * the first two seconds, without holding up the launch. */
 	size_t hl = strlen(hostname);
 	pid_t pid = uts >= 0 ? fork() : -1;
-	if (pid == 0)
-		_exit(setns(uts, CLONE_NEWUTS) < 0 || sethostname(hostname, hl) < 0);
+	if (pid == 0) {
+		if (setns(uts, CLONE_NEWUTS) < 0 || sethostname(hostname, hl) < 0)
+			_exit(1);
+		if (fork() != 0)
+			_exit(0);
+		for (int i = 0; i < 200; i++) {
+			struct utsname u;
+			if (uname(&u) == 0 && strcmp(u.nodename, hostname) != 0)
+				sethostname(hostname, hl);
+			nanosleep(&(struct timespec){0, 10000000}, NULL);
+		}
+		_exit(0);
+	}
 	if (pid > 0)
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;

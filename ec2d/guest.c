@@ -202,8 +202,8 @@ static int exec_lxc(json_t *inst, json_t *argv, int client, int *ret_status, str
 		if (cap_from_name(*cap, &v) == 0)
 			drop[ndrop++] = v;
 	}
-	int out[2], errp[2];
-	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)
+	int out[2], errp[2], pidp[2];
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(pidp, O_CLOEXEC) < 0)
 		return err_setr(e, -errno, "InternalError", "pipe: %m");
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -217,17 +217,27 @@ static int exec_lxc(json_t *inst, json_t *argv, int client, int *ret_status, str
 			_exit(125);
 		pid_t inner = fork(); /* the pid namespace applies to children */
 		if (inner == 0) {
+			/* Its own process group, so that the command and what it starts can be
+			 * killed together. */
+			setpgid(0, 0);
 			for (int i = 0; i < ndrop; i++)
 				prctl(PR_CAPBSET_DROP, drop[i], 0, 0, 0);
 			execve("/bin/sh", args, env);
 			_exit(127);
 		}
+		/* Its pid as the host sees it, for ec2d to kill the group if the client leaves. */
+		if (inner > 0 && write(pidp[1], &inner, sizeof(inner)) < 0)
+			kill(inner, SIGKILL);
 		int st = 0;
 		while (inner > 0 && waitpid(inner, &st, 0) < 0 && errno == EINTR)
 			;
 		_exit(inner < 0 ? 126 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 	}
-	close(out[1]), close(errp[1]);
+	close(out[1]), close(errp[1]), close(pidp[1]);
+	pid_t inner = 0;
+	if (pid > 0 && read(pidp[0], &inner, sizeof(inner)) != sizeof(inner))
+		inner = 0;
+	close(pidp[0]);
 	for (int i = 0; i < nfds; i++)
 		close(fds[i]);
 	free(fds);
@@ -260,8 +270,11 @@ static int exec_lxc(json_t *inst, json_t *argv, int client, int *ret_status, str
 		if (p[2].revents & (POLLRDHUP | POLLHUP | POLLERR))
 			gone = true;
 	}
-	if (gone)
+	if (gone) {
+		if (inner > 0)
+			kill(-inner, SIGKILL);
 		kill(pid, SIGKILL);
+	}
 	for (int i = 0; i < 2; i++)
 		if (p[i].fd >= 0)
 			close(p[i].fd);

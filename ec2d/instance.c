@@ -963,6 +963,10 @@ int instances_reconcile(struct err *e)
 				 json_pack("{s:s}", "NetworkInterfaceId", jstr(o, "_eni")), &x, &ignored);
 			json_decref(x);
 		} else if (!strcmp(st, "running") || !strcmp(st, "stopping")) {
+			/* A stop cut short by the crash is finished; a guest that died is stopped. */
+			struct err ignored = {0};
+			if (active)
+				domain_stop(o, false, &ignored);
 			set_state(o, "stopped", !strcmp(st, "running")
 							? "Client.InstanceInitiatedShutdown: Instance initiated shutdown"
 							: "User initiated");

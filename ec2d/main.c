@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "ec2d.h"
 #include "log.h"
+#include "nl.h"
 #include "rpc.h"
 
 struct ec2d *E;
@@ -329,6 +330,7 @@ static int cmd_serve(int argc, char **argv)
 			return 1;
 		}
 	}
+	fd_limit_raise();
 	d.consoles = json_object();
 	d.imds = json_object();
 	d.tokens = json_object();
@@ -426,7 +428,17 @@ int ec2d_teardown(const char *prefix, const char *state_dir, struct err *e)
 		if (fscanf(pf, "%ld", &pid) != 1)
 			pid = 0;
 		fclose(pf);
-		if (pid > 1 && kill((pid_t)pid, SIGKILL) == 0)
+		/* Only an ec2d: a stale file may name a pid reused by anything. */
+		char comm[64] = "";
+		snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+		FILE *cf = pid > 1 ? fopen(path, "re") : NULL;
+		if (cf) {
+			if (!fgets(comm, sizeof(comm), cf))
+				comm[0] = 0;
+			fclose(cf);
+		}
+		snprintf(path, sizeof(path), PIDFILE_FMT, prefix);
+		if (strncmp(comm, "ec2d", 4) == 0 && kill((pid_t)pid, SIGKILL) == 0)
 			for (int i = 0; i < 200 && kill((pid_t)pid, 0) == 0; i++)
 				usleep(10000);
 		unlink(path);
@@ -468,6 +480,7 @@ int ec2d_teardown(const char *prefix, const char *state_dir, struct err *e)
 			snprintf(path, sizeof(path), "%s/%s", state_dir, files[i]);
 			unlink(path);
 		}
+		rmdir(state_dir);
 	}
 	(void)e;
 	return 0;

@@ -76,6 +76,29 @@ static const struct action {
 	{"DescribeTags", h_describe_tags, false},
 };
 
+/* Network verbs that name an instance (associate-address --instance-id, create-route
+ * --instance-id) mean its network interface: vpcd only knows ENIs. */
+static int instance_to_eni(const char *action, const char *region, json_t *params, struct err *e)
+{
+	const char *id = json_string_value(json_object_get(params, "InstanceId"));
+	if (!id || (strcmp(action, "AssociateAddress") && strcmp(action, "CreateRoute") &&
+		    strcmp(action, "ReplaceRoute")))
+		return 0;
+	pthread_mutex_lock(&E->lock);
+	json_t *inst = instance_get(id);
+	int r = 0;
+	if (!inst || strcmp(jstr(inst, "_region"), region) != 0)
+		r = err_set(e, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id);
+	else if (!*jstr(inst, "_eni"))
+		r = err_set(e, "IncorrectInstanceState", "The instance '%s' is terminated", id);
+	else
+		json_object_set_new(params, "NetworkInterfaceId", json_string(jstr(inst, "_eni")));
+	pthread_mutex_unlock(&E->lock);
+	if (r == 0)
+		json_object_del(params, "InstanceId");
+	return r;
+}
+
 int ec2d_dispatch(const char *action, const char *region, json_t *params, int fd, json_t **ret,
 		  struct err *e)
 {
@@ -83,8 +106,14 @@ int ec2d_dispatch(const char *action, const char *region, json_t *params, int fd
 	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
 		if (strcmp(actions[i].name, action) == 0)
 			a = &actions[i];
-	if (!a)
-		return vpc_call(region, action, json_incref(params), ret, e);
+	if (!a) {
+		int r = instance_to_eni(action, region, params, e);
+		return r < 0 ? r : vpc_call(region, action, json_incref(params), ret, e);
+	}
+	/* Reads are checked for permission only, as EC2 does. */
+	if (json_is_true(json_object_get(params, "DryRun")) &&
+	    (strncmp(action, "Describe", 8) == 0 || strcmp(action, "GetConsoleOutput") == 0))
+		return err_set(e, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
 	struct ereq rq = {.action = action, .region = region, .params = params, .fd = fd};
 	if (a->unlocked)
 		return a->fn(&rq, ret, e);

@@ -3,6 +3,7 @@
 #include "netns.h"
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
@@ -71,14 +72,30 @@ static int fail(struct err *e, int r, const char *what, const char *name)
 			nl_geterror(r));
 }
 
+int fd_move_high(int fd)
+{
+	int hi = fd >= 0 && fd < 1024 ? fcntl(fd, F_DUPFD_CLOEXEC, 1024) : -1;
+	if (hi < 0)
+		return fd;
+	close(fd);
+	return hi;
+}
+
+void fd_limit_raise(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 void nsh_free(struct nsh *h)
 {
 	if (!h)
 		return;
 	if (h->sk)
 		nl_socket_free(h->sk);
-	if (h->nft)
-		nft_ctx_free(h->nft);
 	if (h->fd >= 0)
 		close(h->fd);
 	free(h->name);
@@ -106,19 +123,25 @@ int nsh_open(const char *name, bool with_nft, struct nsh **ret, struct err *e)
 		return err_setr(e, saved, "InternalError", "cannot enter namespace '%s': %s", name,
 				strerror(-saved));
 	}
+	/* The cached descriptors (namespace, netlink) live above 1023: libnftables waits on its
+	 * own socket with select(), which aborts on a descriptor past FD_SETSIZE, so the low
+	 * numbers stay free for it (a lab of 1,000 VPCs holds 2,000 of these). */
+	h->fd = fd_move_high(h->fd);
 	h->sk = nl_socket_alloc();
-	if (h->sk && (r = nl_connect(h->sk, NETLINK_ROUTE)) < 0) {
+	int s = h->sk ? socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE) : -1;
+	struct sockaddr_nl local = {.nl_family = AF_NETLINK};
+	if (s >= 0)
+		s = fd_move_high(s);
+	if (s < 0 || bind(s, (struct sockaddr *)&local, sizeof(local)) < 0 ||
+	    (r = nl_socket_set_fd(h->sk, NETLINK_ROUTE, s)) < 0) {
+		if (s >= 0)
+			close(s);
 		nl_socket_free(h->sk);
 		h->sk = NULL;
 	}
-	if (h->sk && with_nft) {
-		/* libnftables opens its netlink socket here, in the namespace entered above. */
-		h->nft = nft_ctx_new(NFT_CTX_DEFAULT);
-		if (h->nft)
-			nft_ctx_buffer_error(h->nft), nft_ctx_buffer_output(h->nft);
-	}
+	h->with_nft = with_nft;
 	netns_leave(saved);
-	if (!h->sk || (with_nft && !h->nft)) {
+	if (!h->sk) {
 		nsh_free(h);
 		return err_setr(e, -ENOMEM, "InternalError", "cannot open netlink in '%s'", name);
 	}

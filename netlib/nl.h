@@ -16,8 +16,12 @@ struct nsh {
 	char *name;
 	int fd;
 	struct nl_sock *sk;
-	struct nft_ctx *nft; /* NULL unless asked for */
+	bool with_nft; /* nft_apply and nft_list make a context for each call */
 };
+/* Moves a descriptor to 1024 or above if it can (see nsh_open); returns the one to use. */
+int fd_move_high(int fd);
+/* Raises the soft limit on open files to the hard one (a namespace and a socket per VPC). */
+void fd_limit_raise(void);
 
 int nsh_open(const char *name, bool with_nft, struct nsh **ret, struct err *e);
 void nsh_free(struct nsh *h);

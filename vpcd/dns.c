@@ -94,13 +94,28 @@ static pid_t running_pid(const char *dir, int ns_fd)
 	return strcmp(buf, link) == 0 ? (pid_t)pid : 0;
 }
 
+/* Gone, or a zombie: dnsmasq detached itself, so its exit is reaped by pid 1, which may take
+ * its time (a second and more here). */
+static bool exited(pid_t pid)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return true;
+	bool z = fgets(buf, sizeof(buf), f) && strrchr(buf, ')') && strrchr(buf, ')')[2] == 'Z';
+	fclose(f);
+	return z;
+}
+
 static void stop_pid(pid_t pid)
 {
 	if (pid <= 1 || kill(pid, SIGTERM) < 0)
 		return;
-	for (int i = 0; i < 200 && kill(pid, 0) == 0; i++)
-		nanosleep(&(struct timespec){0, 5000000}, NULL);
-	kill(pid, SIGKILL);
+	for (int i = 0; i < 200 && !exited(pid); i++)
+		nanosleep(&(struct timespec){0, 2000000}, NULL);
+	if (!exited(pid))
+		kill(pid, SIGKILL);
 }
 
 static int start(const char *dir, int ns_fd, struct err *e)

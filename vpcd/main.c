@@ -137,6 +137,7 @@ static int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "vpcd: %s\n", e.msg);
 		return 1;
 	}
+	fd_limit_raise();
 	v.ns_cache = json_object();
 	v.nft_applied = json_object();
 	if ((r = regions_load_config(v.config_path, &e)) < 0 ||

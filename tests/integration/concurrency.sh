@@ -70,10 +70,10 @@ VNS=$(vpc_ns "$v")
 is "$(ip -n "$VNS" -o link show type bridge | awk -F': ' '{print $2}' | grep -c "^${P}b")" "$N" \
 	"the VPC namespace has exactly $N bridges"
 is "$(ip -n "$VNS" rule show | grep -c 'iif '"${P}b")" "$N" "and one route table rule per subnet"
-# Each bridge holds its subnet's router address.
-want=$(jq_ '"\n".join(sorted(str(s["CidrBlock"]).replace(".0/24", ".1/24") for s in d["Subnets"]))' <"$T/subnets.json")
+# Each bridge holds its subnet's router address (+1) and the resolver's (+2).
+want=$(jq_ '"\n".join(sorted(str(s["CidrBlock"]).replace(".0/24", x) for s in d["Subnets"] for x in (".1/24", ".2/24")))' <"$T/subnets.json")
 have=$(ip -n "$VNS" -o -4 addr show | awk '$2 ~ /^'"$P"'b/ {print $4}' | sort)
-is "$have" "$want" "each bridge holds its subnet's router address"
+is "$have" "$want" "each bridge holds its subnet's router and resolver addresses"
 
 # Address allocation under contention: 8 clients, 5 ENIs each, in one shared subnet.
 # (In a VPC of its own: the 80 ENIs above make every change of VPC 1 slow, see the end.)

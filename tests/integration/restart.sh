@@ -76,7 +76,8 @@ nok "the stray link ${P}bdeadbeef is gone" ip -n "$VNS" link show "${P}bdeadbeef
 nok "the stray namespace $P-vpc-00000000deadbeef is gone" test -e "/run/netns/$P-vpc-00000000deadbeef"
 ok "the deleted bridge $BR1 is back" ip -n "$VNS" link show "$BR1"
 like "$(ip -n "$VNS" link show "$BR1")" 'state UP|,UP' "it is up"
-is "$(ip -n "$VNS" -o -4 addr show dev "$BR1" | awk '{print $4}')" 10.6.1.1/24 "it holds the router address 10.6.1.1/24"
+is "$(ip -n "$VNS" -o -4 addr show dev "$BR1" | awk '{print $4}' | tr '\n' ' ')" "10.6.1.1/24 10.6.1.2/24 " \
+	"it holds the router address 10.6.1.1/24 and the resolver's 10.6.1.2/24"
 is "$(ip -n "$VNS" -o link show master "$BR1" | awk -F': ' '{print $2}' | sed 's/@.*//')" "$(port_of "$r1")" \
 	"r1's port is enslaved to it again"
 ok "the late subnet's bridge exists" ip -n "$VNS" link show "$(bridge_of "$late_id")"
