@@ -68,9 +68,9 @@ static const struct filter_map image_filters[] = {
 
 int h_describe_images(struct ereq *rq, json_t **ret, struct err *e)
 {
-	_cleanup_json_ json_t *ids = plist(rq->params, "ImageIds");
-	_cleanup_json_ json_t *filters = plist(rq->params, "Filters");
-	_cleanup_json_ json_t *owners = plist(rq->params, "Owners");
+	_cleanup_json_ json_t *ids = jlist(rq->params, "ImageIds");
+	_cleanup_json_ json_t *filters = jlist(rq->params, "Filters");
+	_cleanup_json_ json_t *owners = jlist(rq->params, "Owners");
 	json_t *out = json_array(), *v, *img;
 	const char *id;
 	size_t i;
@@ -181,8 +181,8 @@ static const struct filter_map type_filters[] = {
 
 int h_describe_instance_types(struct ereq *rq, json_t **ret, struct err *e)
 {
-	_cleanup_json_ json_t *names = plist(rq->params, "InstanceTypes");
-	_cleanup_json_ json_t *filters = plist(rq->params, "Filters");
+	_cleanup_json_ json_t *names = jlist(rq->params, "InstanceTypes");
+	_cleanup_json_ json_t *filters = jlist(rq->params, "Filters");
 	const json_t *all = instance_type_get(NULL);
 	json_t *out = json_array(), *v;
 	size_t i;

@@ -8,6 +8,7 @@
 #include <libvirt/libvirt.h>
 #include "err.h"
 #include "ids.h"
+#include "jsonx.h"
 #include "store.h"
 
 #define OWNER_ID "123456789012"
@@ -46,8 +47,6 @@ struct ereq {
 typedef int (*ehandler_fn)(struct ereq *rq, json_t **ret, struct err *e);
 
 /* Small helpers */
-const char *jstr(json_t *o, const char *key);
-json_t *plist(json_t *params, const char *name); /* new ref: array (one scalar wrapped) */
 /* Commits changed instances ({id: obj or null}) to the journal. */
 int state_commit(json_t *changes, struct err *e);
 json_t *instance_get(const char *id);

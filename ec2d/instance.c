@@ -363,7 +363,7 @@ int h_run_instances(struct ereq *rq, json_t **ret, struct err *e)
 	L.private_ip = *jstr(P, "PrivateIpAddress") ? jstr(P, "PrivateIpAddress") : NULL;
 	L.key_name = *jstr(P, "KeyName") ? jstr(P, "KeyName") : NULL;
 	L.client_token = *jstr(P, "ClientToken") ? jstr(P, "ClientToken") : NULL;
-	groups = plist(P, "SecurityGroupIds");
+	groups = jlist(P, "SecurityGroupIds");
 	/* NetworkInterfaces[0] (what `aws ec2 run-instances --associate-public-ip-address` sends). */
 	json_t *ni = json_array_get(json_object_get(P, "NetworkInterfaces"), 0);
 	if (ni) {
@@ -376,7 +376,7 @@ int h_run_instances(struct ereq *rq, json_t **ret, struct err *e)
 			L.private_ip = jstr(ni, "PrivateIpAddress");
 		if (json_object_get(ni, "Groups")) {
 			json_decref(groups);
-			groups = plist(ni, "Groups");
+			groups = jlist(ni, "Groups");
 		}
 		L.public_ip = json_object_get(ni, "AssociatePublicIpAddress");
 	}
@@ -582,8 +582,8 @@ static bool listed(json_t *ids, const char *id)
 static int select_instances(struct ereq *rq, const struct filter_map *map, json_t **ret,
 			    json_t **ret_token, struct err *e)
 {
-	_cleanup_json_ json_t *ids = plist(rq->params, "InstanceIds");
-	_cleanup_json_ json_t *filters = plist(rq->params, "Filters");
+	_cleanup_json_ json_t *ids = jlist(rq->params, "InstanceIds");
+	_cleanup_json_ json_t *filters = jlist(rq->params, "Filters");
 	long long max = json_integer_value(json_object_get(rq->params, "MaxResults")), start = 0, seen = 0;
 	const char *token = jstr(rq->params, "NextToken");
 	int r;
@@ -685,8 +685,8 @@ static const struct filter_map status_filters[] = {
 
 int h_describe_instance_status(struct ereq *rq, json_t **ret, struct err *e)
 {
-	_cleanup_json_ json_t *ids = plist(rq->params, "InstanceIds");
-	_cleanup_json_ json_t *filters = plist(rq->params, "Filters");
+	_cleanup_json_ json_t *ids = jlist(rq->params, "InstanceIds");
+	_cleanup_json_ json_t *filters = jlist(rq->params, "Filters");
 	bool all = json_is_true(json_object_get(rq->params, "IncludeAllInstances"));
 	int r;
 	if ((r = check_ids(rq, ids, e)) < 0 || (r = filters_check(filters, status_filters, e)) < 0)
@@ -728,7 +728,7 @@ static int transition(struct ereq *rq, const char *out_key, const char *const *a
 		      const char *const *noop, const char *shown, transition_fn fn, json_t **ret,
 		      struct err *e)
 {
-	_cleanup_json_ json_t *ids = plist(rq->params, "InstanceIds");
+	_cleanup_json_ json_t *ids = jlist(rq->params, "InstanceIds");
 	size_t i;
 	json_t *v;
 	int r;
@@ -881,7 +881,7 @@ int h_get_console_output(struct ereq *rq, json_t **ret, struct err *e)
 int h_exec(struct ereq *rq, json_t **ret, struct err *e)
 {
 	const char *id = jstr(rq->params, "InstanceId");
-	_cleanup_json_ json_t *argv = plist(rq->params, "Command");
+	_cleanup_json_ json_t *argv = jlist(rq->params, "Command");
 	_cleanup_json_ json_t *ids = json_pack("[s]", id);
 	int r, status = 0;
 	if (!json_array_size(argv))

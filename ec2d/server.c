@@ -16,22 +16,6 @@
 #include "log.h"
 #include "rpc.h"
 
-const char *jstr(json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key)) ?: "";
-}
-
-json_t *plist(json_t *params, const char *name)
-{
-	json_t *v = json_object_get(params, name);
-	if (json_is_array(v))
-		return json_incref(v);
-	json_t *a = json_array();
-	if (v && !json_is_null(v))
-		json_array_append(a, v);
-	return a;
-}
-
 int state_commit(json_t *changes, struct err *e)
 {
 	_cleanup_json_ json_t *meta = json_deep_copy(store_meta(E->store));

@@ -9,7 +9,7 @@
 /* Splits Resources into instance IDs (checked) and the rest (vpcd's). */
 static int split(struct ereq *rq, json_t **ret_inst, json_t **ret_other, struct err *e)
 {
-	_cleanup_json_ json_t *res = plist(rq->params, "Resources");
+	_cleanup_json_ json_t *res = jlist(rq->params, "Resources");
 	json_t *inst = json_array(), *other = json_array(), *v;
 	size_t i;
 	json_array_foreach(res, i, v)
@@ -38,7 +38,7 @@ static int split(struct ereq *rq, json_t **ret_inst, json_t **ret_other, struct 
 static int change(struct ereq *rq, bool put, json_t **ret, struct err *e)
 {
 	_cleanup_json_ json_t *inst = NULL, *other = NULL;
-	_cleanup_json_ json_t *tags = plist(rq->params, "Tags");
+	_cleanup_json_ json_t *tags = jlist(rq->params, "Tags");
 	int r;
 	if ((r = split(rq, &inst, &other, e)) < 0)
 		return r;
@@ -89,7 +89,7 @@ static const struct filter_map tag_filters[] = {{"resource-id", "ResourceId"},
 
 int h_describe_tags(struct ereq *rq, json_t **ret, struct err *e)
 {
-	_cleanup_json_ json_t *filters = plist(rq->params, "Filters");
+	_cleanup_json_ json_t *filters = jlist(rq->params, "Filters");
 	json_t *res = NULL;
 	int r;
 	if ((r = filters_check(filters, tag_filters, e)) < 0 ||

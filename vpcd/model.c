@@ -4,11 +4,6 @@
 #include "cleanup.h"
 #include "vpcd.h"
 
-const char *jstr(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
 
 json_t *obj_get(const char *id) { return id ? json_object_get(store_objects(V->store), id) : NULL; }
 

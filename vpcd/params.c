@@ -60,16 +60,7 @@ int param_int(struct req *rq, const char *name, long long dflt, long long *ret, 
 	return err_set(e, "InvalidParameterValue", "Value for parameter %s must be an integer", name);
 }
 
-json_t *param_list(json_t *params, const char *name)
-{
-	json_t *v = json_object_get(params, name);
-	if (json_is_array(v))
-		return json_incref(v);
-	json_t *a = json_array();
-	if (v && !json_is_null(v))
-		json_array_append(a, v);
-	return a;
-}
+json_t *param_list(json_t *params, const char *name) { return jlist(params, name); }
 
 int param_cidr(struct req *rq, const char *name, struct cidr *ret, const char **ret_text,
 	       struct err *e)

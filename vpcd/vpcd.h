@@ -7,6 +7,7 @@
 #include "cidr.h"
 #include "err.h"
 #include "filter.h"
+#include "jsonx.h"
 #include "ids.h"
 #include "nl.h"
 #include "store.h"
@@ -72,7 +73,6 @@ void txn_touch_region(struct txn *t, const char *region);
 int txn_commit(struct txn *t, struct err *e);
 void txn_rollback(struct txn *t);
 void new_id(struct txn *t, const char *kind, char buf[static ID_MAX]);
-const char *jstr(json_t *o, const char *key);
 /* Iteration over the objects of one type in one region (region NULL: all). */
 #define obj_foreach(type, region, id, o)                                                           \
 	json_object_foreach(store_objects(V->store), id, o)                                        \
