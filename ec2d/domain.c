@@ -284,8 +284,10 @@ static void uuid_of(const char *id, char buf[static 37])
  * them, in the container's UTS namespace. */
 static void set_hostname(virDomainPtr d, const char *hostname)
 {
-	int *fds = NULL;
-	int n = virDomainLxcOpenNamespace(d, &fds, 0);
+	int *fds = NULL, n = -1;
+	/* Right after createXML libvirt may not know the container's init yet. */
+	for (int i = 0; i < 100 && (n = virDomainLxcOpenNamespace(d, &fds, 0)) <= 0; i++)
+		nanosleep(&(struct timespec){0, 10000000}, NULL);
 	if (n <= 0)
 		return;
 	char path[64], link[64];

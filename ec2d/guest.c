@@ -199,7 +199,9 @@ static int exec_lxc(json_t *inst, json_t *argv, int client, int *ret_status, str
 	int drop[64], ndrop = 0;
 	for (const char *const *cap = domain_dropped_caps; *cap && ndrop < 64; cap++) {
 		cap_value_t v;
-		if (cap_from_name(*cap, &v) == 0)
+		char cname[40];
+		snprintf(cname, sizeof(cname), "cap_%s", *cap);
+		if (cap_from_name(cname, &v) == 0)
 			drop[ndrop++] = v;
 	}
 	int out[2], errp[2], pidp[2];

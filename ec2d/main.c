@@ -350,7 +350,20 @@ static int cmd_serve(int argc, char **argv)
 	virSetErrorFunc(NULL, quiet_libvirt);
 	virEventRegisterDefaultImpl();
 	events_start();
-	if ((r = caps_keep_only(needed, (int)ARRAY_SIZE(needed), &e)) < 0) {
+	/* A command run by exec has what a container has: every capability but the dropped ones
+	 * (guest.c drops those from its bounding set before it execs). */
+	cap_value_t pass[CAP_LAST_CAP + 1];
+	int npass = 0;
+	for (cap_value_t v = 0; v <= CAP_LAST_CAP; v++) {
+		char *name = cap_to_name(v);
+		bool dropped = false;
+		for (const char *const *dc = domain_dropped_caps; *dc && name; dc++)
+			dropped |= strcmp(*dc, name + (strncmp(name, "cap_", 4) == 0 ? 4 : 0)) == 0;
+		cap_free(name);
+		if (!dropped)
+			pass[npass++] = v;
+	}
+	if ((r = caps_keep(needed, (int)ARRAY_SIZE(needed), pass, npass, &e)) < 0) {
 		log_error("%s", e.msg);
 		return 1;
 	}

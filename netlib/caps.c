@@ -35,6 +35,11 @@ int caps_require(const cap_value_t *caps, int n, struct err *e)
 
 int caps_keep_only(const cap_value_t *caps, int n, struct err *e)
 {
+	return caps_keep(caps, n, NULL, 0, e);
+}
+
+int caps_keep(const cap_value_t *caps, int n, const cap_value_t *pass, int m, struct err *e)
+{
 	__attribute__((cleanup(cap_freep))) cap_t c = cap_init();
 	if (!c)
 		return -ENOMEM;
@@ -43,11 +48,14 @@ int caps_keep_only(const cap_value_t *caps, int n, struct err *e)
 		int keep = 0;
 		for (int i = 0; i < n; i++)
 			keep |= caps[i] == v;
+		for (int i = 0; i < m; i++)
+			keep |= pass[i] == v;
 		if (!keep && cap_drop_bound(v) < 0 && errno != EINVAL)
 			return err_setr(e, -errno, "InternalError", "cannot drop from bounding set: %m");
 	}
 	if (cap_set_flag(c, CAP_EFFECTIVE, n, caps, CAP_SET) < 0 ||
-	    cap_set_flag(c, CAP_PERMITTED, n, caps, CAP_SET) < 0 || cap_set_proc(c) < 0)
+	    cap_set_flag(c, CAP_PERMITTED, n, caps, CAP_SET) < 0 ||
+	    (m && cap_set_flag(c, CAP_PERMITTED, m, pass, CAP_SET) < 0) || cap_set_proc(c) < 0)
 		return err_setr(e, -errno, "InternalError", "cannot set capabilities: %m");
 	/* Keep them across nothing: no exec is expected, and none may inherit them. */
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
