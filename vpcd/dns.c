@@ -153,7 +153,7 @@ void dns_stop(const char *vpc_id, int ns_fd)
 	dns_dir(vpc_id, dir);
 	if (ns_fd >= 0)
 		stop_pid(running_pid(dir, ns_fd));
-	const char *files[] = {"conf", "hosts", "dhcp-hosts", "pid", "log"};
+	const char *files[] = {"conf", "hosts", "dhcp-hosts", "dhcp-opts", "pid", "log"};
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
 		unlink(path);
@@ -170,29 +170,41 @@ int dns_sync(struct nsh *h, const char *vpc_id, struct err *e)
 
 	dns_domain(jstr(vpc, "_region"), domain);
 	dns_dir(vpc_id, dir);
-	_cleanup_free_ char *conf = NULL, *hosts = NULL, *dhcp = NULL;
-	size_t cn = 0, hn = 0, dn = 0;
+	_cleanup_free_ char *conf = NULL, *hosts = NULL, *dhcp = NULL, *opts = NULL;
+	size_t cn = 0, hn = 0, dn = 0, on = 0;
 	FILE *cf = open_memstream(&conf, &cn), *hf = open_memstream(&hosts, &hn),
-	     *df = open_memstream(&dhcp, &dn);
-	if (!cf || !hf || !df)
+	     *df = open_memstream(&dhcp, &dn), *of = open_memstream(&opts, &on);
+	if (!cf || !hf || !df || !of)
 		abort();
+	/* The configuration depends on the VPC alone, so that subnets come and go with a reload
+	 * (SIGHUP) instead of a restart: one static range over the VPC's CIDR serves every subnet
+	 * bridge (interface=<prefix>b*), and each subnet's netmask, router (+1), resolver (+2) and
+	 * broadcast come from the options file by the tag its hosts carry. */
+	struct cidr vc;
+	cidr_parse(jstr(vpc, "CidrBlock"), &vc);
+	ip_format(vc.addr, a);
+	ip_format(vc.len ? ~0u << (32 - vc.len) : 0, mask);
 	fprintf(cf,
 		"# written by vpcd for %s: AmazonProvidedDNS and DHCP\n"
 		"user=root\ngroup=\npid-file=%s/pid\nlog-facility=%s/log\n"
-		"no-resolv\nno-hosts\nno-poll\nbind-dynamic\nexcept-interface=lo\n"
+		"no-resolv\nno-hosts\nno-poll\nbind-dynamic\nexcept-interface=lo\ninterface=%sb*\n"
 		"domain=%s\nlocal=/%s/\naddn-hosts=%s/hosts\ndhcp-hostsfile=%s/dhcp-hosts\n"
+		"dhcp-optsfile=%s/dhcp-opts\ndhcp-range=%s,static,%s,1h\n"
 		"dhcp-authoritative\nleasefile-ro\nno-ping\n",
-		vpc_id, dir, dir, domain, domain, dir, dir);
+		vpc_id, dir, dir, V->prefix, domain, domain, dir, dir, dir, a, mask);
 	obj_foreach_vpc("subnet", vpc_id, id, o)
 	{
 		struct cidr c;
+		char r1[IP_STRLEN], bc[IP_STRLEN];
 		cidr_parse(jstr(o, "CidrBlock"), &c);
-		ip_format(c.addr, a);
-		ip_format(c.len ? ~0u << (32 - c.len) : 0, mask);
+		uint32_t m = c.len ? ~0u << (32 - c.len) : 0;
+		ip_format(m, mask);
+		ip_format(c.addr + 1, r1);
 		ip_format(c.addr + 2, b);
+		ip_format(c.addr | ~m, bc);
 		const char *br = jstr(o, "_bridge");
-		fprintf(cf, "interface=%s\ndhcp-range=set:%s,%s,static,%s,1h\n", br, br, a, mask);
-		fprintf(cf, "dhcp-option=tag:%s,option:dns-server,%s\n", br, b);
+		fprintf(of, "tag:%s,option:netmask,%s\ntag:%s,option:router,%s\n", br, mask, br, r1);
+		fprintf(of, "tag:%s,option:dns-server,%s\ntag:%s,option:broadcast,%s\n", br, b, br, bc);
 		nsub++;
 	}
 	obj_foreach_vpc("eni", vpc_id, id, o)
@@ -204,9 +216,10 @@ int dns_sync(struct nsh *h, const char *vpc_id, struct err *e)
 			if (*p == '.')
 				*p = '-';
 		fprintf(hf, "%s %s.%s %s\n", ip, host, domain, host);
-		fprintf(df, "%s,%s,%s,1h\n", jstr(o, "MacAddress"), ip, host);
+		fprintf(df, "%s,set:%s,%s,%s,1h\n", jstr(o, "MacAddress"),
+			jstr(obj_get(jstr(o, "SubnetId")), "_bridge"), ip, host);
 	}
-	fclose(cf), fclose(hf), fclose(df);
+	fclose(cf), fclose(hf), fclose(df), fclose(of);
 
 	if (nsub == 0) {
 		dns_stop(vpc_id, h->fd);
@@ -221,6 +234,10 @@ int dns_sync(struct nsh *h, const char *vpc_id, struct err *e)
 		return err_setr(e, changed_conf, "InternalError", "cannot write '%s'", path);
 	snprintf(path, sizeof(path), "%s/hosts", dir);
 	if ((x = write_if_changed(path, hosts)) < 0)
+		return err_setr(e, x, "InternalError", "cannot write '%s'", path);
+	changed_hosts |= x;
+	snprintf(path, sizeof(path), "%s/dhcp-opts", dir);
+	if ((x = write_if_changed(path, opts)) < 0)
 		return err_setr(e, x, "InternalError", "cannot write '%s'", path);
 	changed_hosts |= x;
 	snprintf(path, sizeof(path), "%s/dhcp-hosts", dir);

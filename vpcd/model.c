@@ -181,7 +181,9 @@ json_t *obj_public(json_t *o)
 			continue;
 		if ((strcmp(k, "Tags") == 0 || strcmp(k, "TagSet") == 0) && json_array_size(v) == 0)
 			continue;
-		json_object_set_new(p, k, json_deep_copy(v));
+		/* Shared, not copied (most of a describe's time went to copying): callers replace
+		 * members, never change them in place. */
+		json_object_set(p, k, v);
 	}
 	return p;
 }

@@ -60,8 +60,10 @@ bool route_active(json_t *route, const char *vpc_id)
 static void rtb_decorate(json_t *pub, json_t *o)
 {
 	size_t i;
-	json_t *rt;
-	json_array_foreach(json_object_get(pub, "Routes"), i, rt)
+	json_t *rt, *routes = json_deep_copy(json_object_get(pub, "Routes")) ?: json_array();
+	/* A copy: the public object shares its members with the stored one (obj_public). */
+	json_object_set_new(pub, "Routes", routes);
+	json_array_foreach(routes, i, rt)
 		json_object_set_new(rt, "State", json_string(route_active(rt, jstr(o, "VpcId")) ? "active" : "blackhole"));
 }
 

@@ -90,7 +90,8 @@ void new_id(struct txn *t, const char *kind, char buf[static ID_MAX]);
 			if (((o) = obj_get(id)) && !strcmp(jstr((o), "_type"), (type)))
 /* Builds the indexes from the store (at start-up). */
 void model_index_all(void);
-/* Output: a copy without internal keys, Tags dropped when empty (as AWS prints them). */
+/* Output: the object without internal keys, Tags dropped when empty (as AWS prints them).
+ * Its members are shared with the stored object: replace them, do not change them in place. */
 json_t *obj_public(json_t *o);
 
 /* The kinds of objects: ID prefix, model type, tag resource type, EC2's NotFound error. */
