@@ -300,7 +300,7 @@ static void set_hostname(virDomainPtr d, const char *hostname)
 	}
 	/* libvirt sets the domain name as hostname while it starts the container, and that can
 	 * land after createXML returned: a detached grandchild keeps the right name in place for
-	 * the first two seconds, without holding up the launch. */
+	 * the first ten seconds, without holding up the launch. */
 	size_t hl = strlen(hostname);
 	pid_t pid = uts >= 0 ? fork() : -1;
 	if (pid == 0) {
@@ -308,11 +308,11 @@ static void set_hostname(virDomainPtr d, const char *hostname)
 			_exit(1);
 		if (fork() != 0)
 			_exit(0);
-		for (int i = 0; i < 200; i++) {
+		for (int i = 0; i < 300; i++) {
 			struct utsname u;
 			if (uname(&u) == 0 && strcmp(u.nodename, hostname) != 0)
 				sethostname(hostname, hl);
-			nanosleep(&(struct timespec){0, 10000000}, NULL);
+			nanosleep(&(struct timespec){0, i < 100 ? 10000000 : 50000000}, NULL);
 		}
 		_exit(0);
 	}
@@ -391,14 +391,10 @@ int domain_start(json_t *inst, struct err *e)
 {
 	const char *id = jstr(inst, "InstanceId"), *kind = jstr(inst, "_kind");
 	char name[64], uuid[37], dir[512], root[600], log[600], sock[600];
-	json_t *img = image_get(jstr(inst, "ImageId"));
+	/* What the instance boots was fixed at launch (its copy of the image), so that a rebuilt
+	 * image does not change, or strand, instances made from the old one. */
 	const json_t *type = instance_type_get(jstr(inst, "InstanceType"));
 	bool vm = strcmp(kind, "qemu") == 0;
-
-	if (!img)
-		return err_set(e, "InvalidAMIID.Unavailable",
-			       "The image '%s' of instance '%s' is no longer in the images directory",
-			       jstr(inst, "ImageId"), id);
 	virConnectPtr c = domain_conn(kind, e);
 	if (!c)
 		return -ENOTCONN;
@@ -409,18 +405,20 @@ int domain_start(json_t *inst, struct err *e)
 	snprintf(log, sizeof(log), "%s/console.log", dir);
 	snprintf(sock, sizeof(sock), "%s/ec2d/%s.exec", E->run_dir, id);
 	char kernel[600], initrd[600];
-	snprintf(kernel, sizeof(kernel), "%s/%s", jstr(img, "_dir"), jstr(img, "Kernel"));
-	snprintf(initrd, sizeof(initrd), "%s/%s", jstr(img, "_dir"), jstr(img, "Initrd"));
-	if (vm && E->kvm < 0)
-		E->kvm = kvm_cached_probe(c, img);
+	snprintf(kernel, sizeof(kernel), "%s/vmlinuz", dir);
+	snprintf(initrd, sizeof(initrd), "%s/initrd.img", dir);
+	if (vm && E->kvm < 0) {
+		json_t *img = image_get(jstr(inst, "ImageId"));
+		E->kvm = img ? kvm_cached_probe(c, img) : 0;
+	}
 	json_t *vcpu = json_object_get(json_object_get((json_t *)type, "VCpuInfo"), "DefaultVCpus");
 	json_t *mem = json_object_get(json_object_get((json_t *)type, "MemoryInfo"), "SizeInMiB");
 	struct domain_spec s = {
 		.name = name, .kind = kind, .uuid = uuid,
 		.vcpus = (int)json_integer_value(vcpu), .memory_mib = json_integer_value(mem),
 		.mac = jstr(inst, "_mac"), .link = jstr(inst, "_link"), .root = root,
-		.init = *jstr(img, "Init") ? jstr(img, "Init") : "/sbin/init",
-		.kernel = kernel, .initrd = initrd, .cmdline = jstr(img, "Cmdline"),
+		.init = *jstr(inst, "_init") ? jstr(inst, "_init") : "/sbin/init",
+		.kernel = kernel, .initrd = initrd, .cmdline = jstr(inst, "_cmdline"),
 		.console_log = log, .exec_sock = sock, .kvm = E->kvm == 1,
 	};
 	_cleanup_free_ char *xml = domain_xml(&s);

@@ -110,6 +110,7 @@ int h_terminate_instances(struct ereq *, json_t **, struct err *);
 int h_get_console_output(struct ereq *, json_t **, struct err *);
 int h_exec(struct ereq *, json_t **, struct err *);
 int h_attach_network_interface(struct ereq *, json_t **, struct err *);
+int h_detach_network_interface(struct ereq *, json_t **, struct err *);
 /* tags.c */
 int h_create_tags(struct ereq *, json_t **, struct err *);
 int h_delete_tags(struct ereq *, json_t **, struct err *);

@@ -2,6 +2,7 @@
  * journaled record, an ENI from vpcd, a directory (the container's root, the console log) and,
  * while it runs, a libvirt domain. */
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -254,12 +255,25 @@ static int launch_one(struct ereq *rq, struct launch *L, json_t **ret_inst, stru
 		r = err_setr(e, -errno, "InternalError", "cannot make '%s': %m", dir);
 		goto fail;
 	}
+	/* The instance's own copy of the image: a container's root, a VM's kernel and initrd
+	 * (hard links when the file system allows). */
 	if (strcmp(kind, "lxc") == 0) {
 		char from[600], to[600];
 		snprintf(from, sizeof(from), "%s/rootfs", jstr(L->image, "_dir"));
 		snprintf(to, sizeof(to), "%s/rootfs", dir);
 		if ((r = copy_tree(from, to, e)) < 0)
 			goto fail;
+		json_object_set_new(inst, "_init", json_string(*jstr(L->image, "Init") ? jstr(L->image, "Init") : "/sbin/init"));
+	} else {
+		static const char *const files[][2] = {{"Kernel", "vmlinuz"}, {"Initrd", "initrd.img"}};
+		for (int k = 0; k < 2; k++) {
+			char from[600], to[600];
+			snprintf(from, sizeof(from), "%s/%s", jstr(L->image, "_dir"), jstr(L->image, files[k][0]));
+			snprintf(to, sizeof(to), "%s/%s", dir, files[k][1]);
+			if (linkat(AT_FDCWD, from, AT_FDCWD, to, 0) < 0 && (r = copy_tree(from, to, e)) < 0)
+				goto fail;
+		}
+		json_object_set_new(inst, "_cmdline", json_string(jstr(L->image, "Cmdline")));
 	}
 	if ((r = imds_ensure(jstr(inst, "VpcId"), e)) < 0 || (r = domain_start(inst, e)) < 0)
 		goto fail;
@@ -807,7 +821,7 @@ static int do_reboot(json_t *inst, struct ereq *rq, struct err *e)
 	(void)rq;
 	int r;
 	/* A reboot keeps everything (ENI, address, the container's files): the domain is made
-	 * again. */
+	 * again, from the instance's own copy of its image. */
 	if ((r = domain_stop(inst, true, e)) < 0)
 		return r;
 	return domain_start(inst, e);
@@ -917,6 +931,29 @@ int h_attach_network_interface(struct ereq *rq, json_t **ret, struct err *e)
 	return err_set(e, "InvalidParameterValue",
 		       "Instance '%s' already has its network interface at device index 0; vpclab instances have one",
 		       id);
+}
+
+/* An instance's primary interface stays until it is terminated, as in EC2. */
+int h_detach_network_interface(struct ereq *rq, json_t **ret, struct err *e)
+{
+	const char *att = jstr(rq->params, "AttachmentId");
+	json_t *res = NULL;
+	int r;
+	if (!*att)
+		return err_set(e, "MissingParameter", "The request must contain the parameter AttachmentId");
+	if ((r = vpc_call(rq->region, "DescribeNetworkInterfaces",
+			  json_pack("{s:[{s:s, s:[s]}]}", "Filters", "Name", "attachment.attachment-id", "Values", att),
+			  &res, e)) < 0)
+		return r;
+	json_t *eni = json_array_get(json_object_get(res, "NetworkInterfaces"), 0);
+	const char *inst = jstr(json_object_get(eni, "Attachment"), "InstanceId");
+	bool primary = eni && instance_get(inst) &&
+		       json_integer_value(json_object_get(json_object_get(eni, "Attachment"), "DeviceIndex")) == 0;
+	json_decref(res);
+	if (primary)
+		return err_set(e, "OperationNotPermitted",
+			       "The network interface at device index 0 of instance '%s' cannot be detached", inst);
+	return vpc_call(rq->region, "DetachNetworkInterface", json_deep_copy(rq->params), ret, e);
 }
 
 /* --- after a crash or restart --------------------------------------------------------------- */

@@ -55,6 +55,7 @@ static const struct action {
 	{"DescribeLab", h_describe_lab, false},
 	{"Exec", h_exec, true},
 	{"AttachNetworkInterface", h_attach_network_interface, false},
+	{"DetachNetworkInterface", h_detach_network_interface, false},
 	{"CreateTags", h_create_tags, false},
 	{"DeleteTags", h_delete_tags, false},
 	{"DescribeTags", h_describe_tags, false},

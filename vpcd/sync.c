@@ -349,14 +349,19 @@ static int adopt_instance_link(struct nsh *h, json_t *eni, bool here, struct err
 	int r, master = nl_link_index(h, jstr(s, "_bridge"));
 	if (master < 0)
 		return err_setr(e, master, "InternalError", "no bridge for subnet '%s'", jstr(s, "SubnetId"));
-	if (!here) {
-		struct nsh *root;
-		if ((r = nsh_get("", false, &root, e)) < 0)
+	/* A new link in the host namespace wins over one of the same name here: that is the
+	 * previous boot's, which the kernel may take a second or two to remove after its
+	 * container's namespace went. */
+	struct nsh *root;
+	if ((r = nsh_get("", false, &root, e)) < 0)
+		return r;
+	if (nl_link_index(root, port) >= 0) {
+		if (here && (r = nl_link_del(h, port, e)) < 0)
 			return r;
-		if (nl_link_index(root, port) < 0)
-			return 0;
 		if ((r = nl_link_move(root, port, h->fd, e)) < 0)
 			return r;
+	} else if (!here) {
+		return 0;
 	}
 	if (nl_link_master(h, port) != master && (r = nl_link_set_master(h, port, master, e)) < 0)
 		return r;

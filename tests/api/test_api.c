@@ -239,7 +239,10 @@ static void test_xml(void)
 	    "\"Tags\":[{\"Key\":\"a<&>\",\"Value\":\"x\\u0001y\\uffffz\"}],\"Bogus\":1,"
 	    "\"State\":null}}",
 	    &e);
-	ok(vpc && strstr(vpc, "<vpc><cidrBlock>10.0.0.0/16</cidrBlock>"),
+	/* The order is the model's and changes between botocore versions (1.43 puts vpcId
+	 * before cidrBlock): the members are checked, not their order. */
+	ok(vpc && strstr(vpc, "<vpc>") && strstr(vpc, "<cidrBlock>10.0.0.0/16</cidrBlock>") &&
+		   strstr(vpc, "<vpcId>vpc-1</vpcId>"),
 	   "CreateVpc: members by locationName, in the shape's order");
 	ok(vpc && strstr(vpc, "<isDefault>false</isDefault>"), "CreateVpc: boolean");
 	ok(vpc && strstr(vpc, "<tagSet><item><key>a&lt;&amp;&gt;</key>"),
