@@ -1,0 +1,360 @@
+#!/usr/bin/env python3
+"""Every action of ec2d/api/actions.txt through the real aws CLI (Debian's /usr/bin/aws) against
+ec2d's endpoint, the way people type them: shorthand (--filters Name=..,Values=..,
+--ip-permissions, --tag-specifications), JSON arguments, --user-data file://, boolean flags
+(--map-public-ip-on-launch, --no-source-dest-check), --query, a waiter. Each has an effect
+checked, in the CLI's own describe output, in the kernel or in packets. The last assertion
+checks that every action of actions.txt was run.
+
+The aws CLI costs most of a second a call: the checks are batched where the effect allows.
+"""
+import json
+import os
+import sys
+import tempfile
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e_lib as t  # noqa: E402
+from botocore import xform_name  # noqa: E402
+
+lab = t.Lab("198.19.192.0/20")
+P = lab.prefix
+ran = set()
+
+
+def aws(*args, **kw):
+    ran.add(args[0])
+    return lab.aws(*args, **kw)
+
+
+def must(*args, **kw):
+    """A call that has to work for the rest to make sense."""
+    rc, out, err = aws(*args, **kw)
+    if rc != 0:
+        t.bail("aws ec2 %s: exit %d: %s" % (" ".join(map(str, args)), rc, err.strip()))
+    return out if out is not None else {}
+
+
+def must_batch(*calls):
+    """Independent calls at once, each of which has to work; their outputs in order."""
+    for c in calls:
+        ran.add(c[0])
+    res = lab.aws_batch(*calls)
+    for c, (rc, out, err) in zip(calls, res):
+        if rc != 0:
+            t.bail("aws ec2 %s: exit %d: %s" % (" ".join(map(str, c)), rc, err.strip()))
+    return [out if out is not None else {} for rc, out, err in res]
+
+
+def gone(fn, code, **kw):
+    """After a delete through the CLI: boto3's describe says NotFound (errors.py checks how the
+    CLI shows these; here the CLI's time goes to the actions themselves)."""
+    return t.call_error(fn, **kw)[0] == code
+
+
+ec2 = lab.client
+
+
+RESTART_RACE = ("vpcd/sync.c adopt_instance_link: the stopped container's old port (same name) lingers "
+                "in the VPC namespace while the kernel tears its netns down, so the new link is left in "
+                "the root namespace: no network after a quick restart")
+
+
+def tags_of(o):
+    return t.tags_of(o)
+
+
+def links(ns):
+    return t.link_names(ns)
+
+
+# ------------------------------------------------------------------- regions and zones
+r, z = must_batch(("describe-regions", "--region-names", "us-east-1", "us-west-2"),
+                  ("describe-availability-zones", "--query", "AvailabilityZones[].ZoneName"))
+t.is_(sorted(x["RegionName"] for x in r.get("Regions", [])), ["us-east-1", "us-west-2"],
+      "describe-regions --region-names us-east-1 us-west-2")
+r = z
+t.ok({"us-east-1a", "us-east-1b"} <= set(r or []), "describe-availability-zones --query: us-east-1a and us-east-1b", r)
+
+# ------------------------------------------------------------------- VPC and subnets
+V = must("create-vpc", "--cidr-block", "10.50.0.0/16", "--tag-specifications",
+         "ResourceType=vpc,Tags=[{Key=Name,Value=cli-main}]")["Vpc"]["VpcId"]
+d = must("describe-vpcs", "--filters", "Name=tag:Name,Values=cli-*")["Vpcs"]
+t.ok([x["VpcId"] for x in d] == [V] and d[0]["CidrBlock"] == "10.50.0.0/16",
+     "create-vpc --tag-specifications (shorthand): describe-vpcs --filters Name=tag:Name,Values=cli-* finds it", d)
+NS = lab.vpc_ns(V)
+t.ok(os.path.exists("/run/netns/" + NS), "create-vpc: the namespace %s exists" % NS)
+A, B, C = [x["Subnet"]["SubnetId"] for x in must_batch(
+    ("create-subnet", "--vpc-id", V, "--cidr-block", "10.50.1.0/24", "--availability-zone", "us-east-1a"),
+    ("create-subnet", "--vpc-id", V, "--cidr-block", "10.50.2.0/24", "--availability-zone", "us-east-1b"),
+    ("create-subnet", "--vpc-id", V, "--cidr-block", "10.50.3.0/24"))]
+must_batch(("modify-subnet-attribute", "--subnet-id", A, "--map-public-ip-on-launch"), ("delete-subnet", "--subnet-id", C))
+s = {x["SubnetId"]: x for x in must("describe-subnets", "--filters", "Name=vpc-id,Values=" + V)["Subnets"]}
+t.ok(set(s) == {A, B} and s[A]["AvailabilityZone"] == "us-east-1a" and s[B]["CidrBlock"] == "10.50.2.0/24",
+     "create-subnet x3, delete-subnet: describe-subnets shows the two left", s)
+t.is_(s.get(A, {}).get("MapPublicIpOnLaunch"), True, "modify-subnet-attribute --map-public-ip-on-launch")
+t.ok("%sb%s" % (P, A[-8:]) in links(NS) and "%sb%s" % (P, C[-8:]) not in links(NS),
+     "the kernel: a bridge for subnet A, none left for the deleted one")
+must("modify-subnet-attribute", "--subnet-id", A, "--no-map-public-ip-on-launch")
+
+# ------------------------------------------------------------------ security groups
+WEB, TMP = [x["GroupId"] for x in must_batch(
+    ("create-security-group", "--group-name", "web", "--description", "http only", "--vpc-id", V),
+    ("create-security-group", "--group-name", "tmp", "--description", "to delete", "--vpc-id", V))]
+must_batch(("authorize-security-group-ingress", "--group-id", WEB, "--ip-permissions",
+            "IpProtocol=tcp,FromPort=80,ToPort=80,IpRanges=[{CidrIp=10.50.0.0/16,Description=vpc}]"),
+           ("authorize-security-group-egress", "--group-id", WEB, "--ip-permissions",
+            json.dumps([{"IpProtocol": "udp", "FromPort": 53, "ToPort": 53, "IpRanges": [{"CidrIp": "10.50.0.2/32"}]}])))
+rs = must("describe-security-group-rules", "--filters", "Name=group-id,Values=" + WEB)["SecurityGroupRules"]
+ing = [x for x in rs if not x["IsEgress"]]
+eg = [x for x in rs if x["IsEgress"] and x["IpProtocol"] == "udp"]
+t.ok(len(ing) == 1 and ing[0]["FromPort"] == 80 and ing[0]["CidrIpv4"] == "10.50.0.0/16" and
+     ing[0].get("Description") == "vpc", "authorize-security-group-ingress (shorthand): the rule, with its description", ing)
+t.ok(len(eg) == 1 and eg[0]["FromPort"] == 53, "authorize-security-group-egress (JSON): the rule", rs)
+must_batch(("revoke-security-group-egress", "--group-id", WEB, "--security-group-rule-ids",
+            eg[0]["SecurityGroupRuleId"] if eg else "sgr-0"), ("delete-security-group", "--group-id", TMP))
+g = must("describe-security-groups", "--filters", "Name=vpc-id,Values=" + V)["SecurityGroups"]
+web = [x for x in g if x["GroupId"] == WEB]
+t.ok(sorted(x["GroupName"] for x in g) == ["default", "web"] and web and
+     [p["IpProtocol"] for p in web[0]["IpPermissionsEgress"]] == ["-1"],
+     "revoke-security-group-egress --security-group-rule-ids, delete-security-group: default and web left, web's egress back to all", g)
+
+# ----------------------------------------------------------- ENIs and route tables
+E1, E2, RTB, RTB2 = must_batch(
+    ("create-network-interface", "--subnet-id", A, "--private-ip-address", "10.50.1.10", "--description", "appliance",
+     "--groups", WEB),
+    ("create-network-interface", "--subnet-id", A, "--private-ip-address", "10.50.1.11"),
+    ("create-route-table", "--vpc-id", V), ("create-route-table", "--vpc-id", V))
+E1, E2 = E1["NetworkInterface"]["NetworkInterfaceId"], E2["NetworkInterface"]["NetworkInterfaceId"]
+RTB, RTB2 = RTB["RouteTable"]["RouteTableId"], RTB2["RouteTable"]["RouteTableId"]
+must("modify-network-interface-attribute", "--network-interface-id", E1, "--no-source-dest-check")
+e = {x["NetworkInterfaceId"]: x for x in must("describe-network-interfaces", "--network-interface-ids", E1, E2)[
+    "NetworkInterfaces"]}
+t.ok(e.get(E1, {}).get("PrivateIpAddress") == "10.50.1.10" and e[E1]["SourceDestCheck"] is False and
+     e[E1]["Description"] == "appliance" and e.get(E2, {}).get("Status") == "available",
+     "create-network-interface x2, modify-network-interface-attribute --no-source-dest-check", e)
+E2IP = e.get(E2, {}).get("PrivateIpAddress", "?")
+ASSOC = must("associate-route-table", "--route-table-id", RTB, "--subnet-id", A)["AssociationId"]
+must("create-route", "--route-table-id", RTB, "--destination-cidr-block", "192.168.60.0/24", "--network-interface-id", E1)
+rt = must("describe-route-tables", "--filters", "Name=association.subnet-id,Values=" + A)["RouteTables"]
+t.ok([x["RouteTableId"] for x in rt] == [RTB] and any(
+    r.get("DestinationCidrBlock") == "192.168.60.0/24" and r.get("NetworkInterfaceId") == E1 for r in rt[0]["Routes"]),
+    "create-route-table, associate-route-table, create-route: describe-route-tables shows them", rt)
+t.like(t.run(["ip", "-n", NS, "route", "show", "table", "all"])[1], r"192\.168\.60\.0/24 via 10\.50\.1\.10 ",
+       "the kernel routes 192.168.60.0/24 via 10.50.1.10")
+must("replace-route", "--route-table-id", RTB, "--destination-cidr-block", "192.168.60.0/24", "--network-interface-id", E2)
+t.like(t.run(["ip", "-n", NS, "route", "show", "table", "all"])[1], r"192\.168\.60\.0/24 via %s " % E2IP.replace(".", r"\."),
+       "replace-route: the kernel route follows to %s" % E2IP)
+must("delete-route", "--route-table-id", RTB, "--destination-cidr-block", "192.168.60.0/24")
+t.ok("192.168.60.0/24" not in t.run(["ip", "-n", NS, "route", "show", "table", "all"])[1],
+     "delete-route: the kernel route is gone")
+NEW = must("replace-route-table-association", "--association-id", ASSOC, "--route-table-id", RTB2)["NewAssociationId"]
+rt = must("describe-route-tables", "--route-table-ids", RTB2)["RouteTables"]
+t.ok(rt and [a.get("SubnetId") for a in rt[0]["Associations"]] == [A], "replace-route-table-association: A is on the second table", rt)
+must("disassociate-route-table", "--association-id", NEW)
+must_batch(("delete-route-table", "--route-table-id", RTB2), ("delete-network-interface", "--network-interface-id", E2))
+rt = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [A]}])["RouteTables"]
+t.ok(rt == [] and gone(ec2.describe_route_tables, "InvalidRouteTableID.NotFound", RouteTableIds=[RTB2]),
+     "disassociate-route-table, delete-route-table: A has no table of its own, the table is gone", rt)
+t.ok(gone(ec2.describe_network_interfaces, "InvalidNetworkInterfaceID.NotFound", NetworkInterfaceIds=[E2]) and
+     "%se%s" % (P, E2[-8:]) not in links(NS), "delete-network-interface: NotFound, its port is gone")
+ASSOC = must("associate-route-table", "--route-table-id", RTB, "--subnet-id", A)["AssociationId"]
+
+# ------------------------------------------------------------------- network ACLs
+ACL = must("create-network-acl", "--vpc-id", V)["NetworkAcl"]["NetworkAclId"]
+must_batch(("create-network-acl-entry", "--network-acl-id", ACL, "--rule-number", "100", "--protocol", "tcp",
+            "--port-range", "From=80,To=80", "--cidr-block", "0.0.0.0/0", "--rule-action", "allow", "--ingress"),
+           ("create-network-acl-entry", "--network-acl-id", ACL, "--rule-number", "110", "--protocol", "-1",
+            "--cidr-block", "0.0.0.0/0", "--rule-action", "allow", "--egress"))
+must_batch(("replace-network-acl-entry", "--network-acl-id", ACL, "--rule-number", "100", "--protocol", "tcp",
+            "--port-range", "From=8080,To=8080", "--cidr-block", "10.0.0.0/8", "--rule-action", "deny", "--ingress"),
+           ("delete-network-acl-entry", "--network-acl-id", ACL, "--rule-number", "110", "--egress"))
+acl = must("describe-network-acls", "--network-acl-ids", ACL)["NetworkAcls"]
+ent = sorted((x["RuleNumber"], x["Egress"], x["RuleAction"], x.get("CidrBlock"), json.dumps(x.get("PortRange")))
+             for x in (acl[0]["Entries"] if acl else []))
+t.is_(ent, [(100, False, "deny", "10.0.0.0/8", json.dumps({"From": 8080, "To": 8080})),
+            (32767, False, "deny", "0.0.0.0/0", "null"), (32767, True, "deny", "0.0.0.0/0", "null")],
+      "create-network-acl(-entry) x2, replace-network-acl-entry, delete-network-acl-entry: the entries left")
+dacl = must("describe-network-acls", "--filters", "Name=association.subnet-id,Values=" + B)["NetworkAcls"]
+BASSOC = next(a["NetworkAclAssociationId"] for a in dacl[0]["Associations"] if a["SubnetId"] == B)
+NEWA = must("replace-network-acl-association", "--association-id", BASSOC, "--network-acl-id", ACL)["NewAssociationId"]
+x = must("describe-network-acls", "--filters", "Name=association.subnet-id,Values=" + B,
+         "--query", "NetworkAcls[].NetworkAclId")
+t.is_(x, [ACL], "replace-network-acl-association: subnet B is on the new ACL")
+must("replace-network-acl-association", "--association-id", NEWA, "--network-acl-id", dacl[0]["NetworkAclId"])
+must("delete-network-acl", "--network-acl-id", ACL)
+t.ok(gone(ec2.describe_network_acls, "InvalidNetworkAclID.NotFound", NetworkAclIds=[ACL]),
+     "delete-network-acl (after moving B back): InvalidNetworkAclID.NotFound")
+
+# ------------------------------------------------------------ internet gateway, EIP
+IGW = must("create-internet-gateway", "--tag-specifications",
+           "ResourceType=internet-gateway,Tags=[{Key=Name,Value=cli-igw}]")["InternetGateway"]["InternetGatewayId"]
+must("attach-internet-gateway", "--internet-gateway-id", IGW, "--vpc-id", V)
+AL, _ = must_batch(("allocate-address", "--domain", "vpc"),
+                   ("create-route", "--route-table-id", RTB, "--destination-cidr-block", "0.0.0.0/0", "--gateway-id", IGW))
+g = must("describe-internet-gateways", "--filters", "Name=attachment.vpc-id,Values=" + V)["InternetGateways"]
+t.ok([x["InternetGatewayId"] for x in g] == [IGW] and tags_of(g[0]) == {"Name": "cli-igw"},
+     "create-internet-gateway, attach-internet-gateway: the attachment.vpc-id filter finds it", g)
+t.ok(any(n.startswith(P + "g") for n in links(NS)), "attach-internet-gateway: a gateway link in the VPC namespace")
+t.ok(AL.get("PublicIp", "").startswith("198.19.192."), "allocate-address: an address of the lab's pool", AL)
+
+# ------------------------------------------------------------------------- instances
+img, it, CL = must_batch(("describe-images", "--owners", "self", "--filters", "Name=name,Values=busybox"),
+                         ("describe-instance-types", "--instance-types", "t3.micro", "t3.nano",
+                          "--query", "InstanceTypes[].[InstanceType,MemoryInfo.SizeInMiB]"),
+                         ("create-network-interface", "--subnet-id", B))
+img, CL = img["Images"], CL["NetworkInterface"]
+t.ok(len(img) <= 1 and all(i["ImageLocation"] == os.path.join(lab.images_dir, "busybox") for i in img),
+     "describe-images --owners self --filters Name=name,Values=busybox", img)
+t.is_(sorted(map(tuple, it or [])), [("t3.micro", 1024), ("t3.nano", 512)], "describe-instance-types: memory of t3.micro and t3.nano")
+CLIENT = lab.plug(CL["NetworkInterfaceId"], "c")
+if not img:
+    t.skip("instance actions", "image busybox is not built (images/build busybox)")
+    t.done()
+ud = tempfile.NamedTemporaryFile("w", suffix=".sh", delete=False, dir=lab.dir)
+ud.write("#!/bin/sh\nmkdir -p /www\necho \"cli page of $(cut -d/ -f1 /run/vpclab/eth0.lease)\" > /www/index.html\n"
+         "httpd -h /www -p 80\n")
+ud.close()
+res = must("run-instances", "--image-id", img[0]["ImageId"], "--instance-type", "t3.micro", "--count", "1",
+           "--subnet-id", A, "--security-group-ids", WEB, "--user-data", "file://" + ud.name,
+           "--tag-specifications", "ResourceType=instance,Tags=[{Key=Name,Value=cli-web}]")
+I = res["Instances"][0]["InstanceId"]
+IP = res["Instances"][0].get("PrivateIpAddress", "")
+rc, _, err = aws("wait", "instance-running", "--instance-ids", I, timeout=60)
+t.ok(rc == 0, "run-instances (--user-data file://, --tag-specifications), then `aws ec2 wait instance-running`", err)
+inst = must("describe-instances", "--filters", "Name=tag:Name,Values=cli-web", "Name=instance-state-name,Values=running")
+inst = [i for r in inst["Reservations"] for i in r["Instances"]]
+t.ok([i["InstanceId"] for i in inst] == [I] and inst[0]["SubnetId"] == A and inst[0]["PrivateIpAddress"] == IP,
+     "describe-instances --filters tag:Name, instance-state-name=running: the instance, in subnet A", inst)
+
+
+def status():
+    """(Polls go through boto3: the CLI is the slow part of this test.)"""
+    s = lab.client.describe_instance_status(InstanceIds=[I], IncludeAllInstances=True)["InstanceStatuses"]
+    return s[0] if s else {}
+
+
+lab.wait_ready(I)
+st = must("describe-instance-status", "--instance-ids", I)["InstanceStatuses"]
+t.ok(st and st[0]["InstanceState"]["Name"] == "running" and st[0]["InstanceStatus"]["Status"] == "ok",
+     "describe-instance-status: running and ok", st)
+out = must("get-console-output", "--instance-id", I).get("Output", "")
+t.ok("vpclab-init: ready" in out and "vpclab-init: user-data exited 0" in out,
+     "get-console-output: the CLI decodes it; vpclab-init ran the user-data and is ready", out)
+page = t.retry(lambda: lab.curl(CLIENT, "http://%s/" % IP), timeout=10)
+t.is_((page or "").strip(), "cli page of " + IP, "the client ENI (subnet B) fetches the instance's page on tcp/80")
+rid = [x["SecurityGroupRuleId"] for x in must("describe-security-group-rules", "--filters", "Name=group-id,Values=" + WEB)[
+    "SecurityGroupRules"] if not x["IsEgress"]]
+must("revoke-security-group-ingress", "--group-id", WEB, "--protocol", "tcp", "--port", "80", "--cidr", "10.50.0.0/16")
+t.ok(rid and lab.curl(CLIENT, "http://%s/" % IP, timeout=1) is None,
+     "revoke-security-group-ingress --protocol tcp --port 80 --cidr: tcp/80 no longer connects")
+must("authorize-security-group-ingress", "--group-id", WEB, "--protocol", "tcp", "--port", "80", "--cidr", "0.0.0.0/0")
+t.ok(t.retry(lambda: lab.curl(CLIENT, "http://%s/" % IP), timeout=5),
+     "authorize-security-group-ingress --protocol tcp --port 80 --cidr 0.0.0.0/0: it connects again")
+
+ENI = inst[0]["NetworkInterfaces"][0]["NetworkInterfaceId"]
+AID = must("associate-address", "--allocation-id", AL["AllocationId"], "--network-interface-id", ENI)["AssociationId"]
+a = must("describe-addresses", "--public-ips", AL["PublicIp"])["Addresses"]
+t.ok(a and a[0].get("AssociationId") == AID and a[0].get("PrivateIpAddress") == IP,
+     "associate-address --network-interface-id: describe-addresses --public-ips shows the association", a)
+region = lab.lab_region() or {}
+HOST = region.get("InternetHost", {}).get("PublicIp")
+got = t.retry(lambda: lab.curl(region.get("Namespace", "none"), "http://%s/" % AL["PublicIp"], interface=HOST), timeout=10)
+t.is_((got or "").strip(), "cli page of " + IP,
+      "from the internet host %s, http://%s/ is the instance's page" % (HOST, AL["PublicIp"]))
+must("disassociate-address", "--association-id", AID)
+t.ok(lab.curl(region.get("Namespace", "none"), "http://%s/" % AL["PublicIp"], interface=HOST, timeout=1) is None,
+     "disassociate-address: the EIP no longer answers")
+
+ALN = must("allocate-address", "--domain", "vpc")
+NAT = must("create-nat-gateway", "--subnet-id", A, "--allocation-id", ALN["AllocationId"])["NatGateway"]["NatGatewayId"]
+n = must("describe-nat-gateways", "--nat-gateway-ids", NAT)["NatGateways"]
+t.ok(n and n[0]["State"] == "available" and n[0]["SubnetId"] == A, "create-nat-gateway: available in subnet A", n)
+must("delete-nat-gateway", "--nat-gateway-id", NAT)
+n = must("describe-nat-gateways", "--filter", "Name=state,Values=deleted", "--query", "NatGateways[].NatGatewayId")
+t.is_(n, [NAT], "delete-nat-gateway: describe-nat-gateways --filter Name=state,Values=deleted finds it")
+must("release-address", "--allocation-id", ALN["AllocationId"])
+t.ok(gone(ec2.describe_addresses, "InvalidAllocationID.NotFound", AllocationIds=[ALN["AllocationId"]]),
+     "release-address: InvalidAllocationID.NotFound afterwards")
+
+# ------------------------------------------------------------------------- peering
+V2, W = must_batch(("create-vpc", "--cidr-block", "10.60.0.0/16"),
+                  ("create-vpc", "--cidr-block", "10.70.0.0/16", "--region", "us-west-2"))
+V2, W = V2["Vpc"]["VpcId"], W["Vpc"]["VpcId"]
+PCX = must("create-vpc-peering-connection", "--vpc-id", V, "--peer-vpc-id", V2)["VpcPeeringConnection"][
+    "VpcPeeringConnectionId"]
+x = must("accept-vpc-peering-connection", "--vpc-peering-connection-id", PCX)
+t.is_(x.get("VpcPeeringConnection", {}).get("Status", {}).get("Code"), "active",
+      "create-vpc-peering-connection, accept-vpc-peering-connection: active")
+must("create-route", "--route-table-id", RTB, "--destination-cidr-block", "10.60.0.0/16", "--vpc-peering-connection-id", PCX)
+t.like(t.run(["ip", "-n", NS, "route", "show", "table", "all"])[1], r"10\.60\.0\.0/16 .*dev %s" % P,
+       "create-route --vpc-peering-connection-id: the kernel routes 10.60.0.0/16 down a link of the lab")
+_, PCX2 = must_batch(("delete-vpc-peering-connection", "--vpc-peering-connection-id", PCX),
+                    ("create-vpc-peering-connection", "--vpc-id", V, "--peer-vpc-id", W, "--peer-region", "us-west-2"))
+PCX2 = PCX2["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+x = must("reject-vpc-peering-connection", "--vpc-peering-connection-id", PCX2, region="us-west-2")
+p = {c["VpcPeeringConnectionId"]: c["Status"]["Code"] for c in must("describe-vpc-peering-connections")[
+    "VpcPeeringConnections"]}
+t.ok(x.get("Return") is True and p.get(PCX) == "deleted" and p.get(PCX2) == "rejected",
+     "delete-vpc-peering-connection: deleted; reject-vpc-peering-connection --region us-west-2: rejected", p)
+rt = must("describe-route-tables", "--route-table-ids", RTB)["RouteTables"][0]["Routes"]
+t.ok(any(r.get("VpcPeeringConnectionId") == PCX and r.get("State") == "blackhole" for r in rt),
+     "the route to the deleted peering is a blackhole", rt)
+must("delete-route", "--route-table-id", RTB, "--destination-cidr-block", "10.60.0.0/16")
+
+# ------------------------------------------------------------------------------ tags
+must("create-tags", "--resources", V, I, IGW, "--tags", "Key=team,Value=cli", "Key=env,Value=test")
+tg = must("describe-tags", "--filters", "Name=key,Values=team")["Tags"]
+t.is_(sorted((x["ResourceId"], x["ResourceType"]) for x in tg),
+      sorted([(V, "vpc"), (I, "instance"), (IGW, "internet-gateway")]),
+      "create-tags on a VPC, an instance and a gateway: describe-tags key=team lists the three")
+must("delete-tags", "--resources", V, I, IGW, "--tags", "Key=team")
+tg = must("describe-tags", "--filters", "Name=resource-id,Values=" + I)["Tags"]
+t.is_(sorted(x["Key"] for x in tg), ["Name", "env"], "delete-tags Key=team: the instance keeps Name and env")
+
+# ------------------------------------------------------------------- instance life
+FREE = must("create-network-interface", "--subnet-id", A)["NetworkInterface"]["NetworkInterfaceId"]
+ran.update(("attach-network-interface", "detach-network-interface"))
+(rc1, _, e1), (rc2, _, e2) = lab.aws_batch(
+    ("attach-network-interface", "--network-interface-id", FREE, "--instance-id", I, "--device-index", "1"),
+    ("detach-network-interface", "--attachment-id", "eni-attach-0123456789abcdef0"))
+t.ok(rc1 == 254 and "(InvalidParameterValue)" in e1,
+     "attach-network-interface of a second ENI: InvalidParameterValue (instances have one)", e1)
+t.ok(rc2 == 254 and "(InvalidAttachmentID.NotFound)" in e2,
+     "detach-network-interface of an unknown attachment: InvalidAttachmentID.NotFound", e2)
+ready = lambda: lab.console(I).count("vpclab-init: ready")  # noqa: E731
+n0 = ready()
+must("reboot-instances", "--instance-ids", I)
+t.ok(t.retry(lambda: ready() > n0, timeout=20) and t.retry(lambda: lab.curl(CLIENT, "http://%s/" % IP), timeout=10),
+     "reboot-instances: the init runs again and the page is back", todo=RESTART_RACE)
+x = must("stop-instances", "--instance-ids", I)["StoppingInstances"]
+st = t.retry(lambda: status().get("InstanceState", {}).get("Name") == "stopped" and status(), timeout=30)
+t.ok(x and x[0]["PreviousState"]["Name"] == "running" and st and st["InstanceStatus"]["Status"] == "not-applicable" and
+     lab.curl(CLIENT, "http://%s/" % IP, timeout=1) is None, "stop-instances: stopped, and the page is gone", x, st)
+n0 = ready()
+x = must("start-instances", "--instance-ids", I)["StartingInstances"]
+t.ok(x and x[0]["PreviousState"]["Name"] == "stopped", "start-instances: it was stopped", x)
+t.ok(t.retry(lambda: ready() > n0, timeout=20) and t.retry(lambda: lab.curl(CLIENT, "http://%s/" % IP), timeout=10),
+     "start-instances: the init runs again and the page is back", todo=RESTART_RACE)
+x = must("terminate-instances", "--instance-ids", I)["TerminatingInstances"]
+rc, _, err = aws("wait", "instance-terminated", "--instance-ids", I, timeout=60)
+t.ok(x and rc == 0, "terminate-instances, then `aws ec2 wait instance-terminated`", err)
+t.ok(gone(ec2.describe_network_interfaces, "InvalidNetworkInterfaceID.NotFound", NetworkInterfaceIds=[ENI]) and
+     not [d for _, d in t.domain_names() if d == "%s-%s" % (P, I)], "... the instance's ENI and its libvirt domain are gone")
+
+# ------------------------------------------------------------------------ the rest
+must_batch(("detach-internet-gateway", "--internet-gateway-id", IGW, "--vpc-id", V),
+           ("release-address", "--allocation-id", AL["AllocationId"]), ("delete-vpc", "--vpc-id", V2))
+must("delete-internet-gateway", "--internet-gateway-id", IGW)
+t.ok(gone(ec2.describe_internet_gateways, "InvalidInternetGatewayID.NotFound", InternetGatewayIds=[IGW]) and
+     not any(n.startswith(P + "g") for n in links(NS)),
+     "detach-internet-gateway, delete-internet-gateway: NotFound, no gateway link left")
+t.ok(gone(ec2.describe_vpcs, "InvalidVpcID.NotFound", VpcIds=[V2]) and not os.path.exists("/run/netns/" + lab.vpc_ns(V2)),
+     "delete-vpc: InvalidVpcID.NotFound, its namespace is gone")
+
+with open(os.path.join(lab.srcdir, "ec2d", "api", "actions.txt")) as f:
+    actions = {l.split("#")[0].strip() for l in f} - {""}
+missing = sorted(a for a in actions if xform_name(a, "-") not in ran)
+t.is_(missing, [], "the aws CLI ran every action of ec2d/api/actions.txt (%d)" % len(actions))
+t.done()
