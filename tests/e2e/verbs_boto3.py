@@ -36,9 +36,6 @@ def gone(fn, code, **kw):
     return err(fn, **kw)[0] == code
 
 
-RESTART_RACE = ("vpcd/sync.c adopt_instance_link: the stopped container's old port (same name) lingers "
-                "in the VPC namespace while the kernel tears its netns down, so the new link is left in "
-                "the root namespace: no network after a quick restart")
 
 
 def ip_routes(ns):
@@ -225,9 +222,7 @@ t.ok("vpclab-init: ready" in out and "vpclab-init: running user-data" in out and
 rc, dom, _ = t.run(["virsh", "-c", "lxc:///system", "domstate", "%s-%s" % (P, I)])
 t.is_(dom.strip(), "running", "the libvirt domain %s-%s runs" % (P, I))
 rc, host, _ = lab.exec(I, "hostname")
-t.is_(host.strip(), "ip-" + IP.replace(".", "-"), "the instance's hostname is ip-a-b-c-d (ec2d exec hostname)",
-      todo="ec2d/domain.c set_hostname: libvirt's own sethostname (the domain name) can still land after the "
-           "two seconds the watcher guards, on a loaded machine")
+t.is_(host.strip(), "ip-" + IP.replace(".", "-"), "the instance's hostname is ip-a-b-c-d (ec2d exec hostname)")
 
 # Security groups, in packets: the client ENI (subnet B, default group) fetches the page.
 page = t.retry(lambda: lab.curl(CLIENT, "http://%s/" % IP), timeout=10)
@@ -386,12 +381,10 @@ t.ok(not (st and st[0]["InstanceStatus"]["Status"] == "ok" and now == before),
      "status %s, ready lines %d before and %d now" % (st and st[0]["InstanceStatus"]["Status"], before, now))
 PORT = "%se%s" % (P, IENI[-8:])
 left_in_root = lambda: t.retry(lambda: PORT not in t.link_names(), timeout=2)  # noqa: E731
-t.ok(left_in_root(), "RebootInstances: the new link %s went into the VPC namespace (none left in the host's)" % PORT,
-     todo=RESTART_RACE)
+t.ok(left_in_root(), "RebootInstances: the new link %s went into the VPC namespace (none left in the host's)" % PORT)
 t.ok(t.retry(lambda: ready_lines() > before, timeout=20), "RebootInstances: the guest's init is ready again",
-     "console: " + lab.console(I)[-800:], todo=RESTART_RACE)
-t.ok(t.retry(lambda: lab.curl(CLIENT, "http://%s/" % IP), timeout=10), "... and its httpd (user-data) answers again",
-     todo=RESTART_RACE)
+     "console: " + lab.console(I)[-800:])
+t.ok(t.retry(lambda: lab.curl(CLIENT, "http://%s/" % IP), timeout=10), "... and its httpd (user-data) answers again")
 x = ec2.stop_instances(InstanceIds=[I])["StoppingInstances"]
 t.ok(x and x[0]["PreviousState"]["Name"] == "running" and lab.wait_state(I, "stopped", 30),
      "StopInstances: stopped", x)
@@ -409,12 +402,10 @@ t.ok(not (st and st[0]["InstanceStatus"]["Status"] == "ok" and now == before),
      "status %s, ready lines %d before and %d now" % (st and st[0]["InstanceStatus"]["Status"], before, now))
 t.ok(x and x[0]["PreviousState"]["Name"] == "stopped" and lab.wait_state(I, "running", 30),
      "StartInstances: running again", x)
-t.ok(left_in_root(), "StartInstances: the new link %s went into the VPC namespace (none left in the host's)" % PORT,
-     todo=RESTART_RACE)
+t.ok(left_in_root(), "StartInstances: the new link %s went into the VPC namespace (none left in the host's)" % PORT)
 t.ok(t.retry(lambda: ready_lines() > before, timeout=20), "... and the guest's init is ready again",
-     "console: " + lab.console(I)[-800:], todo=RESTART_RACE)
-t.ok(t.retry(lambda: lab.curl(CLIENT, "http://%s/" % IP), timeout=10), "... and the httpd answers at the same address",
-     todo=RESTART_RACE)
+     "console: " + lab.console(I)[-800:])
+t.ok(t.retry(lambda: lab.curl(CLIENT, "http://%s/" % IP), timeout=10), "... and the httpd answers at the same address")
 
 x = ec2.terminate_instances(InstanceIds=[I])["TerminatingInstances"]
 t.ok(x and x[0]["CurrentState"]["Name"] in ("shutting-down", "terminated") and lab.wait_state(I, "terminated", 30),
@@ -430,8 +421,7 @@ leased = t.retry(lambda: ("vpclab-init: eth0 %s/24" % IP) in lab.console(J), tim
 t.ok(leased, "a new instance at the terminated one's address %s gets a DHCP lease (within 10 s)" % IP, lab.console(J))
 j = lab.instance(J) or {}
 code, msg = err(ec2.detach_network_interface, AttachmentId=j["NetworkInterfaces"][0]["Attachment"]["AttachmentId"])
-t.is_(code, "OperationNotPermitted", "DetachNetworkInterface of an instance's primary ENI is refused",
-      todo="vpcd detaches device index 0: the running instance loses eth0 and the ENI outlives it (AWS: OperationNotPermitted)")
+t.is_(code, "OperationNotPermitted", "DetachNetworkInterface of an instance's primary ENI is refused")
 code, msg = err(ec2.detach_network_interface, AttachmentId="eni-attach-0123456789abcdef0")
 t.is_(code, "InvalidAttachmentID.NotFound", "DetachNetworkInterface of an unknown attachment: InvalidAttachmentID.NotFound")
 ec2.terminate_instances(InstanceIds=[J])
@@ -496,13 +486,11 @@ t.is_([i["ImageId"] for i in c2.describe_images()["Images"]], ["ami-" + "f" * 17
       "the image is rebuilt: DescribeImages lists only its new AMI ID")
 code, msg, _ = t.call_error(c2.start_instances, InstanceIds=[K])
 t.ok(code is None and lab2.wait_state(K, "running", 30), "StartInstances of an instance launched from the old AMI",
-     "%s: %s" % (code, msg),
-     todo="ec2d/domain.c domain_start looks the image up by ImageId on every start: InvalidAMIID.Unavailable")
+     "%s: %s" % (code, msg))
 code, msg, _ = t.call_error(c2.reboot_instances, InstanceIds=[L])
 st = (lab2.instance(L) or {}).get("State", {}).get("Name")
 t.ok(code is None and st == "running", "RebootInstances of a running instance launched from the old AMI",
-     "%s: %s; state now %s" % (code, msg, st),
-     todo="the same lookup; and do_reboot stops the domain before it fails, so the instance ends up stopped")
+     "%s: %s; state now %s" % (code, msg, st))
 
 # Every action of actions.txt went out through boto3.
 with open(os.path.join(lab.srcdir, "ec2d", "api", "actions.txt")) as f:

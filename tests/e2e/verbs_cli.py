@@ -56,9 +56,6 @@ def gone(fn, code, **kw):
 ec2 = lab.client
 
 
-RESTART_RACE = ("vpcd/sync.c adopt_instance_link: the stopped container's old port (same name) lingers "
-                "in the VPC namespace while the kernel tears its netns down, so the new link is left in "
-                "the root namespace: no network after a quick restart")
 
 
 def tags_of(o):
@@ -327,7 +324,7 @@ ready = lambda: lab.console(I).count("vpclab-init: ready")  # noqa: E731
 n0 = ready()
 must("reboot-instances", "--instance-ids", I)
 t.ok(t.retry(lambda: ready() > n0, timeout=20) and t.retry(lambda: lab.curl(CLIENT, "http://%s/" % IP), timeout=10),
-     "reboot-instances: the init runs again and the page is back", todo=RESTART_RACE)
+     "reboot-instances: the init runs again and the page is back")
 x = must("stop-instances", "--instance-ids", I)["StoppingInstances"]
 st = t.retry(lambda: status().get("InstanceState", {}).get("Name") == "stopped" and status(), timeout=30)
 t.ok(x and x[0]["PreviousState"]["Name"] == "running" and st and st["InstanceStatus"]["Status"] == "not-applicable" and
@@ -336,7 +333,7 @@ n0 = ready()
 x = must("start-instances", "--instance-ids", I)["StartingInstances"]
 t.ok(x and x[0]["PreviousState"]["Name"] == "stopped", "start-instances: it was stopped", x)
 t.ok(t.retry(lambda: ready() > n0, timeout=20) and t.retry(lambda: lab.curl(CLIENT, "http://%s/" % IP), timeout=10),
-     "start-instances: the init runs again and the page is back", todo=RESTART_RACE)
+     "start-instances: the init runs again and the page is back")
 x = must("terminate-instances", "--instance-ids", I)["TerminatingInstances"]
 rc, _, err = aws("wait", "instance-terminated", "--instance-ids", I, timeout=60)
 t.ok(x and rc == 0, "terminate-instances, then `aws ec2 wait instance-terminated`", err)
