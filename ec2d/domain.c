@@ -308,6 +308,8 @@ static void set_hostname(virDomainPtr d, const char *hostname)
 			_exit(1);
 		if (fork() != 0)
 			_exit(0);
+		/* It outlives the request: none of ec2d's descriptors (the state lock) stay. */
+		close_range(0, ~0U, 0);
 		for (int i = 0; i < 300; i++) {
 			struct utsname u;
 			if (uname(&u) == 0 && strcmp(u.nodename, hostname) != 0)

@@ -217,8 +217,14 @@ static int exec_lxc(json_t *inst, json_t *argv, int client, int *ret_status, str
 				_exit(125);
 		if (chdir("/") < 0)
 			_exit(125);
+		/* Nothing of ec2d's stays open here (its state lock above all: a restart of ec2d
+		 * must not wait for a command to end), but the pid pipe, as fd 3. */
+		if (dup2(pidp[1], 3) < 0)
+			_exit(125);
+		close_range(4, ~0U, 0);
 		pid_t inner = fork(); /* the pid namespace applies to children */
 		if (inner == 0) {
+			close(3);
 			/* Its own process group, so that the command and what it starts can be
 			 * killed together. */
 			setpgid(0, 0);
@@ -228,7 +234,7 @@ static int exec_lxc(json_t *inst, json_t *argv, int client, int *ret_status, str
 			_exit(127);
 		}
 		/* Its pid as the host sees it, for ec2d to kill the group if the client leaves. */
-		if (inner > 0 && write(pidp[1], &inner, sizeof(inner)) < 0)
+		if (inner > 0 && write(3, &inner, sizeof(inner)) < 0)
 			kill(inner, SIGKILL);
 		int st = 0;
 		while (inner > 0 && waitpid(inner, &st, 0) < 0 && errno == EINTR)

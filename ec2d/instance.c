@@ -762,9 +762,10 @@ static int transition(struct ereq *rq, const char *out_key, const char *const *a
 		if (!ok)
 			return err_set(e, "IncorrectInstanceState",
 				       "The instance '%s' is not in a state from which it can be %s.",
-				       json_string_value(v), out_key[0] == 'S' && out_key[2] == 'o' ? "stopped"
-							     : out_key[0] == 'S' ? "started"
-							     : out_key[0] == 'T' ? "terminated" : "rebooted");
+				       json_string_value(v), !out_key                  ? "rebooted"
+							     : !strcmp(out_key, "StoppingInstances") ? "stopped"
+							     : !strcmp(out_key, "StartingInstances") ? "started"
+											     : "terminated");
 	}
 	if (json_is_true(json_object_get(rq->params, "DryRun")))
 		return err_set(e, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
