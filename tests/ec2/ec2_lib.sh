@@ -115,8 +115,8 @@ lock_holders() {
 }
 
 # wait_lock_free [SECONDS]: waits (default 15 s) until no process holds ec2d's state lock, so
-# that a new ec2d can take it. (Forked helpers of a dead ec2d may still hold it: a bug, see
-# restart.sh.)
+# that a new ec2d can take it (a forked helper of a dead ec2d that kept it would hold it up,
+# see restart.sh).
 wait_lock_free() {
 	for _ in $(seq $((${1:-15} * 10))); do
 		[ -z "$(lock_holders)" ] && return 0

@@ -43,6 +43,8 @@ B=$(jq -r '.Instances[1].InstanceId' "$T/run.json")
 like "$A $B" '^i-[0-9a-f]{17} i-[0-9a-f]{17}$' "instance IDs i-… ($A, $B)"
 is "$(ec2 describe-instance-status --instance-ids "$A" | jq -r '.InstanceStatuses[0] | .InstanceState.Name + " " + .InstanceStatus.Status + " " + .SystemStatus.Status')" \
 	"running initializing ok" "describe-instance-status while user-data runs: running, initializing"
+# (libvirt learns a container's init pid after createXML returns; exec needs it)
+ok "exec works as soon as run-instances has answered" iexec "$B" true
 ok "$A is ready (its init printed ready on the console)" wait_ready "$A" 60
 diag "$A ready after a further ${READY_SECS}s"
 ok "$B is ready" wait_ready "$B" 60

@@ -18,8 +18,9 @@ VNS=$(vpc_ns "$v")
 ids=$(launch --image-id "$AMI" --subnet-id "$s" --count 3) || bail "run-instances"
 read -r A B C <<<"$(echo $ids)"
 # set_hostname() leaves a forked grandchild of ec2d behind for ~11 s (it keeps the hostname in
-# place), and a fork keeps every descriptor, O_CLOEXEC or not: the state lock, ec2d's sockets,
-# the metadata service's listening sockets in the VPC namespaces, libvirt's connection.
+# place), and a fork keeps every descriptor, O_CLOEXEC or not: it must close them all (the
+# state lock, ec2d's sockets, the metadata service's sockets, the container's namespaces), or
+# a restarted ec2d waits for the lock and a stopped container keeps its network.
 held=$(lock_holders)
 is "$held" "$EC2D_PID" "right after a launch, only ec2d holds its state lock"
 for i in $A $B $C; do wait_ready "$i" 60 || bail "$i not ready"; done
@@ -86,9 +87,9 @@ ok "and is ready" wait_ready "$B" 60 "$n"
 ok "$A pings it" in_netns "$A" ping -n -c 2 -W 2 "$IP_B"
 
 # ---------------------------------------------------------------- stopped right after a start
-# The forked helper of set_hostname (see the top) also holds the container's namespaces for
-# ~11 s after a start: a container stopped within that time keeps its network namespace, its
-# veth in the VPC namespace and its address, and answers ping while "stopped".
+# Were the forked helper of set_hostname (see the top) to keep the container's namespace
+# descriptors, a container stopped within ~11 s of its start would keep its network namespace,
+# its veth in the VPC namespace and its address, and answer ping while "stopped".
 D=$(launch --image-id "$AMI" --subnet-id "$s") && [ -n "$D" ] || bail "run-instances D"
 wait_ready "$D" 30 || bail "$D not ready"
 IP_D=$(instance_ip "$D")
@@ -96,9 +97,7 @@ PORT_D=$(port_of "$(eni_of "$D")")
 ec2 stop-instances --instance-ids "$D" >/dev/null && wait_state "$D" stopped 10 || bail "stop $D"
 gone=1
 for _ in $(seq 30); do ip -n "$VNS" link show "$PORT_D" >/dev/null 2>&1 || { gone=0; break; }; sleep 0.1; done
-todo "ec2d/domain.c set_hostname: its detached grandchild holds the container's namespaces for ~11 s"
 is "$gone" 0 "stopped right after its start: $D's link leaves the VPC namespace within 3 s"
-todo "ec2d/domain.c set_hostname: its detached grandchild holds the container's namespaces for ~11 s"
 nok "and its address no longer answers" in_netns "$A" ping -n -c 1 -W 1 "$IP_D"
 ec2 terminate-instances --instance-ids "$D" >/dev/null || bail "terminate $D"
 

@@ -35,6 +35,11 @@ launch_vm || bail "run-instances (VM)"
 diag "run-instances of the VM returned after $(elapsed "$T0") s"
 ok "the VM's domain runs under qemu:///system" vm_running "$VM"
 ok "in a qemu process" qemu_of "$VM"
+# The exec channel exists as soon as QEMU does; the request waits there for the agent.
+t=$(date +%s.%N)
+is "$(timeout 60 "$EC2D" --run-dir "$RUN" exec --instance-id "$VM" -- cat /proc/1/comm)" init \
+	"exec issued right after run-instances waits for the guest's agent and runs"
+diag "that first exec answered after $(elapsed "$t") s"
 # (ec2d boots a probe guest under KVM once per host boot, /run/vpclab-kvm-probe, and uses TCG
 # when it does not come up: /dev/kvm can be there while guests hang)
 ok "the VM is ready (its init printed ready on the serial console)" wait_ready "$VM" 120
