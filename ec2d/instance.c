@@ -947,7 +947,8 @@ int h_detach_network_interface(struct ereq *rq, json_t **ret, struct err *e)
 			  &res, e)) < 0)
 		return r;
 	json_t *eni = json_array_get(json_object_get(res, "NetworkInterfaces"), 0);
-	const char *inst = jstr(json_object_get(eni, "Attachment"), "InstanceId");
+	char inst[ID_MAX];
+	snprintf(inst, sizeof(inst), "%s", jstr(json_object_get(eni, "Attachment"), "InstanceId"));
 	bool primary = eni && instance_get(inst) &&
 		       json_integer_value(json_object_get(json_object_get(eni, "Attachment"), "DeviceIndex")) == 0;
 	json_decref(res);
