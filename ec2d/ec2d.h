@@ -125,6 +125,8 @@ void instance_dir(const char *id, char buf[static 512]);
 /* imds.c: the metadata service at 169.254.169.254 in every VPC with instances. */
 int imds_ensure(const char *vpc_id, struct err *e);
 void imds_release_unused(void);
+/* Stops the listeners imds_release_unused() let go; called without the lock. */
+void imds_reap(void);
 void imds_stop_all(void);
 
 /* server.c */

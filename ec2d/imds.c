@@ -299,6 +299,25 @@ static void listener_stop(struct listener *l)
 	free(l);
 }
 
+/* Listeners taken out of E->imds, stopped by imds_reap() once the lock is released:
+ * MHD_stop_daemon waits for the listener's thread, which may itself be waiting for the lock
+ * (a guest's request in flight). */
+static pthread_mutex_t stale_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct listener *stale[256];
+static size_t nstale;
+
+void imds_reap(void)
+{
+	for (;;) {
+		pthread_mutex_lock(&stale_lock);
+		struct listener *l = nstale ? stale[--nstale] : NULL;
+		pthread_mutex_unlock(&stale_lock);
+		if (!l)
+			return;
+		listener_stop(l);
+	}
+}
+
 /* Called with the lock held: VPCs without instances keep no socket (it would keep a deleted
  * VPC's namespace alive). */
 void imds_release_unused(void)
@@ -312,7 +331,11 @@ void imds_release_unused(void)
 			!strcmp(jstr(o, "_type"), "instance") && !strcmp(jstr(o, "VpcId"), vpc) &&
 			strcmp(jstr(json_object_get(o, "State"), "Name"), "terminated") != 0;
 		if (!used) {
-			listener_stop((struct listener *)(uintptr_t)json_integer_value(v));
+			struct listener *l = (struct listener *)(uintptr_t)json_integer_value(v);
+			pthread_mutex_lock(&stale_lock);
+			if (nstale < sizeof(stale) / sizeof(stale[0]))
+				stale[nstale++] = l;
+			pthread_mutex_unlock(&stale_lock);
 			json_object_del(E->imds, vpc);
 		}
 	}

@@ -105,6 +105,7 @@ int ec2d_dispatch(const char *action, const char *region, json_t *params, int fd
 	pthread_mutex_lock(&E->lock);
 	int r = a->fn(&rq, ret, e);
 	pthread_mutex_unlock(&E->lock);
+	imds_reap();
 	return r;
 }
 
