@@ -1,20 +1,10 @@
 /* application/x-www-form-urlencoded, as the aws CLI and boto3 send EC2 requests (the POST
  * body; a GET carries the same text as its query string). */
 #include "api.h"
+#include "internal.h"
 #include "cleanup.h"
 #include <errno.h>
 #include <string.h>
-
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Decodes s[0..n) into out (at least n bytes); returns the decoded length, or -1 on a bad
  * escape and -2 on a NUL byte. */

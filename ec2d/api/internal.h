@@ -15,3 +15,15 @@ const char *api_shape_type(const json_t *shape);
 int api_sigv4_verify_service(const struct api_creds *c, const struct api_request *req,
 			     const char *service, char ret_region[static 32],
 			     char ret_access_key[static 64], struct err *e);
+
+/* The value of a hex digit, or -1 (percent-decoding in form.c and sigv4.c). */
+static inline int hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

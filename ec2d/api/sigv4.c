@@ -56,17 +56,6 @@ static void memstream_closep(FILE **f)
 		fclose(*f);
 }
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decodes s[0..n) into a new buffer ('+' stays '+', as SigV4 reads it). */
 static int pct_decode(const char *s, size_t n, char **ret, size_t *ret_len)
 {
