@@ -152,51 +152,12 @@ kill9_ec2d() {
 
 # ---------------------------------------------------------------- the CLI
 
-# ec2 ARGS...: ec2d's CLI against the current lab; stderr is kept in the CLI log as well.
-ec2() {
-	local err=$T/err.$BASHPID rc
-	VPCLAB_RUN_DIR=$RUN "$EC2D" "$@" 2>"$err"
-	rc=$?
-	if [ -s "$err" ]; then
-		cat "$err" >&2
-		{
-			echo "\$ ec2d $*"
-			cat "$err"
-		} >>"$T/cli.log"
-	fi
-	rm -f "$err"
-	return $rc
-}
+# ec2 ARGS... / ec2_try ARGS...: ec2d's CLI against the current lab (lib.sh's _cli).
+ec2() { _cli "$EC2D" ec2d "$@"; }
+ec2_try() { _cli_try "$EC2D" ec2d "$@"; }
 
-# ec2_try ARGS...: runs ec2d's CLI in this shell and sets RC, OUT and ERR.
-ec2_try() {
-	local out=$T/out.$BASHPID err=$T/err.$BASHPID
-	VPCLAB_RUN_DIR=$RUN "$EC2D" "$@" >"$out" 2>"$err"
-	RC=$?
-	OUT=$(cat "$out")
-	ERR=$(cat "$err")
-	{
-		echo "\$ ec2d $* => $RC"
-		cat "$err"
-	} >>"$T/cli.log"
-	rm -f "$out" "$err"
-}
-
-# ec2_refused CODE OP DESC -- ARGS...: like lib.sh's refused, for ec2d: exit 254, the aws
-# error line for CODE and OP, nothing on stdout, and `snapshot` unchanged.
-ec2_refused() {
-	local code=$1 op=$2 desc=$3
-	shift 4
-	ec2_try "$@"
-	if [ "$RC" -eq 254 ] && grep -qF "An error occurred ($code) when calling the $op operation:" <<<"$ERR" &&
-		[ -z "$OUT" ]; then
-		pass "$desc: $code, exit 254"
-	else
-		fail "$desc: $code, exit 254" "exit $RC, stdout '$OUT', stderr '$ERR'"
-	fi
-	snapshot >"$T/after"
-	same_file "$T/before" "$T/after" "$desc: nothing changed"
-}
+# ec2_refused CODE OP DESC -- ARGS...: lib.sh's refused, for ec2d.
+ec2_refused() { _refused ec2_try "$@"; }
 
 # iexec I CMD...: runs CMD in instance I (ec2d exec); stdout and stderr pass through, the
 # status is the command's.

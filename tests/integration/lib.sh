@@ -124,11 +124,12 @@ same_file() {
 
 # refused CODE OP DESC -- ARGS...: the request exits 254 with the aws error line for CODE and
 # OP and prints nothing on stdout; and the script's own `snapshot` (of whatever the request
-# must not change) equals the one it saved in "$T/before".
-refused() {
-	local code=$1 op=$2 desc=$3
-	shift 4
-	vpc_try "$@"
+# must not change) equals the one it saved in "$T/before". _refused TRY ... does it with the
+# try function TRY (vpc_try, or ec2_try for ec2d).
+_refused() {
+	local try=$1 code=$2 op=$3 desc=$4
+	shift 5
+	"$try" "$@"
 	if [ "$RC" -eq 254 ] && grep -qF "An error occurred ($code) when calling the $op operation:" <<<"$ERR" &&
 		[ -z "$OUT" ]; then
 		pass "$desc: $code, exit 254"
@@ -138,6 +139,7 @@ refused() {
 	snapshot >"$T/after"
 	same_file "$T/before" "$T/after" "$desc: nothing changed"
 }
+refused() { _refused vpc_try "$@"; }
 
 # bail REASON: stop the test here (cleanup still runs).
 bail() {
@@ -208,15 +210,17 @@ new_lab() {
 
 # ---------------------------------------------------------------- the daemon
 
-# vpc ARGS...: the CLI against the current lab. Its stderr is kept in the CLI log as well.
-vpc() {
-	local err=$T/err.$BASHPID rc
-	VPCLAB_RUN_DIR=$RUN "$VPCD" "$@" 2>"$err"
+# _cli BINARY NAME ARGS...: a daemon's CLI against the current lab. Its stderr is kept in the
+# CLI log as well.
+_cli() {
+	local bin=$1 name=$2 err=$T/err.$BASHPID rc
+	shift 2
+	VPCLAB_RUN_DIR=$RUN "$bin" "$@" 2>"$err"
 	rc=$?
 	if [ -s "$err" ]; then
 		cat "$err" >&2
 		{
-			echo "\$ vpcd $*"
+			echo "\$ $name $*"
 			cat "$err"
 		} >>"$T/cli.log"
 	fi
@@ -224,19 +228,24 @@ vpc() {
 	return $rc
 }
 
-# vpc_try ARGS...: runs the CLI in this shell and sets RC, OUT and ERR.
-vpc_try() {
-	local out=$T/out.$BASHPID err=$T/err.$BASHPID
-	VPCLAB_RUN_DIR=$RUN "$VPCD" "$@" >"$out" 2>"$err"
+# _cli_try BINARY NAME ARGS...: runs the CLI in this shell and sets RC, OUT and ERR.
+_cli_try() {
+	local bin=$1 name=$2 out=$T/out.$BASHPID err=$T/err.$BASHPID
+	shift 2
+	VPCLAB_RUN_DIR=$RUN "$bin" "$@" >"$out" 2>"$err"
 	RC=$?
 	OUT=$(cat "$out")
 	ERR=$(cat "$err")
 	{
-		echo "\$ vpcd $* => $RC"
+		echo "\$ $name $* => $RC"
 		cat "$err"
 	} >>"$T/cli.log"
 	rm -f "$out" "$err"
 }
+
+# vpc ARGS... / vpc_try ARGS...: vpcd's CLI.
+vpc() { _cli "$VPCD" vpcd "$@"; }
+vpc_try() { _cli_try "$VPCD" vpcd "$@"; }
 
 # start_vpcd [extra serve args]: starts the daemon of the current lab in the background and
 # waits until its socket answers describe-lab.
