@@ -71,43 +71,7 @@ static const struct domain_spec qemu_spec = {
 	.kvm = false,
 };
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return NULL;
-	char *buf = NULL;
-	size_t n = 0, cap = 0, r;
-	do {
-		if (n + 4096 + 1 > cap)
-			buf = realloc(buf, cap = cap ? cap * 2 : 8192);
-		r = fread(buf + n, 1, cap - n - 1, f);
-		n += r;
-	} while (r > 0);
-	fclose(f);
-	buf[n] = 0;
-	return buf;
-}
 
-/* The first differing line, for the diagnostics. */
-static void show_difference(const char *got, const char *want)
-{
-	int line = 1;
-	const char *g = got, *w = want;
-	while (*g && *g == *w) {
-		if (*g == '\n')
-			line++;
-		g++, w++;
-	}
-	const char *gl = g, *wl = w;
-	while (gl > got && gl[-1] != '\n')
-		gl--;
-	while (wl > want && wl[-1] != '\n')
-		wl--;
-	diag("  first difference at line %d:", line);
-	diag("  got:      %.*s", (int)strcspn(gl, "\n"), gl);
-	diag("  expected: %.*s", (int)strcspn(wl, "\n"), wl);
-}
 
 static void golden(const char *file, const char *text)
 {

@@ -107,50 +107,7 @@ static bool build(char vpc[static ID_MAX])
 	return vpc[0] && eni[0];
 }
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return NULL;
-	char *buf = NULL;
-	size_t cap = 0, len = 0, n;
-	char chunk[4096];
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (len + n + 1 > cap) {
-			cap = (len + n + 1) * 2;
-			buf = realloc(buf, cap);
-		}
-		memcpy(buf + len, chunk, n);
-		len += n;
-	}
-	fclose(f);
-	if (!buf)
-		buf = calloc(1, 1);
-	else
-		buf[len] = 0;
-	return buf;
-}
 
-/* Points at the first line where the texts differ. */
-static void show_difference(const char *got, const char *want)
-{
-	int line = 1;
-	const char *g = got, *w = want;
-	while (*g && *g == *w) {
-		if (*g == '\n')
-			line++;
-		g++, w++;
-	}
-	const char *gl = g, *wl = w;
-	while (gl > got && gl[-1] != '\n')
-		gl--;
-	while (wl > want && wl[-1] != '\n')
-		wl--;
-	diag("first difference at line %d:", line);
-	diag("  got:      %.*s", (int)strcspn(gl, "\n"), gl);
-	diag("  expected: %.*s", (int)strcspn(wl, "\n"), wl);
-	diag("regenerate with UPDATE_GOLDEN=1 if the change is intended");
-}
 
 int main(void)
 {
