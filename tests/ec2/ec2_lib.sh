@@ -134,13 +134,7 @@ _reap_ec2d() {
 # stop_ec2d: SIGTERM, then SIGKILL after 5 s.
 stop_ec2d() {
 	[ -n "${EC2D_PID:-}" ] || return 0
-	kill -TERM "$EC2D_PID" 2>/dev/null
-	local i
-	for i in $(seq 100); do
-		kill -0 "$EC2D_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	kill -KILL "$EC2D_PID" 2>/dev/null
+	_term "$EC2D_PID"
 	_reap_ec2d
 }
 

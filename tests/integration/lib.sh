@@ -271,16 +271,21 @@ start_vpcd() {
 	return 1
 }
 
-# stop_vpcd: SIGTERM, as a service manager would (the sanitizers report leaks at this exit).
-stop_vpcd() {
-	[ -n "${VPCD_PID:-}" ] || return 0
-	kill -TERM "$VPCD_PID" 2>/dev/null
+# _term PID: SIGTERM, as a service manager would (the sanitizers report leaks at this exit),
+# then SIGKILL after 5 s.
+_term() {
+	kill -TERM "$1" 2>/dev/null
 	local i
 	for i in $(seq 100); do
-		kill -0 "$VPCD_PID" 2>/dev/null || break
+		kill -0 "$1" 2>/dev/null || break
 		sleep 0.05
 	done
-	kill -KILL "$VPCD_PID" 2>/dev/null
+	kill -KILL "$1" 2>/dev/null
+}
+
+stop_vpcd() {
+	[ -n "${VPCD_PID:-}" ] || return 0
+	_term "$VPCD_PID"
 	_reap_vpcd
 }
 
