@@ -1,6 +1,8 @@
 #include "store.h"
 #include "cleanup.h"
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@ struct store {
 	char *dir;
 	int journal_fd;
 	unsigned journal_lines;
+	bool broken;
 	json_t *objects;
 	json_t *meta;
 };
@@ -50,19 +53,19 @@ static int mkdir_p(const char *path)
 	return 0;
 }
 
-static void apply_changes(struct store *s, json_t *changes, json_t *meta)
+static void apply_changes(json_t *objects, json_t *live_meta, json_t *changes, json_t *meta)
 {
 	const char *id;
 	json_t *v;
 	json_object_foreach(changes, id, v)
 	{
 		if (json_is_null(v))
-			json_object_del(s->objects, id);
+			json_object_del(objects, id);
 		else
-			json_object_set(s->objects, id, v);
+			json_object_set(objects, id, v);
 	}
 	if (json_is_object(meta))
-		json_object_update(s->meta, meta);
+		json_object_update(live_meta, meta);
 }
 
 static int write_all(int fd, const char *buf, size_t n)
@@ -79,35 +82,132 @@ static int write_all(int fd, const char *buf, size_t n)
 	return 0;
 }
 
-/* Replays journal lines; stops at the first incomplete or invalid one and truncates there. */
-static int replay_journal(struct store *s, int fd)
+/* CRC-32C (Castagnoli), bitwise: a journal line is short and replay runs once per open. */
+static uint32_t crc32c(const char *buf, size_t n)
+{
+	uint32_t c = 0xffffffffu;
+	for (size_t i = 0; i < n; i++) {
+		c ^= (unsigned char)buf[i];
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0x82f63b78u & -(c & 1u));
+	}
+	return ~c;
+}
+
+/* Checks one journal line (without its newline) and returns its record, or NULL with `why`. */
+static json_t *parse_record(const char *line, size_t n, const char **why)
+{
+	const char *tab = memchr(line, '\t', n);
+	size_t body = tab ? (size_t)(tab - line) : n;
+	if (tab) {
+		char want[9];
+		if (n - body - 1 != 8) {
+			*why = "its checksum field is not 8 hex digits";
+			return NULL;
+		}
+		snprintf(want, sizeof(want), "%08x", crc32c(line, body));
+		if (memcmp(want, tab + 1, 8) != 0) {
+			*why = "its checksum does not match";
+			return NULL;
+		}
+	}
+	json_error_t je;
+	json_t *rec = json_loadb(line, body, 0, &je);
+	if (!rec) {
+		*why = "it is not JSON";
+		return NULL;
+	}
+	if (!json_is_object(json_object_get(rec, "changes"))) {
+		json_decref(rec);
+		*why = "its changes are not an object";
+		return NULL;
+	}
+	json_t *meta = json_object_get(rec, "meta");
+	if (meta && !json_is_object(meta) && !json_is_null(meta)) {
+		json_decref(rec);
+		*why = "its meta is not an object";
+		return NULL;
+	}
+	return rec;
+}
+
+static bool all_zero(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+int store_replay(json_t *objects, json_t *meta, const char *buf, size_t n, size_t *ret_good,
+		 struct err *e)
+{
+	_cleanup_json_ json_t *recs = json_array();
+	size_t p = 0;
+	unsigned nr = 0;
+
+	if (!recs)
+		return err_setr(e, -ENOMEM, "InternalError", "out of memory replaying the journal");
+	while (p < n) {
+		const char *line = buf + p;
+		const char *nl = memchr(line, '\n', n - p);
+		size_t len = nl ? (size_t)(nl - line) : n - p;
+		const char *why = "it has no newline";
+		json_t *rec = nl ? parse_record(line, len, &why) : NULL;
+		nr++;
+		if (!rec) {
+			/* A bad last line, or a zero-filled tail, is a write that never completed and
+			 * so was never acknowledged. Anything after a bad line means a record that was
+			 * acknowledged is damaged: refuse rather than silently drop what follows. */
+			bool last = !nl || (size_t)(nl - buf) + 1 == n;
+			const char *tab = memchr(line, '\t', len);
+			if (last && tab && len - (size_t)(tab - line) > 9)
+				why = "it runs past its checksum (a lost newline joined two records)";
+			else if (last || all_zero(line, n - p))
+				break;
+			return err_setr(e, -EBADMSG, "InternalError",
+					"the journal is corrupt at byte %zu (record %u): %s, and %zu "
+					"bytes of records follow it; move the journal aside to start "
+					"from the last snapshot",
+					p, nr, why, n - p - len - (nl ? 1 : 0));
+		}
+		json_array_append_new(recs, rec);
+		p += len + 1;
+	}
+	size_t i;
+	json_t *rec;
+	json_array_foreach(recs, i, rec)
+		apply_changes(objects, meta, json_object_get(rec, "changes"), json_object_get(rec, "meta"));
+	*ret_good = p;
+	return 0;
+}
+
+/* Replays the journal file; truncates a torn tail, refuses a corrupt middle. */
+static int replay_journal(struct store *s, int fd, const char *path, struct err *e)
 {
 	struct stat st;
+	size_t good = 0;
+	int r;
+
 	if (fstat(fd, &st) < 0)
-		return -errno;
+		return err_setr(e, -errno, "InternalError", "cannot stat journal '%s': %m", path);
 	if (st.st_size == 0)
 		return 0;
-	_cleanup_free_ char *buf = malloc((size_t)st.st_size + 1);
+	_cleanup_free_ char *buf = malloc((size_t)st.st_size);
 	if (!buf)
-		return -ENOMEM;
+		return err_setr(e, -ENOMEM, "InternalError", "out of memory reading '%s'", path);
 	ssize_t n = pread(fd, buf, (size_t)st.st_size, 0);
 	if (n != st.st_size)
-		return n < 0 ? -errno : -EIO;
-	buf[n] = 0;
-	char *p = buf, *nl;
-	while ((nl = strchr(p, '\n'))) {
-		*nl = 0;
-		json_t *rec = json_loads(p, 0, NULL);
-		if (!rec || !json_is_object(json_object_get(rec, "changes"))) {
-			json_decref(rec);
-			break;
-		}
-		apply_changes(s, json_object_get(rec, "changes"), json_object_get(rec, "meta"));
-		json_decref(rec);
-		p = nl + 1;
+		return err_setr(e, n < 0 ? -errno : -EIO, "InternalError", "cannot read journal '%s'",
+				path);
+	r = store_replay(s->objects, s->meta, buf, (size_t)n, &good, e);
+	if (r < 0) {
+		char msg[sizeof(e->msg)];
+		snprintf(msg, sizeof(msg), "%s", e->msg);
+		return err_setr(e, r, "InternalError", "journal '%s': %s", path, msg);
 	}
-	if (p - buf != n && ftruncate(fd, p - buf) < 0)
-		return -errno;
+	if (good != (size_t)n && ftruncate(fd, (off_t)good) < 0)
+		return err_setr(e, -errno, "InternalError", "cannot truncate journal '%s': %m", path);
 	return 0;
 }
 
@@ -187,13 +287,10 @@ int store_open(const char *dir, struct store **ret, struct err *e)
 		return err_setr(e, r, "InternalError", "cannot open journal '%s': %s", path,
 				strerror(-r));
 	}
-	r = replay_journal(s, s->journal_fd);
+	r = replay_journal(s, s->journal_fd, path, e);
 	if (r == 0)
 		r = store_compact(s, e);
 	if (r < 0) {
-		if (!err_isset(e))
-			err_set(e, "InternalError", "cannot replay journal '%s': %s", path,
-				strerror(-r));
 		store_free(s);
 		return r;
 	}
@@ -204,29 +301,35 @@ int store_open(const char *dir, struct store **ret, struct err *e)
 int store_commit(struct store *s, json_t *changes, json_t *meta, struct err *e)
 {
 	_cleanup_json_ json_t *rec = json_pack("{s:O, s:O?}", "changes", changes, "meta", meta);
-	_cleanup_free_ char *line = NULL;
-	size_t n;
-	int r;
-
-	line = json_dumps(rec, JSON_COMPACT);
-	if (!line)
-		return err_setr(e, -ENOMEM, "InternalError", "cannot serialise a change");
-	n = strlen(line);
-	line = realloc(line, n + 2);
-	line[n++] = '\n';
-	line[n] = 0;
+	_cleanup_free_ char *body = NULL, *line = NULL;
 	struct stat st;
+	int r, n;
+
+	if (s->broken)
+		return err_setr(e, -EIO, "InternalError",
+				"the journal could not be repaired after a failed write; restart the "
+				"daemon to recover from the last acknowledged change");
+	body = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+	if (!body)
+		return err_setr(e, -ENOMEM, "InternalError", "cannot serialise a change");
+	n = asprintf(&line, "%s\t%08x\n", body, crc32c(body, strlen(body)));
+	if (n < 0) {
+		line = NULL;
+		return err_setr(e, -ENOMEM, "InternalError", "cannot serialise a change");
+	}
 	if (fstat(s->journal_fd, &st) < 0)
 		return err_setr(e, -errno, "InternalError", "cannot stat the journal: %m");
-	r = write_all(s->journal_fd, line, n);
+	r = write_all(s->journal_fd, line, (size_t)n);
 	if (r == 0 && fdatasync(s->journal_fd) < 0)
 		r = -errno;
 	if (r < 0) {
-		/* Remove a partial line so the next commit does not follow garbage. */
-		(void)!ftruncate(s->journal_fd, st.st_size);
+		/* Remove a partial line so the next commit does not follow garbage; if even that
+		 * fails, a later record would land after a damaged one, so refuse all commits. */
+		if (ftruncate(s->journal_fd, st.st_size) < 0)
+			s->broken = true;
 		return err_setr(e, r, "InternalError", "cannot write the journal: %s", strerror(-r));
 	}
-	apply_changes(s, changes, meta);
+	apply_changes(s->objects, s->meta, changes, meta);
 	if (++s->journal_lines >= COMPACT_AFTER) {
 		struct err ignored = {0};
 		(void)store_compact(s, &ignored);

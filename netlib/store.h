@@ -2,10 +2,14 @@
  *
  * Objects are JSON objects keyed by ID. A commit appends one journal line holding every object
  * the transaction touched (its new value, or null when deleted) and the metadata, then
- * fdatasync()s; only then is the change acknowledged. Opening the store loads the snapshot,
- * replays the journal up to the first torn or unparsable line (a line that never completed
- * was never acknowledged), writes a new snapshot atomically (temp file, fsync, rename, fsync of
- * the directory) and empties the journal. */
+ * fdatasync()s; only then is the change acknowledged. A line is `<compact JSON>\t<crc32c>\n`
+ * (lines without the tab, from before checksums, are read unchecked). Opening the store loads
+ * the snapshot, replays the journal, writes a new snapshot atomically (temp file, fsync, rename,
+ * fsync of the directory) and empties the journal.
+ *
+ * A bad last line is a write that never completed, never acknowledged: it is dropped. A bad
+ * line with records after it is damage to acknowledged state: store_open refuses, naming the
+ * byte offset, rather than silently losing what follows. */
 #pragma once
 #include <jansson.h>
 #include "err.h"
@@ -20,5 +24,11 @@ json_t *store_meta(struct store *s);
 /* Journals `changes` ({id: object-or-null}) and `meta`, then applies them to the live view.
  * On failure nothing is applied. */
 int store_commit(struct store *s, json_t *changes, json_t *meta, struct err *e);
+/* Parses a journal image `buf` (n bytes) and, only if it is whole, applies every record to
+ * `objects` and `meta`. On success *ret_good is the length of the whole records (less than n
+ * when the tail is torn). On corruption returns -EBADMSG with `e` set and applies nothing.
+ * Pure: no I/O, so it is also the fuzz target for the journal. */
+int store_replay(json_t *objects, json_t *meta, const char *buf, size_t n, size_t *ret_good,
+		 struct err *e);
 /* Writes a snapshot and truncates the journal. */
 int store_compact(struct store *s, struct err *e);

@@ -1,5 +1,6 @@
 /* netlib/store.h: snapshot + journal, replay, torn and corrupt journals. */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
@@ -78,6 +79,60 @@ static bool objects_are(struct store *s, const char *want_text)
 	bool r = is_json(store_objects(s), want, "objects are %s", want_text);
 	json_decref(want);
 	return r;
+}
+
+/* store_replay on every prefix of a three-record journal, and with every bit of the first two
+ * records flipped: a prefix loads exactly its whole records; damage before the last record is
+ * always refused and never applies anything. */
+static void replay_every_cut_and_flip(const char *image, size_t n)
+{
+	size_t ends[3], k = 0, bad = 0, refused = 0;
+	for (size_t i = 0; i < n && k < 3; i++)
+		if (image[i] == '\n')
+			ends[k++] = i + 1;
+	if (!ok(k == 3 && ends[2] == n, "the journal image holds three whole records"))
+		return;
+	for (size_t cut = 0; cut <= n; cut++) {
+		json_t *o = json_object(), *m = json_object();
+		struct err e = {0};
+		size_t good = 0, want = 0;
+		for (size_t j = 0; j < 3; j++)
+			if (ends[j] <= cut)
+				want = ends[j];
+		int r = store_replay(o, m, image, cut, &good, &e);
+		size_t nrec = want == 0 ? 0 : want == ends[0] ? 1 : want == ends[1] ? 2 : 3;
+		if (r != 0 || good != want || json_object_size(o) != nrec) {
+			bad++;
+			diag("cut at %zu: r=%d good=%zu want=%zu objects=%zu", cut, r, good, want,
+			     json_object_size(o));
+		}
+		json_decref(o);
+		json_decref(m);
+	}
+	is_int((long long)bad, 0, "each of %zu cuts loads exactly the whole records before it", n + 1);
+
+	char *copy = malloc(n);
+	bad = 0;
+	for (size_t bit = 0; bit < ends[1] * 8; bit++) {
+		json_t *o = json_object(), *m = json_object();
+		struct err e = {0};
+		size_t good = 0;
+		memcpy(copy, image, n);
+		copy[bit / 8] ^= (char)(1 << (bit % 8));
+		int r = store_replay(o, m, copy, n, &good, &e);
+		if (r == -EBADMSG && json_object_size(o) == 0 && strcmp(e.code, "InternalError") == 0)
+			refused++;
+		else {
+			bad++;
+			if (bad < 5)
+				diag("flip of bit %zu: r=%d objects=%zu", bit, r, json_object_size(o));
+		}
+		json_decref(o);
+		json_decref(m);
+	}
+	free(copy);
+	is_int((long long)bad, 0, "all %zu single-bit flips before the last record are refused (%zu)",
+	       ends[1] * 8, refused);
 }
 
 int main(void)
@@ -164,28 +219,56 @@ int main(void)
 		goto out;
 	ok(!json_object_get(store_objects(s), "y"), "a line without newline was never acknowledged: ignored");
 
-	/* Garbage in the middle stops replay there: records after it are not applied. */
+	/* Garbage with acknowledged records after it is damage, not a torn write: refuse. */
 	is_int(commit(s, "{\"eni-1\": {\"n\": 1}}", NULL), 0, "commit eni-1");
 	store_free(s);
 	s = NULL;
 	append_raw("this is not json\n");
 	append_raw("{\"changes\":{\"eni-2\":{\"n\":2}}}\n");
-	s = reopen(NULL, "with garbage in the middle of the journal");
-	if (!s)
-		goto out;
-	ok(json_object_get(store_objects(s), "eni-1") != NULL, "record before the garbage applied");
-	ok(json_object_get(store_objects(s), "eni-2") == NULL, "record after the garbage not applied");
-	is_int(file_size("journal"), 0, "journal empty after open");
+	long long corrupt_size = file_size("journal");
+	err_clear(&e);
+	r = store_open(dir, &s, &e);
+	ok(r < 0 && !s, "store_open refuses garbage followed by records (r=%d)", r);
+	is_str(e.code, "InternalError", "corrupt journal error code");
+	ok(strstr(e.msg, "(record 2): it is not JSON") && strstr(e.msg, "move the journal aside"),
+	   "the message names the offset and the way out: %s", e.msg);
+	is_int(file_size("journal"), corrupt_size, "a refused journal is left as it was");
 
-	/* A valid JSON line that is not a change record also stops replay. */
-	store_free(s);
-	s = NULL;
+	/* A valid JSON line that is not a change record, with records after it: also refused. */
+	path_of(p, "journal");
+	is_int(truncate(p, 0), 0, "journal moved aside");
 	append_raw("{\"changes\":{\"eni-3\":{}}}\n{\"changes\":[1]}\n{\"changes\":{\"eni-4\":{}}}\n");
-	s = reopen(NULL, "with a record whose changes are not an object");
+	err_clear(&e);
+	r = store_open(dir, &s, &e);
+	ok(r < 0 && !s && strstr(e.msg, "record 2") && strstr(e.msg, "changes are not an object"),
+	   "a record whose changes are not an object, mid-journal, is refused: %s", e.msg);
+
+	/* The same bad record as the last line is a torn tail: dropped, the rest kept. */
+	is_int(truncate(p, 0), 0, "journal emptied");
+	append_raw("{\"changes\":{\"eni-3\":{}}}\n{\"changes\":[1]}\n");
+	s = reopen(NULL, "with a bad last record");
 	if (!s)
 		goto out;
 	ok(json_object_get(store_objects(s), "eni-3") && !json_object_get(store_objects(s), "eni-4"),
-	   "replay stops at a record whose changes are not an object");
+	   "records before a bad last line are replayed");
+
+	/* A zero-filled tail (the file grew, the data never landed) is torn too. */
+	is_int(commit(s, "{\"eni-7\": {}}", NULL), 0, "commit eni-7");
+	store_free(s);
+	s = NULL;
+	{
+		int fd = open(p, O_WRONLY | O_APPEND);
+		static const char zeros[4096];
+		ok(fd >= 0 && write(fd, zeros, sizeof(zeros)) == (ssize_t)sizeof(zeros),
+		   "4096 zero bytes appended");
+		if (fd >= 0)
+			close(fd);
+	}
+	s = reopen(NULL, "with a zero-filled tail");
+	if (!s)
+		goto out;
+	ok(json_object_get(store_objects(s), "eni-7") != NULL, "record before a zero tail kept");
+	is_int(file_size("journal"), 0, "zero tail truncated, then compacted");
 
 	/* A commit after recovery lands in a clean journal and replays. */
 	is_int(commit(s, "{\"eni-5\": {}}", NULL), 0, "commit after recovery");
@@ -218,6 +301,30 @@ int main(void)
 	r = store_open(dir, &s, &e);
 	ok(r < 0 && s == NULL, "store_open refuses a corrupt state.json (r=%d)", r);
 	is_str(e.code, "InternalError", "corrupt snapshot error code");
+
+	/* Three commits in a fresh journal, then the pure replay on its bytes. */
+	store_free(s);
+	s = NULL;
+	path_of(p, "journal");
+	is_int(truncate(p, 0), 0, "journal emptied for the replay checks");
+	path_of(p, "state.json");
+	unlink(p);
+	s = reopen(NULL, "fresh, for the replay checks");
+	if (!s)
+		goto out;
+	is_int(commit(s, "{\"a\": {\"n\": 1}}", "{\"seq\": 1}"), 0, "commit a");
+	is_int(commit(s, "{\"b\": {\"s\": \"tab\\there\"}}", NULL), 0, "commit b (a tab in a value)");
+	is_int(commit(s, "{\"c\": {}}", NULL), 0, "commit c");
+	{
+		path_of(p, "journal");
+		FILE *jf = fopen(p, "rb");
+		char image[4096];
+		size_t n = jf ? fread(image, 1, sizeof(image), jf) : 0;
+		if (jf)
+			fclose(jf);
+		ok(n > 0 && memchr(image, '\t', n), "journal lines carry a checksum field");
+		replay_every_cut_and_flip(image, n);
+	}
 
 out:
 	store_free(s);
