@@ -7,7 +7,11 @@ struct sp {
 	const char *s;
 	const char *start;
 	struct err *e;
+	int depth;
 };
+
+/* Deeper than any EC2 parameter; bounds the recursion on hostile input. */
+#define MAX_DEPTH 32
 
 static int sp_fail(struct sp *p, const char *what)
 {
@@ -21,16 +25,19 @@ static json_t *parse_struct(struct sp *p, char end);
 
 static json_t *parse_scalar(struct sp *p)
 {
-	char buf[4096];
+	/* The value is never longer than the rest of the text. */
+	_cleanup_free_ char *buf = malloc(strlen(p->s) + 1);
 	size_t n = 0;
+	if (!buf) {
+		sp_fail(p, "out of memory");
+		return NULL;
+	}
 	if (*p->s == '"' || *p->s == '\'') {
 		char q = *p->s++;
 		while (*p->s && *p->s != q) {
 			if (*p->s == '\\' && p->s[1])
 				p->s++;
-			if (n + 1 < sizeof(buf))
-				buf[n++] = *p->s;
-			p->s++;
+			buf[n++] = *p->s++;
 		}
 		if (*p->s != q) {
 			sp_fail(p, "unterminated quote");
@@ -41,15 +48,15 @@ static json_t *parse_scalar(struct sp *p)
 		while (*p->s && !strchr(",]}", *p->s)) {
 			if (*p->s == '\\' && p->s[1])
 				p->s++;
-			if (n + 1 < sizeof(buf))
-				buf[n++] = *p->s;
-			p->s++;
+			buf[n++] = *p->s++;
 		}
 		while (n && isspace((unsigned char)buf[n - 1]))
 			n--;
 	}
-	buf[n] = 0;
-	return json_string(buf);
+	json_t *v = json_stringn(buf, n);
+	if (!v)
+		sp_fail(p, "a value that is not UTF-8");
+	return v;
 }
 
 static json_t *parse_list(struct sp *p)
@@ -85,21 +92,26 @@ static json_t *parse_list(struct sp *p)
 
 static json_t *parse_value(struct sp *p)
 {
+	json_t *v;
 	while (*p->s == ' ')
 		p->s++;
-	if (*p->s == '[')
-		return parse_list(p);
-	if (*p->s == '{') {
-		p->s++;
-		json_t *o = parse_struct(p, '}');
-		if (o && *p->s++ != '}') {
-			sp_fail(p, "expected '}'");
-			json_decref(o);
-			return NULL;
-		}
-		return o;
+	if ((*p->s == '[' || *p->s == '{') && p->depth >= MAX_DEPTH) {
+		sp_fail(p, "lists and structures nested too deeply");
+		return NULL;
 	}
-	return parse_scalar(p);
+	p->depth++;
+	if (*p->s == '[')
+		v = parse_list(p);
+	else if (*p->s == '{') {
+		p->s++;
+		/* parse_struct(p, '}') returns only at a '}' */
+		v = parse_struct(p, '}');
+		if (v)
+			p->s++;
+	} else
+		v = parse_scalar(p);
+	p->depth--;
+	return v;
 }
 
 /* True if the text at s looks like "key=" (so a comma before it ends the previous value). */
@@ -122,9 +134,12 @@ static json_t *parse_struct(struct sp *p, char end)
 		if (*p->s == end && end)
 			return o;
 		while (*p->s && *p->s != '=' && *p->s != ',' && *p->s != end) {
-			if (n + 1 < sizeof(key))
-				key[n++] = *p->s;
-			p->s++;
+			if (n + 1 >= sizeof(key)) {
+				sp_fail(p, "a key longer than 255 characters");
+				json_decref(o);
+				return NULL;
+			}
+			key[n++] = *p->s++;
 		}
 		key[n] = 0;
 		if (*p->s != '=' || n == 0) {
@@ -153,7 +168,11 @@ static json_t *parse_struct(struct sp *p, char end)
 			}
 			v = a;
 		}
-		json_object_set_new(o, key, v);
+		if (json_object_set_new(o, key, v) < 0) {
+			sp_fail(p, "a key that is not UTF-8");
+			json_decref(o);
+			return NULL;
+		}
 		if (*p->s == ',') {
 			p->s++;
 			continue;
@@ -168,7 +187,7 @@ static json_t *parse_struct(struct sp *p, char end)
 
 int shorthand_parse(const char *text, json_t **ret, struct err *e)
 {
-	struct sp p = {text, text, e};
+	struct sp p = {text, text, e, 0};
 	const char *t = text;
 	while (isspace((unsigned char)*t))
 		t++;

@@ -1,4 +1,5 @@
 /* netlib/shorthand.h: the aws CLI shorthand syntax, and JSON passed through. */
+#include <string.h>
 #include <jansson.h>
 #include "shorthand.h"
 #include "tap.h"
@@ -82,6 +83,31 @@ int main(void)
 	fails("Key=a,Value=b]");
 	fails("[{\"Name\":");
 	fails("{not json}");
+
+	/* Hostile input (found by fuzz_shorthand): bytes that are not UTF-8 in a value or a key,
+	 * nesting past any EC2 parameter, and an overlong key are errors, not crashes or a value
+	 * silently cut short. */
+	fails("Name=v+\xab+1,vpc-2");
+	fails("N\xabme=v");
+	fails("A=[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[x]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]");
+	{
+		char key[400], text[8200];
+		memset(key, 'k', sizeof(key) - 1);
+		key[sizeof(key) - 1] = 0;
+		snprintf(text, sizeof(text), "%s=v", key);
+		fails(text);
+		/* A value longer than any fixed buffer comes through whole. */
+		char val[6001];
+		memset(val, 'v', sizeof(val) - 1);
+		val[sizeof(val) - 1] = 0;
+		snprintf(text, sizeof(text), "UserData=%s", val);
+		json_t *got = NULL;
+		struct err le = {0};
+		int r = shorthand_parse(text, &got, &le);
+		ok(r == 0 && strlen(json_string_value(json_object_get(got, "UserData")) ?: "") == 6000,
+		   "a 6000-character value is kept whole");
+		json_decref(got);
+	}
 
 	/* Error message names the input. */
 	struct err e = {0};
