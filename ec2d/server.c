@@ -116,9 +116,9 @@ static void *client(void *arg)
 	socklen_t cl = sizeof(cred);
 	struct err e = {0};
 	json_t *result = NULL;
-	char *buf = NULL, *line = NULL;
+	char *buf = NULL;
 	size_t len = 0, cap = 0;
-	json_t *req = NULL;
+	struct rpc_request rq = {0};
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || (cred.uid != 0 && cred.uid != getuid()))
 		goto out;
@@ -127,7 +127,10 @@ static void *client(void *arg)
 			if (cap >= RPC_MAX_LINE)
 				goto out;
 			cap = cap ? cap * 2 : 65536;
-			buf = realloc(buf, cap);
+			char *nb = realloc(buf, cap);
+			if (!nb)
+				goto out;
+			buf = nb;
 		}
 		ssize_t n = recv(fd, buf + len, cap - len - 1, 0);
 		if (n < 0 && errno == EINTR)
@@ -138,27 +141,13 @@ static void *client(void *arg)
 		if (memchr(buf + len - n, '\n', (size_t)n))
 			break;
 	}
-	buf[len] = 0;
-	json_error_t je;
-	req = json_loads(buf, JSON_DISABLE_EOF_CHECK, &je);
-	const char *action = jstr(req, "Action"), *region = jstr(req, "Region");
-	json_t *params = json_object_get(req, "Params");
-	if (!req || !*action || !json_is_object(params))
-		err_set(&e, "InvalidRequest", "a request is {\"Action\", \"Region\", \"Params\"}");
-	else
-		ec2d_dispatch(action, *region ? region : "us-east-1", params, fd, &result, &e);
-	line = rpc_response(err_isset(&e) ? NULL : result, &e);
-	if (err_isset(&e))
-		json_decref(result);
-	if (line) {
-		size_t l = strlen(line);
-		line[l] = '\n';
-		send(fd, line, l + 1, MSG_NOSIGNAL);
-		line[l] = 0;
-	}
+	char *nl = memchr(buf, '\n', len);
+	if (rpc_parse_request(buf, (size_t)(nl - buf), &rq, &e) == 0)
+		ec2d_dispatch(rq.action, rq.region, rq.params, fd, &result, &e);
+	(void)rpc_send_response(fd, err_isset(&e) ? NULL : result, &e);
+	json_decref(result);
 out:
-	free(line);
-	json_decref(req);
+	rpc_request_done(&rq);
 	free(buf);
 	close(fd);
 	return NULL;

@@ -1,11 +1,16 @@
 #include "rpc.h"
 #include "cleanup.h"
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+
+#define LOWER "abcdefghijklmnopqrstuvwxyz"
+#define DIGITS "0123456789"
+#define ALNUM LOWER "ABCDEFGHIJKLMNOPQRSTUVWXYZ" DIGITS
 
 static int write_all(int fd, const char *b, size_t n)
 {
@@ -111,26 +116,84 @@ int rpc_call(const char *sock_path, json_t *req, json_t **ret_result, struct err
 	return r;
 }
 
-int rpc_send_event(int fd, json_t *ev)
+static int send_line(int fd, json_t *doc)
 {
-	char *s = json_dumps(ev, JSON_COMPACT);
+	_cleanup_free_ char *s = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	if (!s)
 		return -ENOMEM;
-	int r = write_all(fd, s, strlen(s));
-	if (r == 0)
-		r = write_all(fd, "\n", 1);
-	free(s);
-	return r;
+	size_t n = strlen(s);
+	s[n] = '\n'; /* over the NUL: the buffer is sent by length */
+	return write_all(fd, s, n + 1);
 }
 
-char *rpc_response(json_t *result, const struct err *e)
+int rpc_send_event(int fd, json_t *ev) { return send_line(fd, ev); }
+
+int rpc_send_response(int fd, json_t *result, const struct err *e)
 {
-	json_t *resp;
-	if (e && err_isset(e))
+	_cleanup_json_ json_t *resp = NULL;
+	if (e && err_isset(e)) {
 		resp = json_pack("{s:{s:s, s:s}}", "Error", "Code", e->code, "Message", e->msg);
-	else
-		resp = json_pack("{s:o}", "Result", result ? result : json_object());
-	char *s = json_dumps(resp, JSON_COMPACT);
-	json_decref(resp);
-	return s;
+		if (!resp) {
+			/* A message cut inside a UTF-8 sequence, or quoting bytes that are not
+			 * UTF-8, still gets an answer: the bytes jansson refuses become '?'. */
+			char code[sizeof(e->code)], msg[sizeof(e->msg)];
+			snprintf(code, sizeof(code), "%s", e->code);
+			snprintf(msg, sizeof(msg), "%s", e->msg);
+			for (char *c = code; *c; c++)
+				*c = (unsigned char)*c >= 0x80 ? '?' : *c;
+			for (char *c = msg; *c; c++)
+				*c = (unsigned char)*c >= 0x80 ? '?' : *c;
+			resp = json_pack("{s:{s:s, s:s}}", "Error", "Code", code, "Message", msg);
+		}
+	} else
+		resp = json_pack("{s:o}", "Result", result ? json_incref(result) : json_object());
+	return send_line(fd, resp);
+}
+
+
+/* 1 to max characters: the first from `first`, the rest from `rest`. */
+static bool name_ok(const char *s, size_t max, const char *first, const char *rest)
+{
+	size_t n = strlen(s);
+	if (n < 1 || n > max || !strchr(first, s[0]))
+		return false;
+	return strspn(s + 1, rest) == n - 1;
+}
+
+int rpc_parse_request(const char *buf, size_t n, struct rpc_request *ret, struct err *e)
+{
+	json_error_t je;
+	_cleanup_json_ json_t *doc = json_loadb(buf, n, 0, &je);
+
+	if (!json_is_object(doc))
+		return err_set(e, "InvalidRequest", "The request is not a JSON object: %s",
+			       doc ? "wrong type" : je.text);
+	json_t *action = json_object_get(doc, "Action"), *region = json_object_get(doc, "Region"),
+	       *params = json_object_get(doc, "Params");
+	if (!json_is_string(action) ||
+	    !name_ok(json_string_value(action), 64, ALNUM, ALNUM))
+		return err_set(e, "InvalidRequest",
+			       "The request's Action must be 1 to 64 letters and digits");
+	if (region && (!json_is_string(region) ||
+		       !name_ok(json_string_value(region), 32, LOWER, LOWER DIGITS "-")))
+		return err_set(e, "InvalidParameterValue",
+			       "The region must be 1 to 32 lowercase letters, digits and hyphens, "
+			       "starting with a letter");
+	if (params && !json_is_object(params))
+		return err_set(e, "InvalidRequest", "The request's Params must be an object");
+	if (!region)
+		json_object_set_new(doc, "Region", json_string("us-east-1"));
+	if (!params)
+		json_object_set_new(doc, "Params", json_object());
+	ret->action = json_string_value(json_object_get(doc, "Action"));
+	ret->region = json_string_value(json_object_get(doc, "Region"));
+	ret->params = json_object_get(doc, "Params");
+	ret->doc = TAKE_PTR(doc);
+	return 0;
+}
+
+void rpc_request_done(struct rpc_request *r)
+{
+	json_decref(r->doc);
+	*r = (struct rpc_request){0};
 }

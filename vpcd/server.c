@@ -134,38 +134,22 @@ int dispatch(const struct verb *verbs, size_t nverbs, json_t *req, json_t **ret,
 	return r;
 }
 
-static void handle_line(struct server *s, struct client *c, const char *line)
+static void handle_line(struct server *s, struct client *c, const char *line, size_t len)
 {
 	struct err e = {0};
 	json_t *result = NULL;
-	json_error_t je;
-	_cleanup_json_ json_t *req = json_loads(line, 0, &je);
+	struct rpc_request rq = {0};
 
 	if (!peer_allowed(&c->cred, s->gid, s->have_group))
 		err_set(&e, "UnauthorizedOperation",
 			"You are not authorized to perform this operation (uid %u is neither root nor in the socket's group).",
 			(unsigned)c->cred.uid);
-	else if (!req || !json_is_object(req))
-		err_set(&e, "InvalidRequest", "The request is not a JSON object: %s",
-			req ? "wrong type" : je.text);
-	else if (dispatch(s->verbs, s->nverbs, req, &result, &e) < 0)
-		log_info("%s (uid %u): %s: %s", jstr(req, "Action"), (unsigned)c->cred.uid, e.code,
-			 e.msg);
-	_cleanup_free_ char *out = rpc_response(result, &e);
-	if (err_isset(&e))
-		json_decref(result);
-	size_t n = strlen(out);
-	out[n] = '\n';
-	const char *p = out;
-	n++;
-	while (n) {
-		ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break;
-		p += w, n -= (size_t)w;
-	}
+	else if (rpc_parse_request(line, len, &rq, &e) == 0 &&
+		 dispatch(s->verbs, s->nverbs, rq.doc, &result, &e) < 0)
+		log_info("%s (uid %u): %s: %s", rq.action, (unsigned)c->cred.uid, e.code, e.msg);
+	rpc_request_done(&rq);
+	(void)rpc_send_response(c->fd, err_isset(&e) ? NULL : result, &e);
+	json_decref(result);
 }
 
 int server_open(struct server *s, const char *path, const char *group, struct err *e)
@@ -243,7 +227,7 @@ int server_run(struct server *s)
 			char *nl;
 			while ((nl = memchr(c->buf, '\n', c->len))) {
 				*nl = 0;
-				handle_line(s, c, c->buf);
+				handle_line(s, c, c->buf, (size_t)(nl - c->buf));
 				size_t used = (size_t)(nl - c->buf) + 1;
 				memmove(c->buf, nl + 1, c->len - used);
 				c->len -= used;

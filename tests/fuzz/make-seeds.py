@@ -6,6 +6,10 @@
   corpus/fuzz_sigv4/*  requests in fuzz_sigv4.c's format, signed at 20150830T123600Z with
                        AWS's test-vector key: the published vectors and botocore-signed EC2
                        calls (Authorization header and presigned)
+  corpus/fuzz_journal/*   journal images (netlib/store.c's line format): whole, torn,
+                          legacy, corrupt in the middle, zero-filled, joined, bad checksum
+  corpus/fuzz_shorthand/* aws CLI shorthand and JSON arguments
+  corpus/fuzz_rpc/*       control-socket request lines, good and bad
 """
 import json
 import os
@@ -80,6 +84,51 @@ def sigv4_seeds():
         "GET", ec2 + "/?Action=DescribeVpcs&Version=2016-11-15", None, {}, "ec2", query=True))
 
 
+def crc32c(data):
+    c = 0xFFFFFFFF
+    for x in data:
+        c ^= x
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
+    return c ^ 0xFFFFFFFF
+
+
+def journal_line(rec):
+    t = json.dumps(rec, separators=(",", ":")).encode()
+    return t + b"\t" + b"%08x" % crc32c(t) + b"\n"
+
+
+def netlib_seeds():
+    a = journal_line({"changes": {"vpc-1": {"CidrBlock": "10.0.0.0/16", "Tags": []}},
+                      "meta": {"seq": 1}})
+    b = journal_line({"changes": {"subnet-1": {"VpcId": "vpc-1", "s": "tab\there"}}})
+    c = journal_line({"changes": {"vpc-1": None}, "meta": {"seq": 2}})
+    for name, data in {
+            "00-one": a, "01-three": a + b + c, "02-torn": a + b + c[:20],
+            "03-legacy": b'{"changes":{"x":{}}}\n', "04-corrupt-middle": a + b"garbage\n" + c,
+            "05-zero-tail": a + b"\0" * 64, "06-joined": a[:-1] + b,
+            "07-bad-crc": a.replace(b"\t", b"\t0")[:len(a)] + b,
+            "08-meta-not-object": journal_line({"changes": {}, "meta": [1]}) + a}.items():
+        write("fuzz_journal", name, data)
+    for i, text in enumerate([
+            "Name=vpc-id,Values=vpc-1,vpc-2", "ResourceType=vpc,Tags=[{Key=Name,Value=lab}]",
+            '[{"Key":"Name","Value":"x"}]', '{"A":1}',
+            "IpProtocol=tcp,FromPort=22,ToPort=22,IpRanges=[{CidrIp=0.0.0.0/0}]",
+            "Key=a,Value=b c", "Name=x,Values=[a,b]",
+            "Ebs={VolumeSize=8,DeleteOnTermination=true}", "Key=\"quoted,comma\",Value='v'",
+            "A=[[b]]"]):
+        write("fuzz_shorthand", "%02d" % i, text.encode())
+    for i, text in enumerate([
+            '{"Action":"CreateVpc","Region":"us-east-1","Params":{"CidrBlock":"10.0.0.0/16"}}',
+            '{"Action":"DescribeVpcs"}',
+            '{"Action":"DescribeVpcs","Region":"lab-1","Params":{"Filter":[{"Name":"vpc-id",'
+            '"Values":["vpc-1"]}]}}',
+            '{"Action":"Describe Vpcs"}', '{"Action":"RunInstances","Region":"../../x","Params":{}}',
+            '{"Action":"X","Params":[1]}', "[1,2]", '{"Action":1}']):
+        write("fuzz_rpc", "%02d" % i, text.encode())
+
+
 if __name__ == "__main__":
+    netlib_seeds()
     query_seeds()
     sigv4_seeds()

@@ -56,6 +56,8 @@ grep -q "$(bridge_of "$small")" "$T/before" || bail "the snapshot does not see t
 
 refused InvalidVpc.Range CreateVpc "create-vpc /15" -- create-vpc --cidr-block 10.0.0.0/15
 refused InvalidVpc.Range CreateVpc "create-vpc /29" -- create-vpc --cidr-block 10.0.0.0/29
+refused InvalidParameterValue DescribeVpcs "a region that cannot name a namespace" -- describe-vpcs --region "../Lab 1"
+refused InvalidParameterValue CreateVpc "a 33-character region" -- create-vpc --cidr-block 10.9.0.0/16 --region a23456789012345678901234567890123
 refused InvalidSubnet.Range CreateSubnet "subnet outside the VPC" -- create-subnet --vpc-id "$v" --cidr-block 10.5.1.0/24
 refused InvalidSubnet.Range CreateSubnet "subnet straddling the VPC's edge" -- create-subnet --vpc-id "$v" --cidr-block 10.4.0.0/15
 refused InvalidSubnet.Conflict CreateSubnet "subnet overlapping another" -- create-subnet --vpc-id "$v" --cidr-block 10.4.1.128/25
