@@ -38,7 +38,13 @@ run() {
 run 7 a || bail "first run"
 run 7 b || bail "second run"
 run 8 c || bail "run with seed 8"
-ok "the describe outputs are not empty" grep -q '"NetworkInterfaceId": "eni-' "$T/a"
+for r in a b c; do
+	ok "run $r: the describe output lists the ENIs" grep -q '"NetworkInterfaceId": "eni-' "$T/$r"
+done
+mac='eni-[0-9a-f]+ ([0-9a-f]{2}:){5}[0-9a-f]{2}$'
+for f in a.kernel b.kernel a.model; do
+	ok "$f holds an ENI and a MAC" grep -Eq "$mac" "$T/$f"
+done
 same_file "$T/a" "$T/b" "same seed, fresh state: identical describe outputs (IDs, MACs, addresses)"
 same_file "$T/a.kernel" "$T/a.model" "the plugged ENI's eth0 has the described MAC"
 same_file "$T/a.kernel" "$T/b.kernel" "same seed: the same MAC on the kernel link"

@@ -111,8 +111,14 @@ like() {
 	fi
 }
 
-# same_file A B DESC: the two files are identical (a diff is printed when not).
+# same_file A B DESC: the two files are identical and not both empty (a diff is printed when not).
 same_file() {
+	# Two empty (or missing) files are equal and prove nothing: whatever wrote them failed.
+	if [ ! -s "$1" ] && [ ! -s "$2" ]; then
+		_tap_result 1 "$3"
+		diag "both '$1' and '$2' are empty or missing"
+		return 1
+	fi
 	if cmp -s "$1" "$2"; then
 		_tap_result 0 "$3"
 	else
