@@ -15,6 +15,7 @@
 #include "cleanup.h"
 #include "ec2d.h"
 #include "filter.h"
+#include "page.h"
 #include "log.h"
 #include "rpc.h"
 
@@ -598,23 +599,14 @@ static int select_instances(struct ereq *rq, const struct filter_map *map, json_
 {
 	_cleanup_json_ json_t *ids = jlist(rq->params, "InstanceIds");
 	_cleanup_json_ json_t *filters = jlist(rq->params, "Filters");
-	long long max = json_integer_value(json_object_get(rq->params, "MaxResults")), start = 0, seen = 0;
-	const char *token = jstr(rq->params, "NextToken");
+	long long max, start, seen = 0;
 	int r;
-	if ((r = check_ids(rq, ids, e)) < 0 || (r = filters_check(filters, map, e)) < 0)
+	if ((r = check_ids(rq, ids, e)) < 0 || (r = filters_check(filters, map, e)) < 0 ||
+	    (r = page_params(rq->params, &max, &start, e)) < 0)
 		return r;
 	if (max && json_array_size(ids))
 		return err_set(e, "InvalidParameterCombination",
 			       "The parameter instancesSet cannot be used with the parameter maxResults");
-	if (max && (max < 5 || max > 1000))
-		return err_set(e, "InvalidParameterValue",
-			       "Value ( %lld ) for parameter maxResults is invalid. Expecting a value between 5 and 1000.", max);
-	if (*token) {
-		char *end;
-		start = strtoll(token, &end, 10);
-		if (*end || start < 0)
-			return err_set(e, "InvalidNextToken", "The token '%s' is invalid", token);
-	}
 	_cleanup_json_ json_t *enis = enis_by_instance(rq->region);
 	json_t *out = json_array(), *o;
 	const char *id;
@@ -631,9 +623,7 @@ static int select_instances(struct ereq *rq, const struct filter_map *map, json_
 			continue;
 		}
 		if (max && (long long)json_array_size(out) == max) {
-			char next[32];
-			snprintf(next, sizeof(next), "%lld", seen - 1);
-			*ret_token = json_string(next);
+			*ret_token = page_token(seen - 1);
 			json_decref(pub);
 			break;
 		}

@@ -4,6 +4,7 @@
 #include "cleanup.h"
 #include "ec2d.h"
 #include "filter.h"
+#include "page.h"
 #include "tagset.h"
 
 /* Splits Resources into instance IDs (checked) and the rest (vpcd's). */
@@ -90,12 +91,19 @@ static const struct filter_map tag_filters[] = {{"resource-id", "ResourceId"},
 int h_describe_tags(struct ereq *rq, json_t **ret, struct err *e)
 {
 	_cleanup_json_ json_t *filters = jlist(rq->params, "Filters");
-	json_t *res = NULL;
+	_cleanup_json_ json_t *res = NULL;
+	long long max, start;
 	int r;
 	if ((r = filters_check(filters, tag_filters, e)) < 0 ||
-	    (r = vpc_call(rq->region, "DescribeTags", json_deep_copy(rq->params), &res, e)) < 0)
+	    (r = page_params(rq->params, &max, &start, e)) < 0)
 		return r;
-	json_t *out = json_object_get(res, "Tags"), *o, *t;
+	/* vpcd's tags whole, then the instances': one list, paged here. */
+	json_t *p = json_deep_copy(rq->params);
+	json_object_del(p, "MaxResults");
+	json_object_del(p, "NextToken");
+	if ((r = vpc_call(rq->region, "DescribeTags", p, &res, e)) < 0)
+		return r;
+	json_t *all = json_object_get(res, "Tags"), *o, *t;
 	const char *id;
 	size_t i;
 	json_object_foreach(store_objects(E->store), id, o)
@@ -107,10 +115,11 @@ int h_describe_tags(struct ereq *rq, json_t **ret, struct err *e)
 			json_t *row = json_pack("{s:s, s:s, s:s, s:s}", "Key", jstr(t, "Key"), "ResourceId", id,
 						"ResourceType", "instance", "Value", jstr(t, "Value"));
 			if (filters_match(row, filters, tag_filters))
-				json_array_append(out, row);
+				json_array_append(all, row);
 			json_decref(row);
 		}
 	}
-	*ret = res;
+	json_t *next = NULL, *page = page_slice(all, max, start, &next);
+	*ret = json_pack("{s:o, s:o*}", "Tags", page, "NextToken", next);
 	return 0;
 }

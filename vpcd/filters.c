@@ -3,6 +3,7 @@
 #include <string.h>
 #include "cleanup.h"
 #include "filter.h"
+#include "page.h"
 #include "vpcd.h"
 
 int describe(struct req *rq, const char *type, const char *ids_param, const char *id_key,
@@ -14,7 +15,7 @@ int describe(struct req *rq, const char *type, const char *ids_param, const char
 	_cleanup_json_ json_t *filters = param_list(rq->params, "Filters");
 	_cleanup_json_ json_t *out = json_array();
 	long long max, start = 0;
-	const char *token = NULL, *id;
+	const char *id;
 	size_t i;
 	json_t *v, *o;
 	int r;
@@ -30,25 +31,13 @@ int describe(struct req *rq, const char *type, const char *ids_param, const char
 			return err_set(e, notfound_code, "The %s '%s' does not exist", notfound_name,
 				       json_string_value(v) ?: "");
 	}
-	r = param_int(rq, "MaxResults", 0, &max, e);
+	r = page_params(rq->params, &max, &start, e);
 	if (r < 0)
 		return r;
 	if (max && ids && json_array_size(ids))
 		return err_set(e, "InvalidParameterCombination",
 			       "The parameter %s cannot be used with the parameter maxResults",
 			       ids_param);
-	if (max && (max < 5 || max > 1000))
-		return err_set(e, "InvalidParameterValue",
-			       "Value ( %lld ) for parameter maxResults is invalid. Expecting a value between 5 and 1000.",
-			       max);
-	if (param_str(rq, "NextToken", false, &token, e) < 0)
-		return -EINVAL;
-	if (token) {
-		char *end;
-		start = strtoll(token, &end, 10);
-		if (!*token || *end || start < 0)
-			return err_set(e, "InvalidNextToken", "The token '%s' is invalid", token);
-	}
 	long long seen = 0;
 	json_t *next = NULL;
 	obj_foreach(type, NULL, id, o)
@@ -75,9 +64,7 @@ int describe(struct req *rq, const char *type, const char *ids_param, const char
 		}
 		if (max && (long long)json_array_size(out) >= max) {
 			json_decref(pub);
-			char buf[32];
-			snprintf(buf, sizeof(buf), "%lld", seen - 1);
-			next = json_string(buf);
+			next = page_token(seen - 1);
 			break;
 		}
 		json_array_append_new(out, pub);

@@ -2,6 +2,7 @@
 #include <string.h>
 #include "cleanup.h"
 #include "tagset.h"
+#include "page.h"
 #include "vpcd.h"
 
 static int check_resources(struct req *rq, json_t *res, struct err *e)
@@ -78,7 +79,12 @@ int h_describe_tags(struct req *rq, json_t **ret, struct err *e)
 	json_t *out = json_array(), *o, *f, *t;
 	const char *id;
 	size_t i, j;
+	long long max, start;
 
+	if (page_params(rq->params, &max, &start, e) < 0) {
+		json_decref(out);
+		return -EINVAL;
+	}
 	json_array_foreach(filters, i, f)
 	{
 		const struct filter_map *m = tag_filters;
@@ -120,6 +126,8 @@ int h_describe_tags(struct req *rq, json_t **ret, struct err *e)
 				json_decref(row);
 		}
 	}
-	*ret = json_pack("{s:o}", "Tags", out);
+	json_t *next = NULL, *page = page_slice(out, max, start, &next);
+	json_decref(out);
+	*ret = json_pack("{s:o, s:o*}", "Tags", page, "NextToken", next);
 	return 0;
 }
