@@ -45,6 +45,21 @@ static bool vpc_has_public(const char *vpc_id)
 	return false;
 }
 
+void igw_create_obj(struct req *rq, json_t *tags, const char *vpc_id, char ret_id[ID_MAX])
+{
+	json_t *att = json_array();
+	new_id(&rq->txn, "igw", ret_id);
+	if (vpc_id) {
+		json_array_append_new(att, json_pack("{s:s, s:s}", "State", "available", "VpcId", vpc_id));
+		txn_touch_vpc(&rq->txn, vpc_id);
+		txn_touch_region(&rq->txn, rq->region);
+	}
+	obj_put(&rq->txn, ret_id,
+		json_pack("{s:s, s:s, s:o, s:s, s:s, s:o}", "_type", "igw", "_region", rq->region,
+			  "Attachments", att, "InternetGatewayId", ret_id, "OwnerId", OWNER_ID,
+			  "Tags", tags ? json_incref(tags) : json_array()));
+}
+
 int h_create_internet_gateway(struct req *rq, json_t **ret, struct err *e)
 {
 	_cleanup_json_ json_t *tags = NULL;
@@ -52,10 +67,7 @@ int h_create_internet_gateway(struct req *rq, json_t **ret, struct err *e)
 	int r;
 	if ((r = param_tags(rq, "internet-gateway", &tags, e)) < 0)
 		return r;
-	new_id(&rq->txn, "igw", id);
-	obj_put(&rq->txn, id, json_pack("{s:s, s:s, s:[], s:s, s:s, s:O}", "_type", "igw", "_region",
-					 rq->region, "Attachments", "InternetGatewayId", id, "OwnerId",
-					 OWNER_ID, "Tags", tags));
+	igw_create_obj(rq, tags, NULL, id);
 	*ret = json_pack("{s:o}", "InternetGateway", obj_public(obj_get(id)));
 	return 0;
 }

@@ -242,7 +242,8 @@ int h_describe_availability_zones(struct req *rq, json_t **ret, struct err *e)
 	return 0;
 }
 
-/* First use of a region: its namespace, and the default VPC with a default subnet per AZ. */
+/* First use of a region: its namespace, and the default VPC with a default subnet per AZ, an
+ * internet gateway and a default route to it. */
 int region_ensure(struct req *rq, struct err *e)
 {
 	char key[64];
@@ -271,5 +272,18 @@ int region_ensure(struct req *rq, struct err *e)
 		snprintf(cidr, sizeof(cidr), "172.31.%d.0/20", z * 16);
 		r = subnet_create_obj(rq, vpc, cidr, rd->zones[z], true, NULL, sub, e);
 	}
-	return r;
+	if (r < 0)
+		return r;
+	/* As AWS makes it: an internet gateway attached, and the main route table's default
+	 * route to it, so the default subnets' public addresses lead somewhere. */
+	char igw[ID_MAX];
+	igw_create_obj(rq, NULL, vpc, igw);
+	json_t *main_rtb = vpc_main_route_table(vpc);
+	if (!main_rtb)
+		return err_set(e, "InternalError", "the default VPC %s has no main route table", vpc);
+	json_t *rt = obj_edit(&rq->txn, jstr(main_rtb, "RouteTableId"));
+	json_array_append_new(json_object_get(rt, "Routes"),
+			      json_pack("{s:s, s:s, s:s}", "DestinationCidrBlock", "0.0.0.0/0",
+					"GatewayId", igw, "Origin", "CreateRoute"));
+	return 0;
 }

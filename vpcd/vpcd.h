@@ -177,6 +177,8 @@ void acl_sort(json_t *acl);
 /* gateway.c */
 const char *igw_vpc(json_t *igw);
 json_t *vpc_igw(const char *vpc_id);
+/* A new internet gateway with `tags` (borrowed, may be NULL), attached to `vpc_id` if given. */
+void igw_create_obj(struct req *rq, json_t *tags, const char *vpc_id, char ret_id[ID_MAX]);
 int eni_assign_public(struct req *rq, json_t *eni, struct err *e);
 void eni_release_public(struct req *rq, json_t *eni);
 /* nat_gateway.c */

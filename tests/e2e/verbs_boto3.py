@@ -470,9 +470,14 @@ t.ok(k.get("VpcId") == (dv[0]["VpcId"] if dv else None) and k.get("PublicIpAddre
      "... in the default VPC, with a public address of the lab's pool", k)
 host2 = (lab2.lab_region() or {}).get("InternetHost", {}).get("PublicIp")
 got = t.retry(lambda: lab2.exec(K, "timeout", "3", "wget", "-q", "-O", "-", "http://%s/" % host2)[1].strip(), timeout=10)
-t.is_(got, k.get("PublicIpAddress"), "the instance reaches the internet host with its public address as source",
-      todo="vpcd/region.c region_ensure makes the default VPC without the internet gateway and the 0.0.0.0/0 "
-           "route that AWS gives it: its public addresses lead nowhere")
+t.is_(got, k.get("PublicIpAddress"), "the instance reaches the internet host with its public address as source")
+igws = c2.describe_internet_gateways(
+    Filters=[{"Name": "attachment.vpc-id", "Values": [dv[0]["VpcId"] if dv else "-"]}])["InternetGateways"]
+main = c2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [dv[0]["VpcId"] if dv else "-"]},
+                                         {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
+t.ok(len(igws) == 1 and main and {"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": igws[0]["InternetGatewayId"],
+                                  "Origin": "CreateRoute", "State": "active"} in main[0]["Routes"],
+     "the default VPC has an attached internet gateway and a 0.0.0.0/0 route to it in its main table", igws, main)
 c2.stop_instances(InstanceIds=[K])
 lab2.wait_state(K, "stopped", 30)
 meta = os.path.join(lab2.images_dir, "busybox", "image.json")
