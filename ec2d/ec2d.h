@@ -141,7 +141,9 @@ extern bool domain_lost;
 
 /* http.c: the EC2 Query API on ADDRESS:PORT; credentials from the file, or generated into
  * <run-dir>/credentials. */
-int http_start(const char *listen, const char *creds_path, struct err *e);
+/* Serves the Query API on `listen` (ADDR:PORT). A connection idle for `timeout` seconds is
+ * closed; at most HTTP_MAX_CONNECTIONS are open at once, each with a bounded memory pool. */
+int http_start(const char *listen, const char *creds_path, unsigned timeout, struct err *e);
 extern char http_endpoint[96], http_credentials[600]; /* "" when not listening */
 
 /* teardown */

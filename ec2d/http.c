@@ -16,6 +16,11 @@
 #include "ec2d.h"
 #include "log.h"
 
+/* The headers of a signed EC2 request are a few KiB; the body is gathered apart, bounded by
+ * API_FORM_MAX_BYTES. 512 connections of 256 KiB bound what clients can pin to 128 MiB. */
+#define HTTP_MAX_CONNECTIONS 512
+#define HTTP_CONNECTION_MEMORY (256 * 1024)
+
 struct http {
 	struct MHD_Daemon *d;
 	struct api_model *model;
@@ -184,7 +189,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	return send_body(c, 200, xml, xlen);
 }
 
-int http_start(const char *listen, const char *creds_path, struct err *e)
+int http_start(const char *listen, const char *creds_path, unsigned timeout, struct err *e)
 {
 	char host[64];
 	unsigned port;
@@ -213,8 +218,10 @@ int http_start(const char *listen, const char *creds_path, struct err *e)
 			       handle, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE, 4u,
 			       MHD_OPTION_URI_LOG_CALLBACK, uri_logger, NULL,
 			       MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-			       MHD_OPTION_CONNECTION_TIMEOUT, 60u,
-			       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024), MHD_OPTION_END);
+			       MHD_OPTION_CONNECTION_TIMEOUT, timeout,
+			       MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
+			       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
+			       MHD_OPTION_END);
 	if (!H.d)
 		return err_set(e, "InternalError", "cannot listen on %s: %m", listen);
 	/* Port 0 picks a free port (tests): describe-lab tells which. */

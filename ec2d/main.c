@@ -236,7 +236,8 @@ static int cmd_serve(int argc, char **argv)
 		{"state-dir", 1, 0, 's'}, {"run-dir", 1, 0, 'r'}, {"prefix", 1, 0, 'p'},
 		{"images-dir", 1, 0, 'i'}, {"lxc-uri", 1, 0, 'l'}, {"qemu-uri", 1, 0, 'q'},
 		{"seed", 1, 0, 'S'},	  {"listen", 1, 0, 'L'},   {"credentials", 1, 0, 'C'},
-		{"no-listen", 0, 0, 'N'}, {"help", 0, 0, 'h'},	  {0, 0, 0, 0}};
+		{"no-listen", 0, 0, 'N'}, {"http-timeout", 1, 0, 'T'}, {"help", 0, 0, 'h'},
+		{0, 0, 0, 0}};
 	/* SYS_ADMIN and SYS_CHROOT: setns into VPC namespaces (the metadata service's sockets)
 	 * and into containers (exec). NET_BIND_SERVICE: port 80 of the metadata service.
 	 * CHOWN, FOWNER, DAC_OVERRIDE, DAC_READ_SEARCH, MKNOD: copying an image's root as it is.
@@ -247,6 +248,7 @@ static int cmd_serve(int argc, char **argv)
 	struct ec2d d = {.kvm = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
 	struct err e = {0};
 	const char *seed = NULL, *listen = "127.0.0.1:8787", *creds = NULL;
+	unsigned http_timeout = 60;
 	char path[600];
 	int c, r;
 
@@ -274,12 +276,22 @@ static int cmd_serve(int argc, char **argv)
 		case 'L': listen = optarg; break;
 		case 'N': listen = NULL; break;
 		case 'C': creds = optarg; break;
+		case 'T': {
+			char *end;
+			unsigned long t = strtoul(optarg, &end, 10);
+			if (!*optarg || *end || t < 1 || t > 3600)
+				return usage_fail("--http-timeout '%s': 1 to 3600 seconds", optarg);
+			http_timeout = (unsigned)t;
+			break;
+		}
 		case 'h':
 			printf("ec2d serve [--state-dir DIR] [--run-dir DIR] [--prefix P] [--images-dir DIR]\n"
 			       "           [--lxc-uri URI] [--qemu-uri URI] [--seed N]\n"
 			       "           [--listen ADDR:PORT | --no-listen] [--credentials FILE]\n"
+			       "           [--http-timeout SECONDS]\n"
 			       "The EC2 Query API listens on 127.0.0.1:8787 by default; without --credentials\n"
-			       "a key pair is generated into <run-dir>/credentials (mode 0600).\n");
+			       "a key pair is generated into <run-dir>/credentials (mode 0600). A connection\n"
+			       "idle for --http-timeout seconds (default 60) is closed.\n");
 			return 0;
 		default: return EXIT_USAGE;
 		}
@@ -376,7 +388,7 @@ static int cmd_serve(int argc, char **argv)
 		return 1;
 	}
 	died_worker_start();
-	if (listen && (r = http_start(listen, creds, &e)) < 0) {
+	if (listen && (r = http_start(listen, creds, http_timeout, &e)) < 0) {
 		log_error("%s", e.msg);
 		return 1;
 	}

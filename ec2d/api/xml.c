@@ -348,6 +348,7 @@ int api_error_status(const char *code)
 	    {"OptInRequired", 403},
 	    {"MalformedQueryString", 404},
 	    {"DryRunOperation", 412},
+	    {"RequestEntityTooLarge", 413},
 	    {"InternalError", 500},
 	    {"InternalFailure", 500},
 	    {"ServerInternal", 500},

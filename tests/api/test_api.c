@@ -287,6 +287,7 @@ static void test_xml(void)
 	is_int(api_error_status("RequestExpired"), 400, "status: RequestExpired 400");
 	is_int(api_error_status("UnauthorizedOperation"), 403, "status: UnauthorizedOperation 403");
 	is_int(api_error_status("DryRunOperation"), 412, "status: DryRunOperation 412");
+	is_int(api_error_status("RequestEntityTooLarge"), 413, "status: RequestEntityTooLarge 413");
 	is_int(api_error_status("InternalError"), 500, "status: InternalError 500");
 	is_int(api_error_status("Unavailable"), 503, "status: Unavailable 503");
 	is_int(api_error_status("RequestLimitExceeded"), 503, "status: RequestLimitExceeded 503");

@@ -262,10 +262,13 @@ _labs = []
 class Lab:
     """One lab: vpcd + ec2d with a fresh prefix, temporary directories and an HTTP endpoint."""
 
-    def __init__(self, pool, default_vpc=False, region="us-east-1", private_images=(), need_aws=True):
+    def __init__(self, pool, default_vpc=False, region="us-east-1", private_images=(), need_aws=True,
+                 ec2d_args=()):
         """pool: the lab's public_pool (each region gets a /24 of it). private_images: names of
         images to copy from the images directory into the lab's own (then ec2d's), so that
-        the test may change them. need_aws: skip the script when there is no aws CLI."""
+        the test may change them. need_aws: skip the script when there is no aws CLI.
+        ec2d_args: more options for `ec2d serve`."""
+        self.ec2d_args = list(ec2d_args)
         for var in ("VPCD", "EC2D"):
             if not os.environ.get(var):
                 skip_all("%s is not set (run through meson test)" % var)
@@ -330,7 +333,7 @@ class Lab:
         self._wait_answer(self.vpcd_bin, self.vpcd_proc, self.vpcd_log)
         self.ec2d_proc = subprocess.Popen(
             [self.ec2d_bin, "serve", "--prefix", self.prefix, "--run-dir", self.rundir, "--state-dir",
-             self.ec2state, "--images-dir", self.images_dir, "--listen", "127.0.0.1:0"],
+             self.ec2state, "--images-dir", self.images_dir, "--listen", "127.0.0.1:0"] + self.ec2d_args,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(self.ec2d_log, "ab"))
         d = self._wait_answer(self.ec2d_bin, self.ec2d_proc, self.ec2d_log)
         self.endpoint = d["Endpoint"]
