@@ -127,19 +127,14 @@ for s in loris:
     s.close()
 
 # ---------------------------------------------------------------- oversized
-s = connect()
-s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (400 * 1024) + b"\r\n\r\n")
-r = answer_of(s)
-t.ok(r[0] == "closed" or (r[0] == "status" and 400 <= r[1] < 500),
-     "a 400 KiB header is refused with a 4xx or cut off", "got %s" % (r,))
-s.close()
-
-s = connect()
-s.sendall(b"GET /?" + b"a=b&" * (100 * 1024) + b" HTTP/1.1\r\nHost: x\r\n\r\n")
-r = answer_of(s)
-t.ok(r[0] == "closed" or (r[0] == "status" and 400 <= r[1] < 500),
-     "a 400 KiB request line is refused with a 4xx or cut off", "got %s" % (r,))
-s.close()
+for desc, data in (("a 400 KiB header", b"POST / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (400 * 1024) + b"\r\n\r\n"),
+                   ("a 400 KiB request line", b"GET /?" + b"a=b&" * (100 * 1024) + b" HTTP/1.1\r\nHost: x\r\n\r\n")):
+    s = connect()
+    s.sendall(data)
+    r = answer_of(s)
+    t.ok(r[0] == "closed" or (r[0] == "status" and 400 <= r[1] < 500),
+         "%s is refused with a 4xx or cut off" % desc, "got %s" % (r,))
+    s.close()
 
 # A body past the form's bound: RequestEntityTooLarge, before any signature is looked at.
 s = connect()
