@@ -408,6 +408,15 @@ int reconcile(struct err *e)
 	}
 	snprintf(pfx, sizeof(pfx), "%s-", V->prefix);
 	netns_list(pfx, expect_ns, expected);
+	/* A VPC's internet gateway link ends in its region's namespace, so that must exist
+	 * before the VPCs (after a teardown, or a reboot, none does). */
+	obj_foreach("region", NULL, id, o)
+	{
+		bool created;
+		name_region_ns(jstr(o, "RegionName"), ns);
+		if ((r = ns_prepare(ns, &created, e)) < 0)
+			return r;
+	}
 	obj_foreach("vpc", NULL, id, o)
 	{
 		if ((r = sync_vpc(id, true, e)) < 0)
