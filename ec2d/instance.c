@@ -382,9 +382,35 @@ int h_run_instances(struct ereq *rq, json_t **ret, struct err *e)
 	/* NetworkInterfaces[0] (what `aws ec2 run-instances --associate-public-ip-address` sends). */
 	json_t *ni = json_array_get(json_object_get(P, "NetworkInterfaces"), 0);
 	if (ni) {
+		/* As EC2: the interface's settings are given in one place, not in both. */
+		if (*L.subnet_id)
+			return err_set(e, "InvalidParameterCombination",
+				       "Network interfaces and an instance-level subnet ID may not be specified on the same request");
+		if (json_array_size(groups))
+			return err_set(e, "InvalidParameterCombination",
+				       "Network interfaces and an instance-level security groups may not be specified on the same request");
+		if (L.private_ip)
+			return err_set(e, "InvalidParameterCombination",
+				       "Network interfaces and an instance-level private IP address may not be specified on the same request");
 		if (json_integer_value(json_object_get(ni, "DeviceIndex")) != 0 ||
 		    json_array_size(json_object_get(P, "NetworkInterfaces")) > 1)
 			return err_set(e, "InvalidParameterValue", "Only device index 0 is supported: instances have one network interface");
+		if (*jstr(ni, "NetworkInterfaceId")) {
+			/* An existing interface: EC2's errors for a wrong one; a right one is not supported. */
+			json_t *res = NULL;
+			int rr = vpc_call(rq->region, "DescribeNetworkInterfaces",
+					  json_pack("{s:[s]}", "NetworkInterfaceIds", jstr(ni, "NetworkInterfaceId")), &res, e);
+			if (rr < 0)
+				return rr;
+			bool in_use = !strcmp(
+				jstr(json_array_get(json_object_get(res, "NetworkInterfaces"), 0), "Status"), "in-use");
+			json_decref(res);
+			if (in_use)
+				return err_set(e, "InvalidNetworkInterface.InUse", "Interface: [%s] in use.",
+					       jstr(ni, "NetworkInterfaceId"));
+			return err_set(e, "UnsupportedOperation",
+				       "vpclab launches instances with a new network interface, not an existing one");
+		}
 		if (*jstr(ni, "SubnetId"))
 			L.subnet_id = jstr(ni, "SubnetId");
 		if (*jstr(ni, "PrivateIpAddress"))
@@ -404,10 +430,11 @@ int h_run_instances(struct ereq *rq, json_t **ret, struct err *e)
 		return err_set(e, "InvalidAMIID.NotFound", "The image id '[%s]' does not exist", L.image_id);
 	if (!instance_type_get(L.type))
 		return err_set(e, "InvalidParameterValue", "Invalid value '%s' for InstanceType.", L.type);
-	if (!min)
-		min = 1;
-	if (!max)
-		max = min;
+	/* Both are required (the aws CLI's --count sends both; so does ec2d's CLI). */
+	if (!json_object_get(P, "MinCount"))
+		return err_set(e, "MissingParameter", "The request must contain the parameter MinCount");
+	if (!json_object_get(P, "MaxCount"))
+		return err_set(e, "MissingParameter", "The request must contain the parameter MaxCount");
 	if (min < 1 || max < 1 || min > max)
 		return err_set(e, "InvalidParameterValue",
 			       "MinCount (%lld) and MaxCount (%lld) must be at least 1, and MinCount no more than MaxCount",
@@ -917,8 +944,23 @@ int h_attach_network_interface(struct ereq *rq, json_t **ret, struct err *e)
 	(void)ret;
 	if (!*id)
 		return err_set(e, "MissingParameter", "The request must contain the parameter InstanceId");
+	if (!*jstr(rq->params, "NetworkInterfaceId"))
+		return err_set(e, "MissingParameter", "The request must contain the parameter NetworkInterfaceId");
+	if (!json_object_get(rq->params, "DeviceIndex"))
+		return err_set(e, "MissingParameter", "The request must contain the parameter DeviceIndex");
 	if ((r = check_ids(rq, ids, e)) < 0)
 		return r;
+	/* The interface must exist and be free before the index is looked at, as in EC2. */
+	json_t *res = NULL;
+	if ((r = vpc_call(rq->region, "DescribeNetworkInterfaces",
+			  json_pack("{s:[s]}", "NetworkInterfaceIds", jstr(rq->params, "NetworkInterfaceId")), &res,
+			  e)) < 0)
+		return r;
+	bool in_use = !strcmp(jstr(json_array_get(json_object_get(res, "NetworkInterfaces"), 0), "Status"), "in-use");
+	json_decref(res);
+	if (in_use)
+		return err_set(e, "InvalidNetworkInterface.InUse", "Interface: [%s] in use.",
+			       jstr(rq->params, "NetworkInterfaceId"));
 	return err_set(e, "InvalidParameterValue",
 		       "Instance '%s' already has its network interface at device index 0; vpclab instances have one",
 		       id);

@@ -127,6 +127,12 @@ static int prep_run_instances(json_t *p, struct err *e)
 		json_object_set_new(p, "MaxCount", json_integer(hi));
 		json_object_del(p, "Count");
 	}
+	/* No count: one instance (the API itself requires both). */
+	json_t *mn = json_object_get(p, "MinCount"), *mx = json_object_get(p, "MaxCount");
+	if (!mn)
+		json_object_set_new(p, "MinCount", mx ? json_incref(mx) : json_integer(1));
+	if (!mx)
+		json_object_set(p, "MaxCount", json_object_get(p, "MinCount"));
 	const char *ud = jstr(p, "UserData");
 	if (*ud) {
 		size_t n;
