@@ -111,6 +111,13 @@ int h_get_console_output(struct ereq *, json_t **, struct err *);
 int h_exec(struct ereq *, json_t **, struct err *);
 int h_attach_network_interface(struct ereq *, json_t **, struct err *);
 int h_detach_network_interface(struct ereq *, json_t **, struct err *);
+/* keypair.c: key pairs, records of type "key-pair" in the store. */
+int h_create_key_pair(struct ereq *, json_t **, struct err *);
+int h_import_key_pair(struct ereq *, json_t **, struct err *);
+int h_describe_key_pairs(struct ereq *, json_t **, struct err *);
+int h_delete_key_pair(struct ereq *, json_t **, struct err *);
+json_t *keypair_get(const char *id);
+json_t *keypair_by_name(const char *region, const char *name);
 /* tags.c */
 int h_create_tags(struct ereq *, json_t **, struct err *);
 int h_delete_tags(struct ereq *, json_t **, struct err *);

@@ -84,6 +84,10 @@ static json_t *tree(json_t *inst, json_t *eni, json_t *subnet, json_t *vpc)
 			       "amazonaws.com", "partition", "aws");
 	if (*public_ip)
 		json_object_set_new(md, "public-ipv4", json_string(public_ip));
+	/* public-keys/0/openssh-key is the key (public-keys/ itself lists "0=NAME": serve()). */
+	if (*jstr(inst, "_public_key"))
+		json_object_set_new(md, "public-keys",
+				    json_pack("{s:{s:s}}", "0", "openssh-key", jstr(inst, "_public_key")));
 	return md;
 }
 
@@ -220,6 +224,11 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *ur
 		node = json_is_object(node) ? json_object_get(node, part) : NULL;
 	if (!node)
 		return reply(c, MHD_HTTP_NOT_FOUND, "Not Found\n", NULL);
+	if (node == json_object_get(root, "public-keys")) {
+		char entry[300];
+		snprintf(entry, sizeof(entry), "0=%s", jstr(inst, "KeyName"));
+		return reply(c, MHD_HTTP_OK, entry, NULL);
+	}
 	if (json_is_string(node))
 		return reply(c, MHD_HTTP_OK, json_string_value(node), NULL);
 	/* A directory: its entries, subdirectories with a slash. */

@@ -136,7 +136,7 @@ static void instance_discard(json_t *inst)
 /* --- run-instances -------------------------------------------------------------------------- */
 
 struct launch {
-	const char *region, *image_id, *type, *subnet_id, *private_ip, *user_data, *key_name;
+	const char *region, *image_id, *type, *subnet_id, *private_ip, *user_data, *key_name, *public_key;
 	json_t *image, *subnet, *groups, *tags, *public_ip;
 	const char *reservation, *client_token;
 	int index;
@@ -207,6 +207,8 @@ static int launch_one(struct ereq *rq, struct launch *L, json_t **ret_inst, stru
 		json_object_set_new(inst, "ClientToken", json_string(L->client_token));
 	if (L->key_name)
 		json_object_set_new(inst, "KeyName", json_string(L->key_name));
+	if (L->public_key)
+		json_object_set_new(inst, "_public_key", json_string(L->public_key));
 	if ((r = commit_one(id, inst, e)) < 0) {
 		json_decref(inst);
 		return r;
@@ -430,6 +432,11 @@ int h_run_instances(struct ereq *rq, json_t **ret, struct err *e)
 		return err_set(e, "InvalidAMIID.NotFound", "The image id '[%s]' does not exist", L.image_id);
 	if (!instance_type_get(L.type))
 		return err_set(e, "InvalidParameterValue", "Invalid value '%s' for InstanceType.", L.type);
+	/* The instance keeps its own copy of the public key: deleting the key pair later leaves it. */
+	json_t *key = L.key_name ? keypair_by_name(rq->region, L.key_name) : NULL;
+	if (L.key_name && !key)
+		return err_set(e, "InvalidKeyPair.NotFound", "The key pair '%s' does not exist", L.key_name);
+	L.public_key = key ? jstr(key, "PublicKey") : NULL;
 	/* Both are required (the aws CLI's --count sends both; so does ec2d's CLI). */
 	if (!json_object_get(P, "MinCount"))
 		return err_set(e, "MissingParameter", "The request must contain the parameter MinCount");

@@ -29,6 +29,7 @@ static int cmd_serve(int argc, char **argv);
 static int cmd_teardown(int argc, char **argv);
 static int cmd_exec(int argc, char **argv);
 static int prep_run_instances(json_t *params, struct err *e);
+static int prep_import_key_pair(json_t *params, struct err *e);
 static void show_console(json_t *result);
 
 static const struct verb verbs[] = {
@@ -55,6 +56,15 @@ static const struct verb verbs[] = {
 	 "list the images built by images/build", NULL, NULL, true},
 	{"describe-instance-types", "instance-types:l filters:L max-results:i next-token dry-run:b",
 	 "list instance types", NULL, NULL, true},
+	{"create-key-pair", "key-name! key-type key-format tag-specifications:L dry-run:b",
+	 "make a key pair: the private key is in the answer (KeyMaterial), only there", NULL, NULL},
+	{"import-key-pair", "key-name! public-key-material! tag-specifications:L dry-run:b",
+	 "import a public key (OpenSSH, RFC 4716 or DER; fileb://PATH reads a file)", NULL, NULL, false,
+	 prep_import_key_pair},
+	{"describe-key-pairs", "key-names:l key-pair-ids:l filters:L include-public-key:b dry-run:b",
+	 "list key pairs", NULL, NULL},
+	{"delete-key-pair", "key-name key-pair-id dry-run:b", "delete a key pair (instances keep their key)",
+	 NULL, NULL},
 	{"exec", NULL, "lab: run a command in an instance: exec --instance-id I -- CMD ARGS...", cmd_exec, NULL},
 /* The network verbs are vpcd's: this daemon passes them on. */
 #define VPC_VERB(name, flags, summary, handler, global) {name, flags, summary, NULL, NULL, global},
@@ -83,7 +93,7 @@ int h_describe_lab(struct ereq *rq, json_t **ret, struct err *e)
 
 /* --- what the aws CLI does on the client side --------------------------------------------- */
 
-static char *read_value(const char *v, size_t *n, struct err *e)
+static char *read_value(const char *flag, const char *v, size_t *n, struct err *e)
 {
 	if (strncmp(v, "file://", 7) != 0 && strncmp(v, "fileb://", 8) != 0) {
 		*n = strlen(v);
@@ -92,7 +102,7 @@ static char *read_value(const char *v, size_t *n, struct err *e)
 	const char *path = strchr(v, ':') + 3;
 	FILE *f = fopen(path, "rb");
 	if (!f) {
-		err_set(e, "Usage", "Error parsing parameter '--user-data': Unable to load paramfile %s: %m", v);
+		err_set(e, "Usage", "Error parsing parameter '--%s': Unable to load paramfile %s: %m", flag, v);
 		return NULL;
 	}
 	char *buf = NULL;
@@ -136,7 +146,7 @@ static int prep_run_instances(json_t *p, struct err *e)
 	const char *ud = jstr(p, "UserData");
 	if (*ud) {
 		size_t n;
-		_cleanup_free_ char *raw = read_value(ud, &n, e);
+		_cleanup_free_ char *raw = read_value("user-data", ud, &n, e);
 		if (!raw)
 			return -EINVAL;
 		_cleanup_free_ char *b = b64_encode(raw, n);
@@ -160,6 +170,18 @@ static int prep_run_instances(json_t *p, struct err *e)
 	}
 	json_object_del(p, "AssociatePublicIpAddress");
 	json_object_del(p, "NoAssociatePublicIpAddress");
+	return 0;
+}
+
+/* --public-key-material is a blob: the text or file goes as base64, as the aws CLI sends it. */
+static int prep_import_key_pair(json_t *p, struct err *e)
+{
+	size_t n;
+	_cleanup_free_ char *raw = read_value("public-key-material", jstr(p, "PublicKeyMaterial"), &n, e);
+	if (!raw)
+		return -EINVAL;
+	_cleanup_free_ char *b = b64_encode(raw, n);
+	json_object_set_new(p, "PublicKeyMaterial", json_string(b));
 	return 0;
 }
 

@@ -59,6 +59,10 @@ static const struct action {
 	{"CreateTags", h_create_tags, false},
 	{"DeleteTags", h_delete_tags, false},
 	{"DescribeTags", h_describe_tags, false},
+	{"CreateKeyPair", h_create_key_pair, false},
+	{"ImportKeyPair", h_import_key_pair, false},
+	{"DescribeKeyPairs", h_describe_key_pairs, false},
+	{"DeleteKeyPair", h_delete_key_pair, false},
 };
 
 /* Network verbs that name an instance (associate-address --instance-id, create-route

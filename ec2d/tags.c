@@ -1,5 +1,6 @@
-/* Tags on instances. create-tags, delete-tags and describe-tags name resources of both daemons:
- * instances are tagged here, everything else by vpcd, in one request. */
+/* Tags. create-tags, delete-tags and describe-tags name resources of both daemons: instances and
+ * key pairs are tagged here, everything else by vpcd, in one request. */
+#include <stdbool.h>
 #include <string.h>
 #include "cleanup.h"
 #include "ec2d.h"
@@ -7,7 +8,7 @@
 #include "page.h"
 #include "tagset.h"
 
-/* Splits Resources into instance IDs (checked) and the rest (vpcd's). */
+/* Splits Resources into ec2d's IDs (instances and key pairs, checked) and the rest (vpcd's). */
 static int split(struct ereq *rq, json_t **ret_inst, json_t **ret_other, struct err *e)
 {
 	_cleanup_json_ json_t *res = jlist(rq->params, "Resources");
@@ -16,15 +17,18 @@ static int split(struct ereq *rq, json_t **ret_inst, json_t **ret_other, struct 
 	json_array_foreach(res, i, v)
 	{
 		const char *id = json_string_value(v) ?: "";
-		if (strncmp(id, "i-", 2) != 0) {
+		bool key = strncmp(id, "key-", 4) == 0;
+		if (strncmp(id, "i-", 2) != 0 && !key) {
 			json_array_append(other, v);
 			continue;
 		}
-		json_t *o = instance_get(id);
-		if (id_check(id, "i") < 0 || !o || strcmp(jstr(o, "_region"), rq->region) != 0) {
+		json_t *o = key ? keypair_get(id) : instance_get(id);
+		if (id_check(id, key ? "key" : "i") < 0 || !o || strcmp(jstr(o, "_region"), rq->region) != 0) {
 			json_decref(inst), json_decref(other);
-			return err_set(e, id_check(id, "i") < 0 ? "InvalidID" : "InvalidInstanceID.NotFound",
-				       "The instance ID '%s' does not exist", id);
+			if (id_check(id, key ? "key" : "i") < 0)
+				return err_set(e, "InvalidID", "The ID '%s' is not valid", id);
+			return key ? err_set(e, "InvalidKeyPair.NotFound", "The key pair ID '%s' does not exist", id)
+				   : err_set(e, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", id);
 		}
 		json_array_append(inst, v);
 	}
@@ -62,7 +66,7 @@ static int change(struct ereq *rq, bool put, json_t **ret, struct err *e)
 	_cleanup_json_ json_t *changes = json_object();
 	json_array_foreach(inst, i, v)
 	{
-		json_t *o = json_deep_copy(instance_get(json_string_value(v)));
+		json_t *o = json_deep_copy(json_object_get(store_objects(E->store), json_string_value(v)));
 		json_t *have = json_object_get(o, "Tags");
 		if (!json_is_array(have))
 			json_object_set_new(o, "Tags", have = json_array());
@@ -97,7 +101,7 @@ int h_describe_tags(struct ereq *rq, json_t **ret, struct err *e)
 	if ((r = filters_check(filters, tag_filters, e)) < 0 ||
 	    (r = page_params(rq->params, &max, &start, e)) < 0)
 		return r;
-	/* vpcd's tags whole, then the instances': one list, paged here. */
+	/* vpcd's tags whole, then ec2d's own: one list, paged here. */
 	json_t *p = json_deep_copy(rq->params);
 	json_object_del(p, "MaxResults");
 	json_object_del(p, "NextToken");
@@ -108,12 +112,13 @@ int h_describe_tags(struct ereq *rq, json_t **ret, struct err *e)
 	size_t i;
 	json_object_foreach(store_objects(E->store), id, o)
 	{
-		if (strcmp(jstr(o, "_type"), "instance") || strcmp(jstr(o, "_region"), rq->region))
+		const char *type = jstr(o, "_type");
+		if ((strcmp(type, "instance") && strcmp(type, "key-pair")) || strcmp(jstr(o, "_region"), rq->region))
 			continue;
 		json_array_foreach(json_object_get(o, "Tags"), i, t)
 		{
 			json_t *row = json_pack("{s:s, s:s, s:s, s:s}", "Key", jstr(t, "Key"), "ResourceId", id,
-						"ResourceType", "instance", "Value", jstr(t, "Value"));
+						"ResourceType", type, "Value", jstr(t, "Value"));
 			if (filters_match(row, filters, tag_filters))
 				json_array_append(all, row);
 			json_decref(row);

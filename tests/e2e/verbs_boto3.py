@@ -195,6 +195,15 @@ it = ec2.describe_instance_types(InstanceTypes=["t3.micro"])["InstanceTypes"]
 t.ok(len(it) == 1 and it[0]["VCpuInfo"]["DefaultVCpus"] == 2 and it[0]["MemoryInfo"]["SizeInMiB"] == 1024,
      "DescribeInstanceTypes t3.micro: 2 vCPUs, 1024 MiB", it)
 
+KP = ec2.create_key_pair(KeyName="boto3-kp")
+pub = ec2.describe_key_pairs(KeyPairIds=[KP["KeyPairId"]], IncludePublicKey=True)["KeyPairs"][0]["PublicKey"]
+KI = ec2.import_key_pair(KeyName="boto3-imp", PublicKeyMaterial=pub.encode())
+t.ok(KP["KeyMaterial"].startswith("-----BEGIN RSA PRIVATE KEY-----") and KI["KeyName"] == "boto3-imp" and
+     re.match(r"^([0-9a-f]{2}:){15}[0-9a-f]{2}$", KI["KeyFingerprint"]),
+     "CreateKeyPair, DescribeKeyPairs IncludePublicKey, ImportKeyPair of that public key (an MD5 fingerprint)", KI)
+ec2.delete_key_pair(KeyName="boto3-imp")
+t.is_([k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]], ["boto3-kp"], "DeleteKeyPair")
+
 UD = ("#!/bin/sh\nmkdir -p /www\necho \"hello from $(cat /run/vpclab/eth0.lease | cut -d/ -f1)\" > /www/index.html\n"
       "httpd -h /www -p 80\n")
 CL = ec2.create_network_interface(SubnetId=B)["NetworkInterface"]

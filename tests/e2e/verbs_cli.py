@@ -10,6 +10,7 @@ The aws CLI costs most of a second a call: the checks are batched where the effe
 """
 import json
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -205,6 +206,17 @@ img, CL = img["Images"], CL["NetworkInterface"]
 t.ok(len(img) <= 1 and all(i["ImageLocation"] == os.path.join(lab.images_dir, "busybox") for i in img),
      "describe-images --owners self --filters Name=name,Values=busybox", img)
 t.is_(sorted(map(tuple, it or [])), [("t3.micro", 1024), ("t3.nano", 512)], "describe-instance-types: memory of t3.micro and t3.nano")
+kp_dir = tempfile.mkdtemp(dir=lab.dir)
+subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(kp_dir, "k")], check=True)
+KP, KI = must_batch(("create-key-pair", "--key-name", "cli-kp", "--key-type", "ed25519"),
+                    ("import-key-pair", "--key-name", "cli-imp", "--public-key-material",
+                     "fileb://" + os.path.join(kp_dir, "k.pub")))
+kd = must("describe-key-pairs", "--key-names", "cli-kp", "cli-imp", "--include-public-key")["KeyPairs"]
+t.ok(KP["KeyMaterial"].startswith("-----BEGIN OPENSSH PRIVATE KEY-----") and
+     sorted(k["KeyPairId"] for k in kd) == sorted([KP["KeyPairId"], KI["KeyPairId"]]) and
+     open(os.path.join(kp_dir, "k.pub")).read().split()[1] in [k["PublicKey"].split()[1] for k in kd],
+     "create-key-pair, import-key-pair fileb://, describe-key-pairs --include-public-key", kd)
+must("delete-key-pair", "--key-name", "cli-imp")
 CLIENT = lab.plug(CL["NetworkInterfaceId"], "c")
 if not img:
     t.skip("instance actions", "image busybox is not built (images/build busybox)")

@@ -10,6 +10,9 @@
                           legacy, corrupt in the middle, zero-filled, joined, bad checksum
   corpus/fuzz_shorthand/* aws CLI shorthand and JSON arguments
   corpus/fuzz_rpc/*       control-socket request lines, good and bad
+  corpus/fuzz_sshkey/*    public keys by ssh-keygen and openssl in every form ImportKeyPair
+                          takes (OpenSSH, RFC 4716, DER raw, base64, PEM, PKCS#1 PEM), and
+                          ones it refuses (ecdsa, 1536-bit rsa, cut short, a private key)
 """
 import json
 import os
@@ -128,7 +131,41 @@ def netlib_seeds():
         write("fuzz_rpc", "%02d" % i, text.encode())
 
 
+def sshkey_seeds():
+    import base64
+    import subprocess
+    import tempfile
+    d = tempfile.mkdtemp()
+
+    def run(*cmd, input=None):
+        return subprocess.run(cmd, check=True, capture_output=True, input=input).stdout
+
+    seeds = {}
+    for name, args in (("rsa1024", ["-t", "rsa", "-b", "1024"]), ("rsa1536", ["-t", "rsa", "-b", "1536"]),
+                       ("ed25519", ["-t", "ed25519"]), ("ecdsa", ["-t", "ecdsa"])):
+        key = os.path.join(d, name)
+        run("ssh-keygen", "-q", "-N", "", "-C", "seed@vpclab", "-f", key, *args)
+        pub = open(key + ".pub", "rb").read()
+        seeds[name + "-openssh"] = pub
+        seeds[name + "-rfc4716"] = run("ssh-keygen", "-e", "-f", key + ".pub")
+        if name.startswith("rsa"):
+            pem = run("ssh-keygen", "-e", "-m", "PKCS8", "-f", key + ".pub")
+            der = run("openssl", "pkey", "-pubin", "-outform", "DER", input=pem)
+            seeds[name + "-pem"] = pem
+            seeds[name + "-pkcs1"] = run("ssh-keygen", "-e", "-m", "PEM", "-f", key + ".pub")
+            seeds[name + "-der"] = der
+            seeds[name + "-der-b64"] = base64.b64encode(der)
+    seeds["ed25519-der"] = run("openssl", "pkey", "-pubout", "-outform", "DER", input=run(
+        "openssl", "genpkey", "-algorithm", "ed25519"))
+    seeds["rsa1024-cut"] = seeds["rsa1024-openssh"][:120]
+    seeds["private"] = open(os.path.join(d, "ed25519"), "rb").read()
+    seeds["empty"] = b""
+    for name, data in seeds.items():
+        write("fuzz_sshkey", name, data)
+
+
 if __name__ == "__main__":
+    sshkey_seeds()
     netlib_seeds()
     query_seeds()
     sigv4_seeds()
