@@ -138,6 +138,15 @@ static int describe(EVP_PKEY *pk, bool created, struct sshkey *k, char why[stati
 		k->bits = EVP_PKEY_get_bits(pk);
 		if (k->bits != 1024 && k->bits != 2048 && k->bits != 3072 && k->bits != 4096)
 			return WHY("an RSA key of %d bits; EC2 takes 1024, 2048, 3072 or 4096", k->bits);
+		/* A public exponent of at least 3 and an odd modulus, or the key is no RSA key (and
+		 * e = 0 would not even survive being written as an mpint and read back). */
+		BIGNUM *bn_n = NULL, *bn_e = NULL;
+		bool sane = EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_N, &bn_n) &&
+			    EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_E, &bn_e) && BN_is_odd(bn_n) &&
+			    BN_is_odd(bn_e) && BN_num_bits(bn_e) >= 2;
+		BN_free(bn_n), BN_free(bn_e);
+		if (!sane)
+			return WHY("an RSA key whose numbers are invalid (an even modulus, or an exponent below 3 or even)");
 		snprintf(k->type, sizeof(k->type), "rsa");
 		unsigned char *der = NULL;
 		int n;
