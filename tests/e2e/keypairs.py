@@ -6,7 +6,8 @@ RFC 4716 and DER forms of keys made by ssh-keygen and gives the same fingerprint
 of the DER public key for rsa). Filters, tags, bad input (the error code, no change of state),
 deletion, a restart of ec2d, the aws CLI and ec2d's own CLI; and an instance launched with the
 key reads it from the metadata service at public-keys/0/openssh-key, even after the key pair is
-deleted.
+deleted, and `ssh -i KEY root@ELASTIC-IP` from the simulated internet gets a shell on it once the
+security group opens port 22 (and not with another key).
 """
 import base64
 import hashlib
@@ -273,7 +274,39 @@ t.ok("public-keys/" in imds("").split("\n"), "meta-data/ lists public-keys/")
 t.is_(imds("public-keys/"), "0=lab-ed", "meta-data/public-keys/ is 0=lab-ed")
 t.is_(imds("public-keys/0/"), "openssh-key", "meta-data/public-keys/0/ lists openssh-key")
 t.is_(imds("public-keys/0/openssh-key"), ed_line, "public-keys/0/openssh-key is the key pair's public key")
+
+# ssh from the simulated internet to the instance's elastic IP, through the internet gateway and
+# the security group: refused without port 22 open, refused with another key, in with its own.
+IGW = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+ec2.attach_internet_gateway(InternetGatewayId=IGW, VpcId=V)
+MAIN = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [V]},
+                                          {"Name": "association.main", "Values": ["true"]}])["RouteTables"][0]
+ec2.create_route(RouteTableId=MAIN["RouteTableId"], DestinationCidrBlock="0.0.0.0/0", GatewayId=IGW)
+ALLOC = ec2.allocate_address(Domain="vpc")
+ec2.associate_address(AllocationId=ALLOC["AllocationId"], InstanceId=I)
+region = lab.lab_region() or {}
+RNS, HOST = region.get("Namespace", "none"), region.get("InternetHost", {}).get("PublicIp", "")
+
+
+def ssh(key, *cmd):
+    return t.run(["ip", "netns", "exec", RNS, "ssh", "-b", HOST, "-i", key, "-o", "BatchMode=yes", "-o",
+                  "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=3",
+                  "-o", "LogLevel=ERROR", "root@" + ALLOC["PublicIp"]] + list(cmd), timeout=20)
+
+
+rc, out, err = ssh(edkey, "true")
+t.ok(rc == 255, "ssh to %s with port 22 closed by the security group: no connection" % ALLOC["PublicIp"], err)
+SG = ec2.describe_instances(InstanceIds=[I])["Reservations"][0]["Instances"][0]["SecurityGroups"][0]["GroupId"]
+ec2.authorize_security_group_ingress(GroupId=SG, IpPermissions=[
+    {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+got = t.retry(lambda: (lambda r: r[1].strip() if r[0] == 0 else None)(
+    ssh(edkey, "wget", "-q", "-O", "-", md + "instance-id")), timeout=15)
+t.is_(got, I, "ssh -i lab-ed root@%s from the internet host, port 22 open: a shell on the instance" % ALLOC["PublicIp"])
+rc, out, err = ssh(pem, "true")
+t.ok(rc == 255 and "denied" in err.lower(), "ssh with another key pair's key: Permission denied", err)
 ec2.delete_key_pair(KeyName="lab-ed")
 t.is_(imds("public-keys/0/openssh-key"), ed_line, "after DeleteKeyPair the instance still has its key")
+rc, out, err = ssh(edkey, "cat", "/root/.ssh/authorized_keys")
+t.ok(rc == 0 and out.strip() == ed_line, "and ssh with it still works (authorized_keys holds it)", err)
 ec2.terminate_instances(InstanceIds=[I])
 t.done()

@@ -76,6 +76,8 @@ done
 check "rootfs: empty /proc /sys /dev /tmp /run /var/log /root${missing:+ (bad:$missing)}" test -z "$missing"
 check "rootfs: /etc/passwd, group, hosts, profile" \
 	test -s "$R/etc/passwd" -a -s "$R/etc/group" -a -s "$R/etc/hosts" -a -s "$R/etc/profile"
+check "rootfs: dropbear runs from the tree, with its own libraries" \
+	sh -c 'chroot "$1" /usr/sbin/dropbear -V 2>&1 | grep -q "^Dropbear v"' _ "$R"
 check "rootfs: root is uid 0 with /bin/sh" grep -qx 'root:x:0:0:root:/root:/bin/sh' "$R/etc/passwd"
 
 # --- the guest init ---------------------------------------------------------------------------
@@ -83,7 +85,9 @@ check "init: sh -n" sh -n "$INIT"
 check "init: busybox ash -n" busybox ash -n "$INIT"
 check "udhcpc script: sh -n and busybox ash -n" sh -c 'sh -n "$1" && busybox ash -n "$1"' _ "$UDHCPC"
 check "init: waits for DHCP, fetches IMDSv1 user-data, prints ready" \
-	sh -c 'grep -q "udhcpc" "$1" && grep -q "169.254.169.254/latest/user-data" "$1" && grep -q "say \"ready\"" "$1"' _ "$INIT"
+	sh -c 'grep -q "udhcpc" "$1" && grep -q "169.254.169.254/latest/" "$1" && grep -q "imds_get user-data" "$1" && grep -q "say \"ready\"" "$1"' _ "$INIT"
+check "init: puts the launch key in authorized_keys and starts dropbear" \
+	sh -c 'grep -q "imds_get meta-data/public-keys/0/openssh-key" "$1" && grep -q "/usr/sbin/dropbear -R" "$1"' _ "$INIT"
 if command -v shellcheck >/dev/null; then
 	check "init, udhcpc script and images/build pass shellcheck" shellcheck "$INIT" "$UDHCPC" "$BUILD"
 else
