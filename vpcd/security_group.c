@@ -222,8 +222,8 @@ static int proto_norm(const char *p, char buf[static 8])
 	return 0;
 }
 
-/* Reads IpPermissions (or the --protocol/--port/--cidr/--source-group shorthand) into flat
- * rules. Group references must name groups of the same VPC. */
+/* Reads IpPermissions (or the --protocol/--port/--cidr/--source-group shorthand, or EC2's flat
+ * IpProtocol/FromPort/ToPort/CidrIp form) into flat rules. Group references must name groups of the same VPC. */
 static int parse_permissions(struct req *rq, json_t *sg, bool egress, bool for_revoke,
 			     json_t **ret, struct err *e)
 {
@@ -256,6 +256,33 @@ static int parse_permissions(struct req *rq, json_t *sg, bool egress, bool for_r
 			json_object_set_new(perm, "IpRanges", json_pack("[{s:s}]", "CidrIp", scidr));
 		if (sgroup)
 			json_object_set_new(perm, "UserIdGroupPairs", json_pack("[{s:s}]", "GroupId", sgroup));
+		json_array_append_new(perms, perm);
+	}
+	/* EC2's flat form, which SDK code uses widely: IpProtocol, FromPort, ToPort and CidrIp or
+	 * SourceSecurityGroupName make one permission (a source group alone: every protocol). */
+	json_t *fl = rq->params;
+	const char *fproto = jstr(fl, "IpProtocol"), *fcidr = jstr(fl, "CidrIp"),
+		   *fgroup = jstr(fl, "SourceSecurityGroupName");
+	if (*fproto || *fcidr || *fgroup || json_object_get(fl, "FromPort") || json_object_get(fl, "ToPort")) {
+		if (json_array_size(perms)) {
+			json_decref(out);
+			return err_set(e, "InvalidParameterCombination",
+				       "The parameter 'ipPermissions' may not be used in combination with 'ipProtocol', 'fromPort', 'toPort', 'cidrIp' or 'sourceSecurityGroupName'");
+		}
+		if (*fcidr && *fgroup) {
+			json_decref(out);
+			return err_set(e, "InvalidParameterCombination",
+				       "You may not specify a referenced group and a CIDR IP address range in the same permission");
+		}
+		json_t *perm = json_pack("{s:s}", "IpProtocol", *fproto ? fproto : *fgroup ? "-1" : "");
+		if (json_object_get(fl, "FromPort"))
+			json_object_set(perm, "FromPort", json_object_get(fl, "FromPort"));
+		if (json_object_get(fl, "ToPort"))
+			json_object_set(perm, "ToPort", json_object_get(fl, "ToPort"));
+		if (*fcidr)
+			json_object_set_new(perm, "IpRanges", json_pack("[{s:s}]", "CidrIp", fcidr));
+		if (*fgroup)
+			json_object_set_new(perm, "UserIdGroupPairs", json_pack("[{s:s}]", "GroupName", fgroup));
 		json_array_append_new(perms, perm);
 	}
 	if (json_array_size(perms) == 0) {

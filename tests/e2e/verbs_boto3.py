@@ -243,6 +243,25 @@ t.ok(rules(WEB, False) == [] and lab.curl(CLIENT, "http://%s/" % IP, timeout=1) 
 ec2.authorize_security_group_ingress(GroupId=WEB, IpPermissions=HTTP)
 t.ok(t.retry(lambda: lab.curl(CLIENT, "http://%s/" % IP), timeout=5),
      "AuthorizeSecurityGroupIngress again: tcp/80 connects again")
+# EC2's flat form (IpProtocol, FromPort, ToPort, CidrIp), which SDK code uses widely.
+FLAT = dict(GroupId=WEB, IpProtocol="tcp", FromPort=80, ToPort=80, CidrIp="10.20.0.0/16")
+ec2.revoke_security_group_ingress(**FLAT)
+t.ok(rules(WEB, False) == [] and lab.curl(CLIENT, "http://%s/" % IP, timeout=1) is None,
+     "RevokeSecurityGroupIngress, flat form: no rule left, tcp/80 no longer connects")
+ec2.authorize_security_group_ingress(**FLAT)
+r = rules(WEB, False)
+t.ok(len(r) == 1 and (r[0]["IpProtocol"], r[0]["FromPort"], r[0]["ToPort"], r[0].get("CidrIpv4")) ==
+     ("tcp", 80, 80, "10.20.0.0/16") and t.retry(lambda: lab.curl(CLIENT, "http://%s/" % IP), timeout=5),
+     "AuthorizeSecurityGroupIngress, flat form: the rule, and tcp/80 connects", r)
+DEFSG_V = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [V]}, {"Name": "group-name",
+                                                                                   "Values": ["default"]}])[
+    "SecurityGroups"][0]["GroupId"]
+ec2.authorize_security_group_ingress(GroupId=WEB, SourceSecurityGroupName="default")
+r = [x for x in rules(WEB, False) if x.get("ReferencedGroupInfo")]
+t.ok(len(r) == 1 and r[0]["IpProtocol"] == "-1" and r[0]["ReferencedGroupInfo"]["GroupId"] == DEFSG_V,
+     "AuthorizeSecurityGroupIngress SourceSecurityGroupName=default: every protocol from the VPC's default group", r)
+ec2.revoke_security_group_ingress(GroupId=WEB, SourceSecurityGroupName="default")
+t.ok(not [x for x in rules(WEB, False) if x.get("ReferencedGroupInfo")], "... and revoked by name again")
 
 # Network ACLs: a new ACL denies everything until entries allow it.
 ACL = ec2.create_network_acl(VpcId=V)["NetworkAcl"]["NetworkAclId"]
