@@ -111,6 +111,7 @@ int h_get_console_output(struct ereq *, json_t **, struct err *);
 int h_exec(struct ereq *, json_t **, struct err *);
 int h_attach_network_interface(struct ereq *, json_t **, struct err *);
 int h_detach_network_interface(struct ereq *, json_t **, struct err *);
+int h_describe_instance_attribute(struct ereq *, json_t **, struct err *);
 /* keypair.c: key pairs, records of type "key-pair" in the store. */
 int h_create_key_pair(struct ereq *, json_t **, struct err *);
 int h_import_key_pair(struct ereq *, json_t **, struct err *);
@@ -152,6 +153,9 @@ extern bool domain_lost;
  * closed; at most HTTP_MAX_CONNECTIONS are open at once, each with a bounded memory pool. */
 int http_start(const char *listen, const char *creds_path, unsigned timeout, struct err *e);
 extern char http_endpoint[96], http_credentials[600]; /* "" when not listening */
+/* identity.c: STS and IAM for the caller of an access key (in `profile` of the credentials). */
+int identity_call(const char *service, const char *action, const char *access_key, const char *profile,
+		  json_t *params, json_t **ret, struct err *e);
 
 /* teardown */
 int ec2d_teardown(const char *prefix, const char *state_dir, struct err *e);

@@ -1,5 +1,6 @@
 /* The EC2 Query API over HTTP (libmicrohttpd), so that the aws CLI, boto3 and the SDKs drive
- * the lab with --endpoint-url. Every request is SigV4-verified; its form (POST body or query
+ * the lab with --endpoint-url; STS and IAM's identity calls on the same endpoint, told apart
+ * by the SigV4 scope's service name. Every request is SigV4-verified; its form (POST body or query
  * string) becomes the same parameter object the CLI sends over the unix socket, and it goes to
  * the same dispatch (ec2d's actions, or vpcd's through its socket). The untrusted-input
  * parsing lives in ec2d/api/ (fuzzed); this file only moves bytes between MHD and it. */
@@ -21,9 +22,14 @@
 #define HTTP_MAX_CONNECTIONS 512
 #define HTTP_CONNECTION_MEMORY (256 * 1024)
 
+/* The services on the endpoint, by SigV4 signing name: EC2 goes to ec2d's dispatch, STS and
+ * IAM to identity.c. */
+static const char *const services[] = {"ec2", "sts", "iam", NULL};
+#define NSERVICES (sizeof(services) / sizeof(services[0]) - 1)
+
 struct http {
 	struct MHD_Daemon *d;
-	struct api_model *model;
+	struct api_model *models[NSERVICES];
 	struct api_creds *creds;
 };
 
@@ -88,9 +94,10 @@ static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, char
 	return ret;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, const struct err *e, const char *rid)
+static enum MHD_Result send_error(struct MHD_Connection *c, const struct api_model *m, const struct err *e,
+				  const char *rid)
 {
-	char *x = api_xml_error(e->code, e->msg, rid);
+	char *x = api_xml_error_for(m, e->code, e->msg, rid);
 	if (!x)
 		return MHD_NO;
 	return send_body(c, (unsigned)api_error_status(e->code), x, strlen(x));
@@ -136,14 +143,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	}
 	char rid[37];
 	struct err e = {0};
+	const struct api_model *m = H.models[0]; /* EC2's error shape until the scope says otherwise */
 	request_id(rid);
 	if (k->too_big) {
 		err_set(&e, "RequestEntityTooLarge", "The request body is larger than %u bytes", API_FORM_MAX_BYTES);
-		return send_error(c, &e, rid);
+		return send_error(c, m, &e, rid);
 	}
 	if (strcmp(method, "POST") != 0 && strcmp(method, "GET") != 0) {
 		err_set(&e, "InvalidHttpRequest", "The HTTP method '%s' is not supported: use POST or GET", method);
-		return send_error(c, &e, rid);
+		return send_error(c, m, &e, rid);
 	}
 	const char *raw = k->uri ? k->uri : "/";
 	const char *q = strchr(raw, '?');
@@ -156,36 +164,44 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 				  .nheaders = h.n, .body = k->body ? k->body : "", .body_len = k->len,
 				  .now = time(NULL)};
 	char region[32] = "", key[64] = "";
-	int r = api_sigv4_verify(H.creds, &req, region, key, &e);
+	int svc = -1;
+	int r = api_sigv4_verify_any(H.creds, &req, services, &svc, region, key, &e);
 	free(h.v);
+	m = svc >= 0 ? H.models[svc] : H.models[0];
+	if (r < 0 && svc > 0 && !strcmp(e.code, "AuthFailure"))
+		/* What STS and IAM call an unknown access key. */
+		err_set(&e, "InvalidClientTokenId", "The security token included in the request is invalid.");
 	if (r < 0)
-		return send_error(c, &e, rid);
+		return send_error(c, m, &e, rid);
 
 	/* The form: the body of a POST, else the query string (minus the signature). */
 	_cleanup_json_ json_t *kv = NULL, *params = NULL;
 	const char *form = k->len ? k->body : query;
 	size_t flen = k->len ? k->len : strlen(query);
 	if (api_form_parse(form, flen, &kv, &e) < 0)
-		return send_error(c, &e, rid);
+		return send_error(c, m, &e, rid);
 	const char *action = json_string_value(json_object_get(kv, "Action"));
 	if (!action) {
 		err_set(&e, "MissingAction", "The request must contain the parameter Action");
-		return send_error(c, &e, rid);
+		return send_error(c, m, &e, rid);
 	}
-	if (api_params_from_query(H.model, action, kv, &params, &e) < 0)
-		return send_error(c, &e, rid);
+	if (api_params_from_query(m, action, kv, &params, &e) < 0)
+		return send_error(c, m, &e, rid);
 	json_t *result = NULL;
-	if (ec2d_dispatch(action, region, params, -1, &result, &e) < 0) {
+	r = svc > 0 ? identity_call(services[svc], action, key, api_creds_profile(H.creds, key), params,
+				    &result, &e)
+		    : ec2d_dispatch(action, region, params, -1, &result, &e);
+	if (r < 0) {
 		if (!err_isset(&e))
 			err_set(&e, "InternalError", "%s failed", action);
-		return send_error(c, &e, rid);
+		return send_error(c, m, &e, rid);
 	}
 	char *xml = NULL;
 	size_t xlen = 0;
-	r = api_xml_response(H.model, action, result, rid, &xml, &xlen, &e);
+	r = api_xml_response(m, action, result, rid, &xml, &xlen, &e);
 	json_decref(result);
 	if (r < 0)
-		return send_error(c, &e, rid);
+		return send_error(c, m, &e, rid);
 	return send_body(c, 200, xml, xlen);
 }
 
@@ -203,8 +219,9 @@ int http_start(const char *listen, const char *creds_path, unsigned timeout, str
 		return err_set(e, "InvalidParameterValue", "--listen '%s': '%s' is not an IPv4 address", listen, host);
 	sa.sin_port = htons((uint16_t)port);
 	int r;
-	if ((r = api_model_load(&H.model, e)) < 0)
-		return r;
+	for (size_t i = 0; i < NSERVICES; i++)
+		if ((r = api_model_load_service(services[i], &H.models[i], e)) < 0)
+			return r;
 	char path[600];
 	if (creds_path && *creds_path) {
 		r = api_creds_load(creds_path, &H.creds, e);

@@ -21,7 +21,13 @@
 /* --- The model --- */
 struct api_model;
 
+/* EC2's model. */
 int api_model_load(struct api_model **ret, struct err *e);
+/* The model of a service by its SigV4 name: "ec2" (protocol ec2), "sts" or "iam" (protocol
+ * query: members by their own names, lists as member.N, answers in <XResult> with
+ * <ResponseMetadata>, errors as <ErrorResponse>). */
+int api_model_load_service(const char *service, struct api_model **ret, struct err *e);
+const char *api_model_service(const struct api_model *m);
 void api_model_free(struct api_model *m);
 static inline void api_model_freep(struct api_model **m)
 {
@@ -64,9 +70,14 @@ int api_xml_response(const struct api_model *m, const char *action, json_t *resu
 /* EC2's error document: <Response><Errors><Error><Code/><Message/></Error></Errors>
  * <RequestID/></Response>. NULL only when out of memory. */
 char *api_xml_error(const char *code, const char *message, const char *request_id);
+/* The error document of the model's service: EC2's above, or the query protocol's
+ * <ErrorResponse><Error><Type>Sender|Receiver</Type><Code/><Message/></Error><RequestId/>
+ * </ErrorResponse> (m NULL: EC2's). NULL only when out of memory. */
+char *api_xml_error_for(const struct api_model *m, const char *code, const char *message,
+			const char *request_id);
 /* The HTTP status EC2 sends with an error code: 400 for client errors, 401 AuthFailure,
- * 403 SignatureDoesNotMatch/MissingAuthenticationToken/UnauthorizedOperation, 404
- * MalformedQueryString (as AWS documents it), 412 DryRunOperation, 500 InternalError and
+ * 403 SignatureDoesNotMatch/MissingAuthenticationToken/UnauthorizedOperation/AccessDenied,
+ * 404 MalformedQueryString (as AWS documents it) and IAM's NoSuchEntity, 412 DryRunOperation, 500 InternalError and
  * the Insufficient*Capacity codes, 503 Unavailable/RequestLimitExceeded. */
 int api_error_status(const char *code);
 
@@ -91,6 +102,8 @@ static inline void api_creds_freep(struct api_creds **c)
 }
 /* The secret of an access key id, or NULL. */
 const char *api_creds_secret(const struct api_creds *c, const char *access_key);
+/* The profile (section name) an access key id is in, or NULL. */
+const char *api_creds_profile(const struct api_creds *c, const char *access_key);
 /* The first profile's access key id (the [default] one that api_creds_generate writes). */
 const char *api_creds_first_key(const struct api_creds *c);
 
@@ -126,3 +139,10 @@ struct api_request {
  * The comparison of signatures takes the same time wherever they differ. */
 int api_sigv4_verify(const struct api_creds *c, const struct api_request *req,
 		     char ret_region[static 32], char ret_access_key[static 64], struct err *e);
+/* The same for whichever of `services` (NULL-terminated SigV4 service names) the credential
+ * scope names: *ret_service is its index, set as soon as the scope is read (so also when a
+ * later check fails; -1 before). A scope naming none of them is SignatureDoesNotMatch, with
+ * the first one named as the right one. */
+int api_sigv4_verify_any(const struct api_creds *c, const struct api_request *req,
+			 const char *const *services, int *ret_service, char ret_region[static 32],
+			 char ret_access_key[static 64], struct err *e);

@@ -52,6 +52,14 @@ const char *api_creds_secret(const struct api_creds *c, const char *access_key)
 	return NULL;
 }
 
+const char *api_creds_profile(const struct api_creds *c, const char *access_key)
+{
+	for (size_t i = 0; c && access_key && i < c->n; i++)
+		if (!strcmp(c->v[i].id, access_key))
+			return c->v[i].profile;
+	return NULL;
+}
+
 const char *api_creds_first_key(const struct api_creds *c)
 {
 	return c && c->n ? c->v[0].id : NULL;

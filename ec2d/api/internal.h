@@ -9,6 +9,12 @@ const json_t *api_model_input(const struct api_model *m, const char *action);
 const json_t *api_model_output(const struct api_model *m, const char *action);
 /* A member's or list item's shape (the object {"shape": NAME, ...} points to). */
 const json_t *api_model_ref_shape(const struct api_model *m, const json_t *ref);
+/* The protocol is "query" (not EC2's own), its XML namespace, and an operation's resultWrapper
+ * (NULL if none). */
+bool api_model_query_protocol(const struct api_model *m);
+const char *api_model_xmlns(const struct api_model *m);
+const char *api_model_version(const struct api_model *m); /* apiVersion, e.g. 2011-06-15 */
+const char *api_model_result_wrapper(const struct api_model *m, const char *action);
 /* The "type" of a shape ("structure", "list", "string", ...), "" if missing. */
 const char *api_shape_type(const json_t *shape);
 /* api_sigv4_verify for another service name (AWS's test vectors sign for "service"). */

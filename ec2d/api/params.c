@@ -2,6 +2,9 @@
  *   structure member  Prefix.Name, Name = queryName, else locationName with its first letter
  *                     uppercased, else the member name
  *   list item         Prefix.N, N from 1 (EC2 lists are never flattened or "member"-wrapped)
+ * and of its QuerySerializer for the services of protocol "query" (STS, IAM): a member is
+ * its locationName or its name as it is, a list item Prefix.member.N unless the list is
+ * flattened (maps are not read: no action served has one in its input).
  *   scalar            the text; booleans true/false, numbers in decimal
  * Each parameter name is walked segment by segment down the input shape into a tree whose
  * lists are objects keyed by index; finish() then turns those into arrays ordered by index.
@@ -32,7 +35,7 @@ static bool ignored(const char *key)
 }
 
 /* The member of structure `shape` serialized as seg[0..n), or NULL. */
-static const char *find_member(const json_t *shape, const char *seg, size_t n,
+static const char *find_member(const json_t *shape, const char *seg, size_t n, bool query,
 			       const json_t **ret_ref)
 {
 	const char *name;
@@ -42,7 +45,10 @@ static const char *find_member(const json_t *shape, const char *seg, size_t n,
 		const char *q = json_string_value(json_object_get(ref, "queryName"));
 		const char *loc = json_string_value(json_object_get(ref, "locationName"));
 		bool match;
-		if (q)
+		if (query) {
+			const char *want = loc && loc[0] ? loc : name;
+			match = strlen(want) == n && !memcmp(want, seg, n);
+		} else if (q)
 			match = strlen(q) == n && !memcmp(q, seg, n);
 		else if (loc && loc[0])
 			match = strlen(loc) == n &&
@@ -145,10 +151,18 @@ static int insert(const struct api_model *m, json_t *root, const json_t *shape, 
 		if (n == 0)
 			return unknown(e, key);
 		if (!strcmp(type, "structure")) {
-			slot = find_member(sh, p, n, &ref);
+			slot = find_member(sh, p, n, api_model_query_protocol(m), &ref);
 			if (!slot)
 				return unknown(e, key);
 		} else if (!strcmp(type, "list")) {
+			/* The query protocol wraps list items: Name.member.N. */
+			if (api_model_query_protocol(m) && !json_is_true(json_object_get(sh, "flattened"))) {
+				if (n != 6 || memcmp(p, "member", 6) || !dot)
+					return unknown(e, key);
+				p = dot + 1;
+				dot = strchr(p, '.');
+				n = dot ? (size_t)(dot - p) : strlen(p);
+			}
 			if (!valid_index(p, n))
 				return unknown(e, key);
 			memcpy(index, p, n);
@@ -246,6 +260,9 @@ int api_params_from_query(const struct api_model *m, const char *action, json_t 
 	const char *key;
 	json_t *value;
 
+	if (!api_model_has_action(m, action) && api_model_query_protocol(m))
+		return err_setr(e, -EOPNOTSUPP, "InvalidAction", "Could not find operation %.128s for version %s",
+				action ? action : "", api_model_version(m));
 	if (!api_model_has_action(m, action))
 		return err_setr(e, -EOPNOTSUPP, "InvalidAction",
 				"The action '%.128s' is not valid for this web service",

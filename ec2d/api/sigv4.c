@@ -535,9 +535,10 @@ static int string_to_sign(const struct api_request *req, const struct params *q,
 }
 
 static int verify(const struct api_creds *creds, const struct api_request *req,
-		  const struct params *q, bool query_form, struct auth *a, const char *service,
-		  char *region, char *access_key, struct err *e)
+		  const struct params *q, bool query_form, struct auth *a, const char *const *services,
+		  int *ret_service, char *region, char *access_key, struct err *e)
 {
+	const char *service = NULL;
 	_cleanup_free_ char *cred = strdup(a->credential), *sts = NULL;
 	_cleanup_free_ char *names_buf = strdup(a->signed_headers);
 	const char *parts[5], *names[MAX_SIGNED_HEADERS], *secret, *hdr;
@@ -570,6 +571,10 @@ static int verify(const struct api_creds *creds, const struct api_request *req,
 				"Credential must have exactly 5 slash-delimited elements, e.g. "
 				"keyid/date/region/service/term, got '%.128s'",
 				a->credential);
+	/* Which service, known early so that the errors after this point take its shape. */
+	for (int i = 0; services[i] && !service; i++)
+		if (!strcmp(parts[3], services[i]))
+			service = services[i], *ret_service = i;
 	if (strlen(parts[0]) > 63 || !(secret = api_creds_secret(creds, parts[0])))
 		return err_setr(e, -EACCES, "AuthFailure",
 				"AWS was not able to validate the provided access credentials");
@@ -604,9 +609,9 @@ static int verify(const struct api_creds *creds, const struct api_request *req,
 		memcpy(a->stamp, a->date, 17);
 	}
 
-	if (strcmp(parts[3], service))
+	if (!service)
 		return err_setr(e, -EACCES, "SignatureDoesNotMatch",
-				"Credential should be scoped to correct service: '%s'", service);
+				"Credential should be scoped to correct service: '%s'", services[0]);
 	if (strcmp(parts[4], TERMINATOR))
 		return err_setr(
 		    e, -EACCES, "SignatureDoesNotMatch",
@@ -704,6 +709,15 @@ int api_sigv4_verify_service(const struct api_creds *creds, const struct api_req
 			     const char *service, char ret_region[static 32],
 			     char ret_access_key[static 64], struct err *e)
 {
+	const char *const one[] = {service, NULL};
+	int which;
+	return api_sigv4_verify_any(creds, req, one, &which, ret_region, ret_access_key, e);
+}
+
+int api_sigv4_verify_any(const struct api_creds *creds, const struct api_request *req,
+			 const char *const *services, int *ret_service, char ret_region[static 32],
+			 char ret_access_key[static 64], struct err *e)
+{
 	struct params q = {0};
 	struct auth a = {.expires = -1};
 	const char *authz;
@@ -711,6 +725,7 @@ int api_sigv4_verify_service(const struct api_creds *creds, const struct api_req
 	char region[32], key[64];
 	int r;
 
+	*ret_service = -1;
 	r = parse_query(req->query ? req->query : "", &q);
 	if (r == -ENOMEM)
 		return err_setr(e, r, "InternalError", "Out of memory checking the signature");
@@ -738,7 +753,7 @@ int api_sigv4_verify_service(const struct api_creds *creds, const struct api_req
 		    "The request must contain either a valid (registered) AWS access key ID "
 		    "or X.509 certificate");
 	if (r >= 0)
-		r = verify(creds, req, &q, !authz, &a, service, region, key, e);
+		r = verify(creds, req, &q, !authz, &a, services, ret_service, region, key, e);
 	auth_clear(&a);
 	params_clear(&q);
 	if (r < 0)

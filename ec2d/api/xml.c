@@ -1,5 +1,6 @@
-/* EC2's XML answers, written with libxml2's xmlTextWriter from a result object and the
- * action's output shape (botocore's EC2QueryParser reads them back: tests/api/). */
+/* EC2's XML answers, and those of the query-protocol services (STS, IAM), written with
+ * libxml2's xmlTextWriter from a result object and the action's output shape (botocore's
+ * EC2QueryParser and QueryParser read them back: tests/api/). */
 #include "internal.h"
 #include "cleanup.h"
 #include <errno.h>
@@ -96,6 +97,7 @@ static int write_text_element(xmlTextWriterPtr w, const char *name, const char *
 
 struct writer {
 	const struct api_model *m;
+	bool query; /* list items are <member>, not <item> */
 	xmlTextWriterPtr w;
 	struct err *e;
 	char path[512]; /* where in the result we are, for messages */
@@ -171,7 +173,7 @@ static int write_list(struct writer *c, const char *elem, const json_t *v, const
 		if (json_is_null(x))
 			continue;
 		snprintf(c->path + plen, sizeof(c->path) - plen, "[%zu]", i);
-		r = write_value(c, flat ? elem : item_name ? item_name : "item", x, item);
+		r = write_value(c, flat ? elem : item_name ? item_name : c->query ? "member" : "item", x, item);
 		if (r < 0)
 			return r;
 	}
@@ -273,6 +275,7 @@ int api_xml_response(const struct api_model *m, const char *action, json_t *resu
 				action);
 	output = api_model_output(m, action);
 	snprintf(root, sizeof(root), "%sResponse", action);
+	c.query = api_model_query_protocol(m);
 
 	buf = xmlBufferCreate();
 	c.w = buf ? xmlNewTextWriterMemory(buf, 0) : NULL;
@@ -280,16 +283,36 @@ int api_xml_response(const struct api_model *m, const char *action, json_t *resu
 		goto oom;
 	if (xmlTextWriterStartDocument(c.w, "1.0", "UTF-8", NULL) < 0 ||
 	    xmlTextWriterStartElement(c.w, BAD_CAST root) < 0 ||
-	    xmlTextWriterWriteAttribute(c.w, BAD_CAST "xmlns", BAD_CAST EC2_XMLNS) < 0)
+	    xmlTextWriterWriteAttribute(c.w, BAD_CAST "xmlns",
+					BAD_CAST (c.query ? api_model_xmlns(m) : EC2_XMLNS)) < 0)
 		goto oom;
-	r = write_text_element(c.w, "requestId", request_id ? request_id : "",
-			       request_id ? strlen(request_id) : 0);
-	if (r < 0)
-		goto oom;
-	if (!output)
-		r = write_text_element(c.w, "return", "true", 4);
-	else
-		r = write_members(&c, result, output);
+	if (c.query) {
+		/* <XResult> (the operation's resultWrapper) holds the members; the request ID
+		 * comes after it, in <ResponseMetadata>. */
+		const char *wrap = api_model_result_wrapper(m, action);
+		r = 0;
+		if (output && wrap) {
+			if (xmlTextWriterStartElement(c.w, BAD_CAST wrap) < 0)
+				goto oom;
+			r = write_members(&c, result, output);
+			if (r == 0 && xmlTextWriterEndElement(c.w) < 0)
+				goto oom;
+		}
+		if (r == 0 && (xmlTextWriterStartElement(c.w, BAD_CAST "ResponseMetadata") < 0 ||
+			       write_text_element(c.w, "RequestId", request_id ? request_id : "",
+						  request_id ? strlen(request_id) : 0) < 0 ||
+			       xmlTextWriterEndElement(c.w) < 0))
+			goto oom;
+	} else {
+		r = write_text_element(c.w, "requestId", request_id ? request_id : "",
+				       request_id ? strlen(request_id) : 0);
+		if (r < 0)
+			goto oom;
+		if (!output)
+			r = write_text_element(c.w, "return", "true", 4);
+		else
+			r = write_members(&c, result, output);
+	}
 	if (r == -ENOMEM)
 		goto oom;
 	if (r < 0) {
@@ -334,6 +357,36 @@ char *api_xml_error(const char *code, const char *message, const char *request_i
 	return out;
 }
 
+char *api_xml_error_for(const struct api_model *m, const char *code, const char *message,
+			const char *request_id)
+{
+	if (!m || !api_model_query_protocol(m))
+		return api_xml_error(code, message, request_id);
+	_cleanup_(buffer_freep) xmlBufferPtr buf = xmlBufferCreate();
+	_cleanup_(writer_freep) xmlTextWriterPtr w = buf ? xmlNewTextWriterMemory(buf, 0) : NULL;
+	char *out = NULL;
+
+	code = code ? code : "InternalFailure";
+	message = message ? message : "";
+	request_id = request_id ? request_id : "";
+	const char *type = api_error_status(code) >= 500 ? "Receiver" : "Sender";
+	if (!w || xmlTextWriterStartDocument(w, "1.0", "UTF-8", NULL) < 0 ||
+	    xmlTextWriterStartElement(w, BAD_CAST "ErrorResponse") < 0 ||
+	    xmlTextWriterWriteAttribute(w, BAD_CAST "xmlns", BAD_CAST api_model_xmlns(m)) < 0 ||
+	    xmlTextWriterStartElement(w, BAD_CAST "Error") < 0 ||
+	    write_text_element(w, "Type", type, strlen(type)) < 0 ||
+	    write_text_element(w, "Code", code, strlen(code)) < 0 ||
+	    write_text_element(w, "Message", message, strlen(message)) < 0 ||
+	    xmlTextWriterEndElement(w) < 0 ||
+	    write_text_element(w, "RequestId", request_id, strlen(request_id)) < 0 ||
+	    xmlTextWriterEndDocument(w) < 0)
+		return NULL;
+	xmlFreeTextWriter(TAKE_PTR(w));
+	if (take_buffer(buf, &out, NULL) < 0)
+		return NULL;
+	return out;
+}
+
 int api_error_status(const char *code)
 {
 	static const struct {
@@ -346,7 +399,9 @@ int api_error_status(const char *code)
 	    {"UnauthorizedOperation", 403},
 	    {"InvalidClientTokenId", 403},
 	    {"OptInRequired", 403},
+	    {"AccessDenied", 403},
 	    {"MalformedQueryString", 404},
+	    {"NoSuchEntity", 404},
 	    {"DryRunOperation", 412},
 	    {"RequestEntityTooLarge", 413},
 	    {"InternalError", 500},

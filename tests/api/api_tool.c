@@ -9,12 +9,14 @@
  *   api_tool sigv4 CREDS [SERVICE] < JSON  api_sigv4_verify; the request is
  *        {"method", "path", "query", "headers": [[name, value]...], "body_hex", "now"}
  *   api_tool creds PATH | creds-generate PATH   -> {"FirstKey": ..., "Secret": ...}
+ * The model is API_SERVICE's (ec2, sts, iam; ec2 when unset).
  * JSON answers are compact with sorted keys; an error prints {"Error": {"Code", "Message"}}
  * and exits 1. */
 #include "api.h"
 #include "cleanup.h"
 #include "internal.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static char *read_all(FILE *f, size_t *ret_len)
@@ -150,9 +152,12 @@ int main(int argc, char **argv)
 		printf("%d\n", api_error_status(argv[2]));
 		return 0;
 	}
+	const char *service = getenv("API_SERVICE") ?: "ec2";
 	if (!strcmp(cmd, "error") && (argc == 4 || argc == 5)) {
+		if (api_model_load_service(service, &m, &e) < 0)
+			return fail(&e);
 		_cleanup_free_ char *xml =
-		    api_xml_error(argv[2], argv[3], argc == 5 ? argv[4] : "");
+		    api_xml_error_for(m, argv[2], argv[3], argc == 5 ? argv[4] : "");
 		if (!xml)
 			return 2;
 		fputs(xml, stdout);
@@ -163,7 +168,7 @@ int main(int argc, char **argv)
 	if ((!strcmp(cmd, "creds") || !strcmp(cmd, "creds-generate")) && argc == 3)
 		return cmd_creds(argv[2], !strcmp(cmd, "creds-generate"));
 
-	if (api_model_load(&m, &e) < 0)
+	if (api_model_load_service(service, &m, &e) < 0)
 		return fail(&e);
 	if (!strcmp(cmd, "actions") && argc == 2) {
 		for (size_t i = 0; i < api_model_action_count(m); i++)

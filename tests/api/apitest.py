@@ -1,7 +1,8 @@
 """TAP output and the api_tool driver, shared by the python tests of the EC2 Query API codec.
 
 Each test takes api_tool's path as argv[1] and exits 77 (skipped) when botocore cannot be
-imported; botocore is what every test here measures the C code against.
+imported; botocore is what every test here measures the C code against. argv[2], if given,
+names the service (ec2, sts, iam; API_SERVICE for api_tool), else ec2.
 """
 import json
 import os
@@ -10,6 +11,8 @@ import sys
 
 count = 0
 failed = 0
+SERVICE_NAME = sys.argv[2] if len(sys.argv) > 2 else "ec2"
+os.environ["API_SERVICE"] = SERVICE_NAME
 
 
 def ok(cond, desc, *diag):
@@ -56,7 +59,8 @@ def tool_json(*args, stdin=b""):
 
 
 def our_model():
-    """ec2d/api/model.json, the model the C code was built with."""
+    """ec2d/api/model.json (or model-SERVICE.json), the model the C code was built with."""
     src = os.environ.get("SRCDIR") or os.path.join(os.path.dirname(__file__), "..", "..")
-    with open(os.path.join(src, "ec2d", "api", "model.json")) as f:
+    name = "model.json" if SERVICE_NAME == "ec2" else "model-%s.json" % SERVICE_NAME
+    with open(os.path.join(src, "ec2d", "api", name)) as f:
         return json.load(f)

@@ -21,8 +21,10 @@ apitest.need_botocore()
 import botocore.parsers  # noqa: E402
 import botocore.session  # noqa: E402
 
-SERVICE = botocore.session.get_session().get_service_model("ec2")
-PARSER = botocore.parsers.create_parser("ec2")
+SERVICE = botocore.session.get_session().get_service_model(apitest.SERVICE_NAME)
+SERVICE_PROTOCOL = SERVICE.metadata["protocol"]
+EC2 = apitest.SERVICE_NAME == "ec2"
+PARSER = botocore.parsers.create_parser(SERVICE_PROTOCOL)
 MODEL = apitest.our_model()
 OURS = MODEL["shapes"]
 T0 = "2026-11-23T10:20:30.000Z"
@@ -207,14 +209,14 @@ def gen(shape, ours, rnd, depth=0):
 
 
 def main():
-    for action, desc, result in HAND:
+    for action, desc, result in HAND if EC2 else []:
         roundtrip(action, result, desc, want=no_output(action, result))
 
     # Every action, results generated from its output shape.
     rnd = random.Random(20261123)
     _, actions = apitest.tool("actions")
     actions = actions.split()
-    ok(len(actions) >= 70, "the model has %d actions" % len(actions))
+    ok(len(actions) >= (70 if EC2 else 1), "the %s model has %d actions" % (apitest.SERVICE_NAME, len(actions)))
     for action in actions:
         op = SERVICE.operation_model(action)
         if "output" not in MODEL["operations"][action]:
@@ -224,19 +226,26 @@ def main():
         for i in range(3):
             roundtrip(action, gen(op.output_shape, ours, rnd), "generated result %d" % (i + 1))
 
-    # Errors: EC2's document, status codes.
-    for code, msg in [("InvalidVpcID.NotFound", "The vpc ID 'vpc-1' does not exist"),
-                      ("UnknownParameter", "The parameter 'Foo & <bar>' is not recognized"),
-                      ("DryRunOperation", "Request would have succeeded, but DryRun flag is set."),
-                      ("AuthFailure", "AWS was not able to validate the provided access "
-                                      "credentials")]:
+    # Errors: the service's document (EC2's, or the query protocol's with its Type), status codes.
+    errors = [("InvalidVpcID.NotFound", "The vpc ID 'vpc-1' does not exist"),
+              ("UnknownParameter", "The parameter 'Foo & <bar>' is not recognized"),
+              ("DryRunOperation", "Request would have succeeded, but DryRun flag is set."),
+              ("AuthFailure", "AWS was not able to validate the provided access credentials")] if EC2 else [
+              ("InvalidClientTokenId", "The security token included in the request is invalid."),
+              ("NoSuchEntity", "The user with name <b&b> cannot be found."),
+              ("InvalidAction", "Could not find operation Foo"),
+              ("InternalFailure", "it broke")]
+    for code, msg in errors:
         _, xml = apitest.tool("error", code, msg, "req-9")
         _, status = apitest.tool("status", code)
         status = int(status)
-        op = SERVICE.operation_model("DescribeVpcs")
+        op = SERVICE.operation_model("DescribeVpcs" if EC2 else actions[0])
         parsed = PARSER.parse({"body": xml.encode(), "headers": {}, "status_code": status},
                               op.output_shape)
-        ok(parsed.get("Error") == {"Code": code, "Message": msg} and
+        want = {"Code": code, "Message": msg}
+        if not EC2:
+            want["Type"] = "Receiver" if status >= 500 else "Sender"
+        ok(parsed.get("Error") == want and
            parsed["ResponseMetadata"]["RequestId"] == "req-9" and
            parsed["ResponseMetadata"]["HTTPStatusCode"] == status,
            "error %s (HTTP %d): botocore reads code, message and RequestID" % (code, status),

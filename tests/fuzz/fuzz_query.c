@@ -1,7 +1,8 @@
 /* libFuzzer target: a query string or form body as a client sends it, through
- * api_form_parse and api_params_from_query for one of the model's actions (chosen by the
- * first byte), then the params through the XML writer as if they were a result, and the
- * raw bytes through the error document. Built and run by tests/fuzz/run. */
+ * api_form_parse and api_params_from_query for one of the actions of the EC2, STS and IAM
+ * models (chosen by the first byte), then the params through the XML writer as if they were
+ * a result, and the raw bytes through the service's error document. Built and run by
+ * tests/fuzz/run. */
 #include "api.h"
 #include <stdint.h>
 #include <stdlib.h>
@@ -9,7 +10,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct api_model *model;
+static const char *const services[] = {"ec2", "sts", "iam"};
+static struct api_model *models[3];
 
 static void check_err(int r, const struct err *e)
 {
@@ -25,11 +27,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *action;
 	int r;
 
-	if (!model && api_model_load(&model, &e) < 0)
-		abort();
+	size_t total = 0;
+	for (size_t i = 0; i < 3; i++) {
+		if (!models[i] && api_model_load_service(services[i], &models[i], &e) < 0)
+			abort();
+		total += api_model_action_count(models[i]);
+	}
 	if (size < 1)
 		return 0;
-	action = api_model_action_name(model, data[0] % api_model_action_count(model));
+	size_t k = data[0] % total, s = 0;
+	while (k >= api_model_action_count(models[s]))
+		k -= api_model_action_count(models[s++]);
+	struct api_model *model = models[s];
+	action = api_model_action_name(model, k);
 
 	r = api_form_parse((const char *)data + 1, size - 1, &kv, &e);
 	check_err(r, &e);
@@ -52,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	{
 		char *msg = strndup((const char *)data + 1, size - 1);
-		char *xml = msg ? api_xml_error(e.code[0] ? e.code : "X", msg, msg) : NULL;
+		char *xml = msg ? api_xml_error_for(model, e.code[0] ? e.code : "X", msg, msg) : NULL;
 		if (msg && !xml)
 			abort();
 		free(xml);

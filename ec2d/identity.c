@@ -1,0 +1,56 @@
+/* Who the caller is: STS GetCallerIdentity and the IAM calls clients use to find their
+ * account (GetUser, ListAccountAliases), on the EC2 endpoint under their own SigV4 service
+ * names. Each profile of the credentials file is one IAM user of the lab's one account
+ * (OWNER_ID, the owner everything else shows): [default] is the user "vpclab", another
+ * profile the user of its name. The user ID is derived from the access key, so it is the same
+ * across restarts; the user's creation date is the credentials file's. */
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "ec2d.h"
+
+static void user_of(const char *profile, char name[static 64])
+{
+	snprintf(name, 64, "%s", !profile || !strcmp(profile, "default") ? "vpclab" : profile);
+}
+
+/* AIDA and 17 characters of base32 of the key's SHA-256, as IAM user IDs look. */
+static void user_id(const char *access_key, char buf[static 32])
+{
+	static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+	unsigned char h[SHA256_DIGEST_LENGTH];
+	SHA256((const unsigned char *)access_key, strlen(access_key), h);
+	memcpy(buf, "AIDA", 4);
+	for (int i = 0; i < 17; i++)
+		buf[4 + i] = b32[h[i] & 31];
+	buf[21] = 0;
+}
+
+int identity_call(const char *service, const char *action, const char *access_key, const char *profile,
+		  json_t *params, json_t **ret, struct err *e)
+{
+	char name[64], uid[32], arn[160];
+	user_of(profile, name);
+	user_id(access_key, uid);
+	snprintf(arn, sizeof(arn), "arn:aws:iam::%s:user/%s", OWNER_ID, name);
+	if (!strcmp(service, "sts") && !strcmp(action, "GetCallerIdentity")) {
+		*ret = json_pack("{s:s, s:s, s:s}", "UserId", uid, "Account", OWNER_ID, "Arn", arn);
+		return 0;
+	}
+	if (!strcmp(service, "iam") && !strcmp(action, "GetUser")) {
+		const char *want = json_string_value(json_object_get(params, "UserName"));
+		if (want && strcmp(want, name))
+			return err_set(e, "NoSuchEntity", "The user with name %s cannot be found.", want);
+		struct stat st;
+		json_int_t created = stat(http_credentials, &st) == 0 ? (json_int_t)st.st_mtime : 0;
+		*ret = json_pack("{s:{s:s, s:s, s:s, s:s, s:I}}", "User", "Path", "/", "UserName", name,
+				 "UserId", uid, "Arn", arn, "CreateDate", created);
+		return 0;
+	}
+	if (!strcmp(service, "iam") && !strcmp(action, "ListAccountAliases")) {
+		*ret = json_pack("{s:[], s:b}", "AccountAliases", "IsTruncated", 0);
+		return 0;
+	}
+	return err_set(e, "InvalidAction", "Could not find operation %s", action);
+}
