@@ -1114,3 +1114,68 @@ void instances_refresh(void)
 	domain_lost = false;
 	log_msg("info", "libvirt connection made again; instances found again");
 }
+
+/* One attribute of an instance, as DescribeInstanceAttribute answers it: from the instance
+ * and its ENI's live view, the same sources describe-instances prints. The attributes vpclab
+ * has no way to change answer their fixed value (no termination or stop protection, a stop
+ * on shutdown from inside, no kernel or ramdisk of their own, no block devices). */
+int h_describe_instance_attribute(struct ereq *rq, json_t **ret, struct err *e)
+{
+	const char *id = json_string_value(json_object_get(rq->params, "InstanceId"));
+	const char *attr = json_string_value(json_object_get(rq->params, "Attribute"));
+	if (!id)
+		return err_set(e, "MissingParameter", "The request must contain the parameter InstanceId");
+	if (!attr)
+		return err_set(e, "MissingParameter", "The request must contain the parameter Attribute");
+	_cleanup_json_ json_t *ids = json_pack("[s]", id);
+	int r = check_ids(rq, ids, e);
+	if (r < 0)
+		return r;
+	_cleanup_json_ json_t *enis = enis_by_instance(rq->region);
+	_cleanup_json_ json_t *pub = instance_public(instance_get(id), json_object_get(enis, id));
+	json_t *inst = instance_get(id);
+	json_t *out = json_pack("{s:s}", "InstanceId", id), *v = NULL;
+	const char *member = NULL;
+	if (!strcmp(attr, "instanceType"))
+		member = "InstanceType", v = json_pack("{s:s}", "Value", jstr(inst, "InstanceType"));
+	else if (!strcmp(attr, "kernel"))
+		member = "KernelId", v = json_object();
+	else if (!strcmp(attr, "ramdisk"))
+		member = "RamdiskId", v = json_object();
+	else if (!strcmp(attr, "userData"))
+		member = "UserData", v = *jstr(inst, "_user_data") ? json_pack("{s:s}", "Value", jstr(inst, "_user_data"))
+								   : json_object();
+	else if (!strcmp(attr, "disableApiTermination"))
+		member = "DisableApiTermination", v = json_pack("{s:b}", "Value", 0);
+	else if (!strcmp(attr, "disableApiStop"))
+		member = "DisableApiStop", v = json_pack("{s:b}", "Value", 0);
+	else if (!strcmp(attr, "instanceInitiatedShutdownBehavior"))
+		member = "InstanceInitiatedShutdownBehavior", v = json_pack("{s:s}", "Value", "stop");
+	else if (!strcmp(attr, "rootDeviceName"))
+		member = "RootDeviceName", v = json_pack("{s:O}", "Value", json_object_get(pub, "RootDeviceName"));
+	else if (!strcmp(attr, "blockDeviceMapping"))
+		member = "BlockDeviceMappings", v = json_array();
+	else if (!strcmp(attr, "productCodes"))
+		member = "ProductCodes", v = json_array();
+	else if (!strcmp(attr, "sourceDestCheck"))
+		member = "SourceDestCheck",
+		v = json_pack("{s:b}", "Value", !json_is_false(json_object_get(pub, "SourceDestCheck")));
+	else if (!strcmp(attr, "groupSet"))
+		member = "Groups", v = json_incref(json_object_get(pub, "SecurityGroups") ?: json_array());
+	else if (!strcmp(attr, "ebsOptimized"))
+		member = "EbsOptimized", v = json_pack("{s:b}", "Value", 0);
+	else if (!strcmp(attr, "sriovNetSupport"))
+		member = "SriovNetSupport", v = json_object();
+	else if (!strcmp(attr, "enaSupport"))
+		member = "EnaSupport", v = json_pack("{s:b}", "Value", 1);
+	else if (!strcmp(attr, "enclaveOptions"))
+		member = "EnclaveOptions", v = json_pack("{s:b}", "Enabled", 0);
+	if (!member) {
+		json_decref(out);
+		return err_set(e, "InvalidParameterValue",
+			       "Value (%s) for parameter attribute is invalid. Unknown attribute.", attr);
+	}
+	json_object_set_new(out, member, v);
+	*ret = out;
+	return 0;
+}

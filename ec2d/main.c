@@ -44,6 +44,8 @@ static const struct verb verbs[] = {
 	{"describe-instance-status",
 	 "instance-ids:l filters:L include-all-instances:b max-results:i next-token dry-run:b",
 	 "instance state and status checks", NULL, NULL},
+	{"describe-instance-attribute", "instance-id! attribute! dry-run:b",
+	 "one attribute of an instance (instanceType, groupSet, sourceDestCheck, userData, ...)", NULL, NULL},
 	{"stop-instances", "instance-ids!:l force:b hibernate:b dry-run:b", "stop instances (keep ENI and address)",
 	 NULL, NULL},
 	{"start-instances", "instance-ids!:l dry-run:b", "start stopped instances", NULL, NULL},

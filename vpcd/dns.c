@@ -1,7 +1,8 @@
 /* AmazonProvidedDNS and DHCP: one dnsmasq per VPC namespace (docs/architecture.md, "DHCP and
  * DNS"). It hands each ENI its address by MAC (static leases only: an unknown MAC gets nothing),
  * with the hostname ip-a-b-c-d, the router at subnet+1 and the resolver at subnet+2, and it
- * answers ip-a-b-c-d.<domain> for every ENI of the VPC. vpcd writes its files and starts,
+ * answers ip-a-b-c-d.<domain> for every ENI of the VPC (and, with EnableDnsHostnames, their
+ * public DNS names; with EnableDnsSupport off it answers nothing). vpcd writes its files and starts,
  * restarts (when the subnets change) or signals it (when the ENIs change). */
 #include <errno.h>
 #include <fcntl.h>
@@ -192,6 +193,17 @@ int dns_sync(struct nsh *h, const char *vpc_id, struct err *e)
 		"dhcp-optsfile=%s/dhcp-opts\ndhcp-range=%s,static,%s,1h\n"
 		"dhcp-authoritative\nleasefile-ro\nno-ping\n",
 		vpc_id, dir, dir, V->prefix, domain, domain, dir, dir, dir, a, mask);
+	/* EnableDnsSupport off: DHCP only, nothing answers on port 53. */
+	if (!vpc_dns_support(vpc))
+		fprintf(cf, "port=0\n");
+	/* The zone of the public DNS names (gateway.c names them) is answered here, so that a
+	 * query for a type the hosts file lacks (AAAA) gets "no such data", not "refused". */
+	if (vpc_dns_hostnames(vpc)) {
+		if (!strcmp(jstr(vpc, "_region"), "us-east-1"))
+			fprintf(cf, "local=/compute-1.amazonaws.com/\n");
+		else
+			fprintf(cf, "local=/%s.compute.amazonaws.com/\n", jstr(vpc, "_region"));
+	}
 	obj_foreach_vpc("subnet", vpc_id, id, o)
 	{
 		struct cidr c;
@@ -204,7 +216,8 @@ int dns_sync(struct nsh *h, const char *vpc_id, struct err *e)
 		ip_format(c.addr | ~m, bc);
 		const char *br = jstr(o, "_bridge");
 		fprintf(of, "tag:%s,option:netmask,%s\ntag:%s,option:router,%s\n", br, mask, br, r1);
-		fprintf(of, "tag:%s,option:dns-server,%s\ntag:%s,option:broadcast,%s\n", br, b, br, bc);
+		/* The broadcast address has no name in dnsmasq: option 28. */
+		fprintf(of, "tag:%s,option:dns-server,%s\ntag:%s,28,%s\n", br, b, br, bc);
 		nsub++;
 	}
 	obj_foreach_vpc("eni", vpc_id, id, o)
@@ -216,6 +229,10 @@ int dns_sync(struct nsh *h, const char *vpc_id, struct err *e)
 			if (*p == '.')
 				*p = '-';
 		fprintf(hf, "%s %s.%s %s\n", ip, host, domain, host);
+		/* EnableDnsHostnames: inside the VPC a public DNS name is the private address. */
+		const char *pub = jstr(json_object_get(o, "Association"), "PublicDnsName");
+		if (*pub && vpc_dns_hostnames(vpc))
+			fprintf(hf, "%s %s\n", ip, pub);
 		fprintf(df, "%s,set:%s,%s,%s,1h\n", jstr(o, "MacAddress"),
 			jstr(obj_get(jstr(o, "SubnetId")), "_bridge"), ip, host);
 	}

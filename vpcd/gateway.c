@@ -6,7 +6,7 @@
 #include "cleanup.h"
 #include "vpcd.h"
 
-#define POOL_RESERVED 16 /* .0 network, .1 region router, .10 internet host, room to grow */
+
 
 static const struct filter_map igw_filters[] = {
 	{"internet-gateway-id", "InternetGatewayId"},
@@ -24,7 +24,17 @@ static const struct filter_map eip_filters[] = {
 	{"private-ip-address", "PrivateIpAddress"},
 	{"public-ip", "PublicIp"},
 	{"network-border-group", "NetworkBorderGroup"},
+	{"instance-id", "InstanceId"},
 	{NULL, NULL}};
+
+/* An address mapped to an instance's ENI shows the instance, as EC2 shows it. */
+static void eip_decorate(json_t *pub, json_t *o)
+{
+	const char *eni = jstr(o, "NetworkInterfaceId");
+	const char *inst = *eni ? jstr(json_object_get(obj_get(eni), "Attachment"), "InstanceId") : "";
+	if (*inst)
+		json_object_set_new(pub, "InstanceId", json_string(inst));
+}
 
 const char *igw_vpc(json_t *igw) { return jstr(json_array_get(json_object_get(igw, "Attachments"), 0), "VpcId"); }
 
@@ -252,7 +262,7 @@ int h_describe_addresses(struct req *rq, json_t **ret, struct err *e)
 	json_t *list;
 	_cleanup_json_ json_t *ips = param_list(rq->params, "PublicIps");
 	int r = describe(rq, "eip", "AllocationIds", "AllocationId", "InvalidAllocationID.NotFound",
-			 "allocation ID", eip_filters, NULL, &list, NULL, e);
+			 "allocation ID", eip_filters, eip_decorate, &list, NULL, e);
 	if (r < 0)
 		return r;
 	if (json_array_size(ips)) {

@@ -173,13 +173,16 @@ void txn_rollback(struct txn *t)
 json_t *obj_public(json_t *o)
 {
 	json_t *p = json_object();
-	const char *k;
+	const char *k, *type = jstr(o, "_type");
 	json_t *v;
+	/* EC2 sends an empty tag set for these (clients index Tags without looking), and none
+	 * for the others. */
+	bool empty_tags = !strcmp(type, "rtb") || !strcmp(type, "acl") || !strcmp(type, "igw");
 	json_object_foreach(o, k, v)
 	{
 		if (k[0] == '_')
 			continue;
-		if ((strcmp(k, "Tags") == 0 || strcmp(k, "TagSet") == 0) && json_array_size(v) == 0)
+		if ((strcmp(k, "Tags") == 0 || strcmp(k, "TagSet") == 0) && json_array_size(v) == 0 && !empty_tags)
 			continue;
 		/* Shared, not copied (most of a describe's time went to copying): callers replace
 		 * members, never change them in place. */

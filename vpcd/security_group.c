@@ -5,7 +5,6 @@
 #include "cleanup.h"
 #include "vpcd.h"
 
-#define MAX_GROUPS_PER_ENI 5
 #define MAX_RULES_PER_GROUP 10000 /* AWS's quota is 60 by default; a lab wants room */
 
 static const struct filter_map sg_filters[] = {

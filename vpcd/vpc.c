@@ -169,3 +169,89 @@ int h_delete_vpc(struct req *rq, json_t **ret, struct err *e)
 	*ret = json_object();
 	return 0;
 }
+
+/* DNS attributes. EnableDnsSupport (default on) is whether the VPC's resolver at subnet+2
+ * answers; EnableDnsHostnames (default on only in a default VPC) is whether the public DNS
+ * names of its ENIs resolve inside it. Both are what dnsmasq is told (dns.c). */
+bool vpc_dns_support(const json_t *vpc)
+{
+	json_t *v = json_object_get(vpc, "_dns_support");
+	return v ? json_is_true(v) : true;
+}
+
+bool vpc_dns_hostnames(const json_t *vpc)
+{
+	json_t *v = json_object_get(vpc, "_dns_hostnames");
+	return v ? json_is_true(v) : json_is_true(json_object_get(vpc, "IsDefault"));
+}
+
+static const struct vpc_attr {
+	const char *attribute, *member, *key;
+} vpc_attrs[] = {
+	{"enableDnsSupport", "EnableDnsSupport", "_dns_support"},
+	{"enableDnsHostnames", "EnableDnsHostnames", "_dns_hostnames"},
+	{"enableNetworkAddressUsageMetrics", "EnableNetworkAddressUsageMetrics", "_nau_metrics"},
+};
+
+static bool vpc_attr_value(const json_t *vpc, const struct vpc_attr *a)
+{
+	if (!strcmp(a->key, "_dns_support"))
+		return vpc_dns_support(vpc);
+	if (!strcmp(a->key, "_dns_hostnames"))
+		return vpc_dns_hostnames(vpc);
+	return json_is_true(json_object_get(vpc, a->key));
+}
+
+int h_describe_vpc_attribute(struct req *rq, json_t **ret, struct err *e)
+{
+	const char *vpc_id, *attr;
+	int r;
+	if ((r = param_str(rq, "VpcId", true, &vpc_id, e)) < 0 ||
+	    (r = param_str(rq, "Attribute", true, &attr, e)) < 0)
+		return r;
+	json_t *vpc = obj_find(rq, vpc_id, "vpc", e);
+	if (!vpc)
+		return -EINVAL;
+	for (size_t i = 0; i < ARRAY_SIZE(vpc_attrs); i++)
+		if (!strcmp(attr, vpc_attrs[i].attribute)) {
+			*ret = json_pack("{s:s, s:{s:b}}", "VpcId", vpc_id, vpc_attrs[i].member, "Value",
+					 vpc_attr_value(vpc, &vpc_attrs[i]));
+			return 0;
+		}
+	return err_set(e, "InvalidParameterValue", "Value (%s) for parameter attribute is invalid. Unknown attribute.",
+		       attr);
+}
+
+int h_modify_vpc_attribute(struct req *rq, json_t **ret, struct err *e)
+{
+	const char *vpc_id;
+	const struct vpc_attr *which = NULL;
+	int value = -1, r;
+	if ((r = param_str(rq, "VpcId", true, &vpc_id, e)) < 0)
+		return r;
+	json_t *vpc = obj_find(rq, vpc_id, "vpc", e);
+	if (!vpc)
+		return -EINVAL;
+	for (size_t i = 0; i < ARRAY_SIZE(vpc_attrs); i++) {
+		int v;
+		param_bool(rq, vpc_attrs[i].member, &v);
+		if (!json_object_get(rq->params, vpc_attrs[i].member))
+			continue;
+		if (which)
+			return err_set(e, "InvalidParameterCombination",
+				       "Fields for multiple attribute types specified: %s, %s", which->member,
+				       vpc_attrs[i].member);
+		if (v < 0)
+			return err_set(e, "MissingParameter", "The request must contain the parameter %s.Value",
+				       vpc_attrs[i].member);
+		which = &vpc_attrs[i], value = v;
+	}
+	if (!which)
+		return err_set(e, "MissingParameter",
+			       "The request must contain one of EnableDnsSupport, EnableDnsHostnames or EnableNetworkAddressUsageMetrics");
+	vpc = obj_edit(&rq->txn, vpc_id);
+	json_object_set_new(vpc, which->key, json_boolean(value));
+	txn_touch_vpc(&rq->txn, vpc_id);
+	*ret = json_object();
+	return 0;
+}

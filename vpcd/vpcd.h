@@ -148,6 +148,8 @@ int sync_vpc(const char *vpc_id, bool full, struct err *e);
  * regions and the host's link to it. */
 int sync_region(const char *region, struct err *e);
 int region_pool(const char *region, struct cidr *ret);
+#define POOL_RESERVED 16 /* of a region's pool: .0 network, .1 region router, .10 internet host, room to grow */
+#define MAX_GROUPS_PER_ENI 5 /* security groups per ENI (firewall.c has as many slots) */
 uint32_t region_internet_host(const struct cidr *pool);
 int ns_prepare(const char *ns, bool *created, struct err *e);
 int ns_init(struct nsh *h, bool router, struct err *e);
@@ -217,6 +219,14 @@ int h_describe_availability_zones(struct req *, json_t **, struct err *);
 int h_create_vpc(struct req *, json_t **, struct err *);
 int h_describe_vpcs(struct req *, json_t **, struct err *);
 int h_delete_vpc(struct req *, json_t **, struct err *);
+int h_describe_vpc_attribute(struct req *, json_t **, struct err *);
+int h_modify_vpc_attribute(struct req *, json_t **, struct err *);
+bool vpc_dns_support(const json_t *vpc);
+bool vpc_dns_hostnames(const json_t *vpc);
+/* account.c: answers for account-level and retired calls */
+int h_describe_vpc_classic_link(struct req *, json_t **, struct err *);
+int h_describe_vpc_classic_link_dns_support(struct req *, json_t **, struct err *);
+int h_describe_account_attributes(struct req *, json_t **, struct err *);
 int h_create_subnet(struct req *, json_t **, struct err *);
 int h_describe_subnets(struct req *, json_t **, struct err *);
 int h_delete_subnet(struct req *, json_t **, struct err *);

@@ -79,12 +79,14 @@ def snapshot():
             c.describe_nat_gateways()["NatGateways"], c.describe_addresses()["Addresses"],
             c.describe_vpc_peering_connections()["VpcPeeringConnections"],
             c.describe_network_interfaces()["NetworkInterfaces"], c.describe_instances()["Reservations"],
-            c.describe_tags()["Tags"], sorted(n for n in t.netns_names() if n.startswith(lab.prefix)))
+            c.describe_tags()["Tags"], sorted(n for n in t.netns_names() if n.startswith(lab.prefix)),
+            [{k: x for k, x in c.describe_vpc_attribute(VpcId=v, Attribute=a).items() if k != "ResponseMetadata"}
+             for v in (V, V2) for a in ("enableDnsSupport", "enableDnsHostnames", "enableNetworkAddressUsageMetrics")])
 
 
 NAMES = ("vpcs", "subnets", "security groups", "security group rules", "route tables", "network ACLs",
          "internet gateways", "NAT gateways", "addresses", "peerings", "network interfaces", "instances", "tags",
-         "namespaces")
+         "namespaces", "VPC attributes")
 before = snapshot()
 seen = set()  # distinct request shapes: (client, operation, parameters)
 
@@ -531,6 +533,26 @@ run_group("tags", [
     bad_filter("describe_tags"),
     bad_token("describe_tags"),
     max_results("describe_tags", 4),
+])
+
+run_group("account and attributes", [
+    ("InvalidParameterValue", 400, "describe_account_attributes", {"AttributeNames": ["no-such"]},
+     "an attribute name that does not exist"),
+    ("InvalidVpcID.NotFound", 400, "describe_vpc_classic_link", {"VpcIds": [NOVPC]}, "of an unknown VPC"),
+    ("InvalidVpcID.NotFound", 400, "describe_vpc_classic_link_dns_support", {"VpcIds": [NOVPC]},
+     "DNS support of an unknown VPC"),
+    ("InvalidVpcID.NotFound", 400, "describe_vpc_attribute", {"VpcId": NOVPC, "Attribute": "enableDnsSupport"},
+     "of an unknown VPC"),
+    (IPV, 400, "describe_vpc_attribute", {"VpcId": V, "Attribute": "dnsEverything"}, "an unknown attribute"),
+    ("InvalidParameterCombination", 400, "modify_vpc_attribute",
+     {"VpcId": V, "EnableDnsSupport": {"Value": False}, "EnableDnsHostnames": {"Value": True}}, "two at once"),
+    ("MissingParameter", 400, "modify_vpc_attribute", {"VpcId": V}, "no attribute"),
+    ("MissingParameter", 400, "!modify_vpc_attribute", {"VpcId": V, "EnableDnsSupport": {}}, "no Value"),
+    ("InvalidVpcID.NotFound", 400, "modify_vpc_attribute", {"VpcId": NOVPC, "EnableDnsSupport": {"Value": False}},
+     "of an unknown VPC"),
+    (IPV, 400, "describe_instance_attribute", {"InstanceId": I, "Attribute": "everything"}, "an unknown attribute"),
+    ("InvalidInstanceID.NotFound", 400, "describe_instance_attribute",
+     {"InstanceId": NOI, "Attribute": "instanceType"}, "of an unknown instance"),
 ])
 
 run_group("instances", [
