@@ -165,13 +165,23 @@ static int exec_lxc(json_t *inst, json_t *argv, int client, int *ret_status, str
 {
 	char name[64];
 	domain_name(jstr(inst, "InstanceId"), name);
-	pthread_mutex_lock(&E->lock);
-	virConnectPtr c = domain_conn("lxc", e);
-	virDomainPtr d = c ? virDomainLookupByName(c, name) : NULL;
-	int *fds = NULL, nfds = d ? virDomainLxcOpenNamespace(d, &fds, 0) : -1;
-	if (d)
-		virDomainFree(d);
-	pthread_mutex_unlock(&E->lock);
+	int *fds = NULL, nfds = -1;
+	/* A second try: libvirt's answer can fail once while its connection is made again. */
+	for (int attempt = 0; attempt < 2 && nfds <= 0; attempt++) {
+		if (attempt)
+			usleep(200 * 1000);
+		pthread_mutex_lock(&E->lock);
+		virConnectPtr c = domain_conn("lxc", e);
+		virDomainPtr d = c ? virDomainLookupByName(c, name) : NULL;
+		nfds = d ? virDomainLxcOpenNamespace(d, &fds, 0) : -1;
+		if (nfds <= 0)
+			log_warn("exec in %s: %s namespaces: %s", jstr(inst, "InstanceId"),
+				 d ? "cannot open the domain's" : "no domain, no",
+				 virGetLastErrorMessage());
+		if (d)
+			virDomainFree(d);
+		pthread_mutex_unlock(&E->lock);
+	}
 	if (nfds <= 0)
 		return err_set(e, "IncorrectInstanceState", "The instance '%s' is not running",
 			       jstr(inst, "InstanceId"));

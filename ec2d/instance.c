@@ -929,8 +929,10 @@ int h_exec(struct ereq *rq, json_t **ret, struct err *e)
 	json_t *inst = NULL;
 	if ((r = check_ids(rq, ids, e)) == 0) {
 		inst = json_deep_copy(instance_get(id));
-		if (strcmp(state_of(inst), "running") != 0)
+		if (strcmp(state_of(inst), "running") != 0) {
+			log_info("exec in %s: the instance is %s", id, state_of(inst));
 			r = err_set(e, "IncorrectInstanceState", "The instance '%s' is not running", id);
+		}
 	}
 	pthread_mutex_unlock(&E->lock);
 	if (r == 0)

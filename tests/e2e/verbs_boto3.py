@@ -225,6 +225,25 @@ t.ok(inst.get("State", {}).get("Name") == "running" and inst.get("SubnetId") == 
 st = ec2.describe_instance_status(InstanceIds=[I])["InstanceStatuses"]
 t.ok(st and st[0]["InstanceState"]["Name"] == "running" and st[0]["SystemStatus"]["Status"] == "ok",
      "DescribeInstanceStatus: running, system status ok", st)
+
+# ------------------------------------------------------------ attributes and the account
+# (account.py checks what the DNS attributes do to the VPC's resolver.)
+ec2.modify_vpc_attribute(VpcId=V, EnableDnsHostnames={"Value": True})
+hn = ec2.describe_vpc_attribute(VpcId=V, Attribute="enableDnsHostnames")
+sup = ec2.describe_vpc_attribute(VpcId=V, Attribute="enableDnsSupport")
+t.ok(hn.get("EnableDnsHostnames") == {"Value": True} and sup.get("EnableDnsSupport") == {"Value": True},
+     "ModifyVpcAttribute EnableDnsHostnames; DescribeVpcAttribute shows both on", hn, sup)
+cl = ec2.describe_vpc_classic_link(VpcIds=[V])["Vpcs"]
+cld = ec2.describe_vpc_classic_link_dns_support(VpcIds=[V])["Vpcs"]
+t.ok([(x["VpcId"], x["ClassicLinkEnabled"]) for x in cl] == [(V, False)] and
+     [(x["VpcId"], x["ClassicLinkDnsSupported"]) for x in cld] == [(V, False)],
+     "DescribeVpcClassicLink(DnsSupport): the VPC, without ClassicLink", cl, cld)
+aa = {a["AttributeName"]: [v["AttributeValue"] for v in a["AttributeValues"]]
+      for a in ec2.describe_account_attributes(AttributeNames=["supported-platforms", "default-vpc"])["AccountAttributes"]}
+t.is_(aa, {"supported-platforms": ["VPC"], "default-vpc": ["none"]}, "DescribeAccountAttributes: VPC only, no default VPC")
+ity = ec2.describe_instance_attribute(InstanceId=I, Attribute="instanceType")
+t.is_({k: ity.get(k) for k in ("InstanceId", "InstanceType")}, {"InstanceId": I, "InstanceType": {"Value": "t3.micro"}},
+      "DescribeInstanceAttribute instanceType")
 out = lab.console(I)
 t.ok("vpclab-init: ready" in out and "vpclab-init: running user-data" in out and "user-data exited 0" in out,
      "GetConsoleOutput (decoded by boto3) has vpclab-init's lines, user-data ran", out)

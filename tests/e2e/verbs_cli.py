@@ -248,6 +248,26 @@ lab.wait_ready(I)
 st = must("describe-instance-status", "--instance-ids", I)["InstanceStatuses"]
 t.ok(st and st[0]["InstanceState"]["Name"] == "running" and st[0]["InstanceStatus"]["Status"] == "ok",
      "describe-instance-status: running and ok", st)
+
+# ------------------------------------------------------------ attributes and the account
+# (account.py checks what the DNS attributes do to the VPC's resolver; here, the CLI's forms.)
+must("modify-vpc-attribute", "--vpc-id", V, "--enable-dns-hostnames", "Value=true")
+hn, sup, cl, cld, acct, ity = must_batch(
+    ("describe-vpc-attribute", "--vpc-id", V, "--attribute", "enableDnsHostnames"),
+    ("describe-vpc-attribute", "--vpc-id", V, "--attribute", "enableDnsSupport"),
+    ("describe-vpc-classic-link", "--vpc-ids", V),
+    ("describe-vpc-classic-link-dns-support", "--vpc-ids", V),
+    ("describe-account-attributes", "--attribute-names", "supported-platforms", "default-vpc"),
+    ("describe-instance-attribute", "--instance-id", I, "--attribute", "instanceType"))
+t.ok(hn.get("EnableDnsHostnames") == {"Value": True} and sup.get("EnableDnsSupport") == {"Value": True},
+     "modify-vpc-attribute --enable-dns-hostnames Value=true; describe-vpc-attribute shows both on", hn, sup)
+t.ok([(x["VpcId"], x["ClassicLinkEnabled"]) for x in cl.get("Vpcs", [])] == [(V, False)] and
+     [(x["VpcId"], x["ClassicLinkDnsSupported"]) for x in cld.get("Vpcs", [])] == [(V, False)],
+     "describe-vpc-classic-link(-dns-support): the VPC, without ClassicLink", cl, cld)
+aa = {a["AttributeName"]: [v["AttributeValue"] for v in a["AttributeValues"]] for a in acct.get("AccountAttributes", [])}
+t.is_(aa, {"supported-platforms": ["VPC"], "default-vpc": ["none"]},
+      "describe-account-attributes --attribute-names: VPC only, no default VPC")
+t.is_(ity, {"InstanceId": I, "InstanceType": {"Value": "t3.micro"}}, "describe-instance-attribute --attribute instanceType")
 out = must("get-console-output", "--instance-id", I).get("Output", "")
 t.ok("vpclab-init: ready" in out and "vpclab-init: user-data exited 0" in out,
      "get-console-output: the CLI decodes it; vpclab-init ran the user-data and is ready", out)
