@@ -334,51 +334,36 @@ oom:
 
 char *api_xml_error(const char *code, const char *message, const char *request_id)
 {
-	_cleanup_(buffer_freep) xmlBufferPtr buf = xmlBufferCreate();
-	_cleanup_(writer_freep) xmlTextWriterPtr w = buf ? xmlNewTextWriterMemory(buf, 0) : NULL;
-	char *out = NULL;
-
-	code = code ? code : "InternalError";
-	message = message ? message : "";
-	request_id = request_id ? request_id : "";
-	if (!w || xmlTextWriterStartDocument(w, "1.0", "UTF-8", NULL) < 0 ||
-	    xmlTextWriterStartElement(w, BAD_CAST "Response") < 0 ||
-	    xmlTextWriterStartElement(w, BAD_CAST "Errors") < 0 ||
-	    xmlTextWriterStartElement(w, BAD_CAST "Error") < 0 ||
-	    write_text_element(w, "Code", code, strlen(code)) < 0 ||
-	    write_text_element(w, "Message", message, strlen(message)) < 0 ||
-	    xmlTextWriterEndElement(w) < 0 || xmlTextWriterEndElement(w) < 0 ||
-	    write_text_element(w, "RequestID", request_id, strlen(request_id)) < 0 ||
-	    xmlTextWriterEndDocument(w) < 0)
-		return NULL;
-	xmlFreeTextWriter(TAKE_PTR(w));
-	if (take_buffer(buf, &out, NULL) < 0)
-		return NULL;
-	return out;
+	return api_xml_error_for(NULL, code, message, request_id);
 }
 
+/* EC2's <Response><Errors><Error>..</Error></Errors><RequestID/>, or the query protocol's
+ * <ErrorResponse xmlns><Error><Type/>..</Error><RequestId/> (STS, IAM). */
 char *api_xml_error_for(const struct api_model *m, const char *code, const char *message,
 			const char *request_id)
 {
-	if (!m || !api_model_query_protocol(m))
-		return api_xml_error(code, message, request_id);
 	_cleanup_(buffer_freep) xmlBufferPtr buf = xmlBufferCreate();
 	_cleanup_(writer_freep) xmlTextWriterPtr w = buf ? xmlNewTextWriterMemory(buf, 0) : NULL;
+	bool query = m && api_model_query_protocol(m);
 	char *out = NULL;
 
-	code = code ? code : "InternalFailure";
+	code = code ? code : query ? "InternalFailure" : "InternalError";
 	message = message ? message : "";
 	request_id = request_id ? request_id : "";
 	const char *type = api_error_status(code) >= 500 ? "Receiver" : "Sender";
-	if (!w || xmlTextWriterStartDocument(w, "1.0", "UTF-8", NULL) < 0 ||
-	    xmlTextWriterStartElement(w, BAD_CAST "ErrorResponse") < 0 ||
-	    xmlTextWriterWriteAttribute(w, BAD_CAST "xmlns", BAD_CAST api_model_xmlns(m)) < 0 ||
-	    xmlTextWriterStartElement(w, BAD_CAST "Error") < 0 ||
-	    write_text_element(w, "Type", type, strlen(type)) < 0 ||
+	if (!w || xmlTextWriterStartDocument(w, "1.0", "UTF-8", NULL) < 0)
+		return NULL;
+	if (query ? xmlTextWriterStartElement(w, BAD_CAST "ErrorResponse") < 0 ||
+			    xmlTextWriterWriteAttribute(w, BAD_CAST "xmlns", BAD_CAST api_model_xmlns(m)) < 0
+		  : xmlTextWriterStartElement(w, BAD_CAST "Response") < 0 ||
+			    xmlTextWriterStartElement(w, BAD_CAST "Errors") < 0)
+		return NULL;
+	if (xmlTextWriterStartElement(w, BAD_CAST "Error") < 0 ||
+	    (query && write_text_element(w, "Type", type, strlen(type)) < 0) ||
 	    write_text_element(w, "Code", code, strlen(code)) < 0 ||
 	    write_text_element(w, "Message", message, strlen(message)) < 0 ||
-	    xmlTextWriterEndElement(w) < 0 ||
-	    write_text_element(w, "RequestId", request_id, strlen(request_id)) < 0 ||
+	    xmlTextWriterEndElement(w) < 0 || (!query && xmlTextWriterEndElement(w) < 0) ||
+	    write_text_element(w, query ? "RequestId" : "RequestID", request_id, strlen(request_id)) < 0 ||
 	    xmlTextWriterEndDocument(w) < 0)
 		return NULL;
 	xmlFreeTextWriter(TAKE_PTR(w));
