@@ -2,8 +2,10 @@
  * DNS"). It hands each ENI its address by MAC (static leases only: an unknown MAC gets nothing),
  * with the hostname ip-a-b-c-d, the router at subnet+1 and the resolver at subnet+2, and it
  * answers ip-a-b-c-d.<domain> for every ENI of the VPC (and, with EnableDnsHostnames, their
- * public DNS names; with EnableDnsSupport off it answers nothing). vpcd writes its files and starts,
- * restarts (when the subnets change) or signals it (when the ENIs change). */
+ * public DNS names; with EnableDnsSupport off it answers nothing). vpcd writes its files and
+ * starts it, or restarts it when an ENI goes or changes or a subnet changes; a new ENI's files
+ * dnsmasq reads by itself. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -49,7 +51,10 @@ static int write_if_changed(const char *path, const char *text)
 			return 0;
 	}
 	char tmp[600];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	/* Hidden: dnsmasq reads every file that appears in its host directories, except those
+	 * whose names start with a dot. */
+	const char *base = strrchr(path, '/');
+	snprintf(tmp, sizeof(tmp), "%.*s.%s.tmp", base ? (int)(base - path + 1) : 0, path, base ? base + 1 : path);
 	f = fopen(tmp, "we");
 	if (!f)
 		return -errno;
@@ -148,21 +153,105 @@ static int start(const char *dir, int ns_fd, struct err *e)
 	return 0;
 }
 
+/* One file per ENI, named by its ID, in each: its names, and its DHCP lease. dnsmasq reads
+ * new and changed files by itself (inotify); it forgets a removed or changed file's records
+ * only when it rereads them all. */
+static const char *const host_dirs[] = {"hosts.d", "dhcp-hosts.d"};
+
+/* Empties the files of `path` that `keep` (name -> anything) does not hold, or with `keep`
+ * NULL removes those already empty; returns how many files it changed. Files are emptied
+ * while dnsmasq runs and removed only before it starts, so that it never reads a file that
+ * vanished. */
+static int sweep_dir(const char *path, json_t *keep, struct err *e)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	struct stat st;
+	char f[1024];
+	int n = 0, x;
+	if (!d)
+		return errno == ENOENT ? 0 : err_setr(e, -errno, "InternalError", "cannot read '%s': %m", path);
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(f, sizeof(f), "%s/%s", path, de->d_name);
+		if (!keep) {
+			if (stat(f, &st) == 0 && st.st_size == 0)
+				n += unlink(f) == 0;
+		} else if (!json_object_get(keep, de->d_name)) {
+			if ((x = write_if_changed(f, "")) < 0) {
+				closedir(d);
+				return err_setr(e, x, "InternalError", "cannot write '%s'", f);
+			}
+			n += x;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* An ENI's two files: its names (and, with EnableDnsHostnames, its public DNS name, which
+ * inside the VPC is the private address) and its static lease. */
+static void eni_host_files(json_t *vpc, json_t *eni, const char *domain, char hosts[static 256], char dhcp[static 160])
+{
+	char host[32];
+	const char *ip = jstr(eni, "PrivateIpAddress");
+	const char *pub = jstr(json_object_get(eni, "Association"), "PublicDnsName");
+	snprintf(host, sizeof(host), "ip-%s", ip);
+	for (char *p = host; *p; p++)
+		if (*p == '.')
+			*p = '-';
+	int n = snprintf(hosts, 256, "%s %s.%s %s\n", ip, host, domain, host);
+	if (*pub && vpc_dns_hostnames(vpc) && n > 0 && n < 256)
+		snprintf(hosts + n, 256 - (size_t)n, "%s %s\n", ip, pub);
+	snprintf(dhcp, 160, "%s,set:%s,%s,%s,1h\n", jstr(eni, "MacAddress"),
+		 jstr(obj_get(jstr(eni, "SubnetId")), "_bridge"), ip, host);
+}
+
+/* Writes (or, `eni` NULL, empties) one ENI's files. Sets changed[i] when the file of
+ * host_dirs[i] replaced or emptied another (a new file sets nothing). */
+static int eni_host_write(const char *dir, json_t *vpc, const char *id, json_t *eni, const char *domain,
+			  bool changed[static 2], struct err *e)
+{
+	char hosts[256], dhcp[160], path[700];
+	const char *text[2] = {hosts, dhcp};
+	if (eni)
+		eni_host_files(vpc, eni, domain, hosts, dhcp);
+	for (size_t i = 0; i < ARRAY_SIZE(host_dirs); i++) {
+		snprintf(path, sizeof(path), "%s/%s/%s", dir, host_dirs[i], id);
+		bool existed = access(path, F_OK) == 0;
+		if (!eni && !existed)
+			continue;
+		int x = write_if_changed(path, eni ? text[i] : "");
+		if (x < 0)
+			return err_setr(e, x, "InternalError", "cannot write '%s'", path);
+		changed[i] |= x && existed;
+	}
+	return 0;
+}
+
 void dns_stop(const char *vpc_id, int ns_fd)
 {
 	char dir[512], path[600];
 	dns_dir(vpc_id, dir);
 	if (ns_fd >= 0)
 		stop_pid(running_pid(dir, ns_fd));
-	const char *files[] = {"conf", "hosts", "dhcp-hosts", "dhcp-opts", "pid", "log"};
+	const char *files[] = {"conf", "dhcp-opts", "pid", "log"};
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
 		unlink(path);
 	}
+	for (size_t i = 0; i < ARRAY_SIZE(host_dirs); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, host_dirs[i]);
+		_cleanup_json_ json_t *none = json_object();
+		sweep_dir(path, none, NULL);
+		sweep_dir(path, NULL, NULL);
+		rmdir(path);
+	}
 	rmdir(dir);
 }
 
-int dns_sync(struct nsh *h, const char *vpc_id, struct err *e)
+int dns_sync(struct nsh *h, const char *vpc_id, json_t *only, struct err *e)
 {
 	char dir[512], path[600], domain[64], a[IP_STRLEN], b[IP_STRLEN], mask[IP_STRLEN];
 	json_t *vpc = obj_get(vpc_id), *o;
@@ -171,16 +260,14 @@ int dns_sync(struct nsh *h, const char *vpc_id, struct err *e)
 
 	dns_domain(jstr(vpc, "_region"), domain);
 	dns_dir(vpc_id, dir);
-	_cleanup_free_ char *conf = NULL, *hosts = NULL, *dhcp = NULL, *opts = NULL;
-	size_t cn = 0, hn = 0, dn = 0, on = 0;
-	FILE *cf = open_memstream(&conf, &cn), *hf = open_memstream(&hosts, &hn),
-	     *df = open_memstream(&dhcp, &dn), *of = open_memstream(&opts, &on);
-	if (!cf || !hf || !df || !of)
+	_cleanup_free_ char *conf = NULL, *opts = NULL;
+	size_t cn = 0, on = 0;
+	FILE *cf = open_memstream(&conf, &cn), *of = open_memstream(&opts, &on);
+	if (!cf || !of)
 		abort();
-	/* The configuration depends on the VPC alone, so that subnets come and go with a reload
-	 * (SIGHUP) instead of a restart: one static range over the VPC's CIDR serves every subnet
-	 * bridge (interface=<prefix>b*), and each subnet's netmask, router (+1), resolver (+2) and
-	 * broadcast come from the options file by the tag its hosts carry. */
+	/* The configuration depends on the VPC alone: one static range over the VPC's CIDR serves
+	 * every subnet bridge (interface=<prefix>b*), and each subnet's netmask, router (+1),
+	 * resolver (+2) and broadcast come from the options file by the tag its hosts carry. */
 	struct cidr vc;
 	cidr_parse(jstr(vpc, "CidrBlock"), &vc);
 	ip_format(vc.addr, a);
@@ -189,7 +276,7 @@ int dns_sync(struct nsh *h, const char *vpc_id, struct err *e)
 		"# written by vpcd for %s: AmazonProvidedDNS and DHCP\n"
 		"user=root\ngroup=\npid-file=%s/pid\nlog-facility=%s/log\n"
 		"no-resolv\nno-hosts\nno-poll\nbind-dynamic\nexcept-interface=lo\ninterface=%sb*\n"
-		"domain=%s\nlocal=/%s/\naddn-hosts=%s/hosts\ndhcp-hostsfile=%s/dhcp-hosts\n"
+		"domain=%s\nlocal=/%s/\nhostsdir=%s/hosts.d\ndhcp-hostsdir=%s/dhcp-hosts.d\n"
 		"dhcp-optsfile=%s/dhcp-opts\ndhcp-range=%s,static,%s,1h\n"
 		"dhcp-authoritative\nleasefile-ro\nno-ping\n",
 		vpc_id, dir, dir, V->prefix, domain, domain, dir, dir, dir, a, mask);
@@ -220,23 +307,7 @@ int dns_sync(struct nsh *h, const char *vpc_id, struct err *e)
 		fprintf(of, "tag:%s,option:dns-server,%s\ntag:%s,28,%s\n", br, b, br, bc);
 		nsub++;
 	}
-	obj_foreach_vpc("eni", vpc_id, id, o)
-	{
-		char host[32];
-		const char *ip = jstr(o, "PrivateIpAddress");
-		snprintf(host, sizeof(host), "ip-%s", ip);
-		for (char *p = host; *p; p++)
-			if (*p == '.')
-				*p = '-';
-		fprintf(hf, "%s %s.%s %s\n", ip, host, domain, host);
-		/* EnableDnsHostnames: inside the VPC a public DNS name is the private address. */
-		const char *pub = jstr(json_object_get(o, "Association"), "PublicDnsName");
-		if (*pub && vpc_dns_hostnames(vpc))
-			fprintf(hf, "%s %s\n", ip, pub);
-		fprintf(df, "%s,set:%s,%s,%s,1h\n", jstr(o, "MacAddress"),
-			jstr(obj_get(jstr(o, "SubnetId")), "_bridge"), ip, host);
-	}
-	fclose(cf), fclose(hf), fclose(df), fclose(of);
+	fclose(cf), fclose(of);
 
 	if (nsub == 0) {
 		dns_stop(vpc_id, h->fd);
@@ -245,42 +316,69 @@ int dns_sync(struct nsh *h, const char *vpc_id, struct err *e)
 	snprintf(path, sizeof(path), "%s/dns", V->run_dir);
 	if ((mkdir(path, 0755) < 0 && errno != EEXIST) || (mkdir(dir, 0755) < 0 && errno != EEXIST))
 		return err_setr(e, -errno, "InternalError", "cannot make '%s': %m", dir);
-	int changed_conf, changed_hosts = 0, x;
+	for (size_t i = 0; i < ARRAY_SIZE(host_dirs); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, host_dirs[i]);
+		if (mkdir(path, 0755) < 0 && errno != EEXIST)
+			return err_setr(e, -errno, "InternalError", "cannot make '%s': %m", path);
+	}
+	int changed_conf, x;
+	bool changed_opts = false, replaced[2] = {false, false};
 	snprintf(path, sizeof(path), "%s/conf", dir);
 	if ((changed_conf = write_if_changed(path, conf)) < 0)
 		return err_setr(e, changed_conf, "InternalError", "cannot write '%s'", path);
-	snprintf(path, sizeof(path), "%s/hosts", dir);
-	if ((x = write_if_changed(path, hosts)) < 0)
-		return err_setr(e, x, "InternalError", "cannot write '%s'", path);
-	changed_hosts |= x;
 	snprintf(path, sizeof(path), "%s/dhcp-opts", dir);
 	if ((x = write_if_changed(path, opts)) < 0)
 		return err_setr(e, x, "InternalError", "cannot write '%s'", path);
-	changed_hosts |= x;
-	snprintf(path, sizeof(path), "%s/dhcp-hosts", dir);
-	/* dnsmasq keeps the leases it gave in memory (even with no lease file): a freed address
-	 * given to a new MAC would be refused as "leased to" the old one. A removed ENI means a
-	 * restart; new ones only a reload. */
-	bool removed = false;
-	FILE *old = fopen(path, "re");
-	char line[256];
-	while (old && fgets(line, sizeof(line), old))
-		removed |= strstr(dhcp, line) == NULL;
-	if (old)
-		fclose(old);
-	if ((x = write_if_changed(path, dhcp)) < 0)
-		return err_setr(e, x, "InternalError", "cannot write '%s'", path);
-	changed_hosts |= x;
-	changed_conf |= removed;
+	changed_opts = x;
 
 	pid_t pid = running_pid(dir, h->fd);
-	if (pid && changed_conf) {
+	/* The ENIs: those the request changed, or (a new configuration, no dnsmasq running, or a
+	 * whole sync) all of them, and the files of ENIs gone removed. */
+	if (changed_conf || !pid)
+		only = NULL;
+	if (only) {
+		json_t *old;
+		json_object_foreach(only, id, old)
+		{
+			json_t *eni = obj_get_type(id, "eni");
+			bool had[2] = {false, false};
+			if (eni && strcmp(jstr(eni, "VpcId"), vpc_id) != 0)
+				eni = NULL;
+			if ((r = eni_host_write(dir, vpc, id, eni, domain, had, e)) < 0)
+				return r;
+			replaced[0] |= had[0], replaced[1] |= had[1];
+		}
+	} else {
+		_cleanup_json_ json_t *keep = json_object();
+		obj_foreach_vpc("eni", vpc_id, id, o)
+		{
+			json_object_set_new(keep, id, json_true());
+			if ((r = eni_host_write(dir, vpc, id, o, domain, replaced, e)) < 0)
+				return r;
+		}
+		for (size_t i = 0; i < ARRAY_SIZE(host_dirs); i++) {
+			snprintf(path, sizeof(path), "%s/%s", dir, host_dirs[i]);
+			if ((x = sweep_dir(path, keep, e)) < 0)
+				return x;
+			replaced[i] |= x > 0;
+		}
+	}
+	/* A new ENI needs nothing: dnsmasq reads its files by itself. A changed or removed one
+	 * means a restart: dnsmasq keeps the leases it gave in memory (even with no lease file),
+	 * and would refuse a freed address to a new MAC as "leased to" the old one; it forgets
+	 * what a file no longer says only when it rereads them all. A changed subnet (the
+	 * options file) is a restart too: a SIGHUP, once dnsmasq has given a lease and read a
+	 * file of its host directories by itself, ends it (dnsmasq 2.90). */
+	if (pid && (changed_conf || changed_opts || replaced[0] || replaced[1])) {
 		stop_pid(pid);
 		pid = 0;
 	}
-	if (!pid)
+	if (!pid) {
+		for (size_t i = 0; i < ARRAY_SIZE(host_dirs); i++) {
+			snprintf(path, sizeof(path), "%s/%s", dir, host_dirs[i]);
+			sweep_dir(path, NULL, NULL);
+		}
 		return (r = start(dir, h->fd, e)) < 0 ? r : 0;
-	if (changed_hosts)
-		kill(pid, SIGHUP);
+	}
 	return 0;
 }

@@ -91,8 +91,6 @@ int h_create_network_interface(struct req *rq, json_t **ret, struct err *e)
 {
 	const char *sid, *ipt, *desc, *itype;
 	_cleanup_json_ json_t *tags = NULL;
-	_cleanup_free_ uint32_t *used = NULL;
-	size_t n = 0;
 	struct cidr c;
 	uint32_t ip;
 	char id[ID_MAX], mac[MAC_STRLEN], ipbuf[IP_STRLEN], dns[96], port[16];
@@ -110,8 +108,6 @@ int h_create_network_interface(struct req *rq, json_t **ret, struct err *e)
 		return err_set(e, "InvalidParameterValue",
 			       "Value (%s) for parameter interfaceType is not supported by vpclab", itype);
 	cidr_parse(jstr(s, "CidrBlock"), &c);
-	if ((r = eni_used_ips(sid, &used, &n)) < 0)
-		return r;
 	if (ipt) {
 		if (ip_parse(ipt, &ip) < 0)
 			return err_set(e, "InvalidParameterValue",
@@ -122,11 +118,10 @@ int h_create_network_interface(struct req *rq, json_t **ret, struct err *e)
 		if (subnet_ip_reserved(&c, ip))
 			return err_set(e, "InvalidParameterValue",
 				       "Address %s is in subnet's reserved address range", ipt);
-		for (size_t i = 0; i < n; i++)
-			if (used[i] == ip)
-				return err_set(e, "InvalidIPAddress.InUse",
-					       "The specified address '%s' is already in use.", ipt);
-	} else if (ipam_pick(&c, used, n, &ip) < 0) {
+		if (addr_in_use(&rq->txn, sid, ip))
+			return err_set(e, "InvalidIPAddress.InUse",
+				       "The specified address '%s' is already in use.", ipt);
+	} else if (cidr_size(&c) < 8 || addr_pick(&rq->txn, sid, c.addr + 4, cidr_last(&c) - 1, &ip) < 0) {
 		return err_set(e, "InsufficientFreeAddressesInSubnet",
 			       "There are not enough free addresses in subnet '%s' to satisfy the requested number of instances.",
 			       sid);

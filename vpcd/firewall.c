@@ -528,14 +528,39 @@ static void diff_sets(struct sbuf *del, struct sbuf *add, json_t *had, json_t *w
 	}
 }
 
+/* Converges one ENI's elements with the cache `enis` (id -> {sig, sets}), appending the
+ * differences to the commands; `eni` NULL: the ENI is gone, and so go its elements. */
+static void eni_converge(json_t *enis, const char *id, json_t *eni, struct sbuf *sig, struct sbuf *del,
+			 struct sbuf *add)
+{
+	json_t *had = json_object_get(enis, id);
+	json_t *sets = new_sets();
+	if (eni) {
+		eni_signature(eni, sig);
+		if (had && !strcmp(jstr(had, "sig"), sig->s)) {
+			json_decref(sets);
+			return;
+		}
+		eni_elements(sets, eni);
+	}
+	diff_sets(del, add, json_object_get(had, "sets"), sets);
+	if (eni)
+		json_object_set_new(enis, id, json_pack("{s:s, s:o}", "sig", sig->s, "sets", sets));
+	else {
+		json_decref(sets);
+		json_object_del(enis, id);
+	}
+}
+
 /* The cache of what is applied, per VPC: the two table skeletons, each ENI's signature and
  * elements, and the subnets' elements. A change recomputes only the ENIs whose signature
- * changed, so its cost follows the change, not the size of the VPC. */
-int firewall_sync(struct nsh *h, const char *vpc_id, bool full, struct err *e)
+ * changed, or only the ENIs it names (`only`), so its cost follows the change, not the size
+ * of the VPC. */
+int firewall_sync(struct nsh *h, const char *vpc_id, bool full, json_t *only, struct err *e)
 {
 	struct sbuf bridge = {0}, skel = {0}, cmd = {0}, sig = {0}, adds = {0};
 	json_t *last = json_object_get(V->nft_applied, vpc_id);
-	_cleanup_json_ json_t *enis = json_object(), *subnets = new_sets();
+	_cleanup_json_ json_t *enis = NULL, *subnets = new_sets();
 	const char *id;
 	json_t *eni;
 	int r;
@@ -545,7 +570,6 @@ int firewall_sync(struct nsh *h, const char *vpc_id, bool full, struct err *e)
 	subnet_elements(subnets, vpc_id);
 	bool whole = full || !last || strcmp(jstr(last, "bridge"), bridge.s) != 0 ||
 		     strcmp(jstr(last, "skeleton"), skel.s) != 0;
-	json_t *had_enis = whole ? NULL : json_object_get(last, "enis");
 
 	sb_printf(&cmd, "%s", "");
 	if (whole)
@@ -554,25 +578,31 @@ int firewall_sync(struct nsh *h, const char *vpc_id, bool full, struct err *e)
 		sb_printf(&cmd, "table bridge vpclab {}\ndelete table bridge vpclab\n%s"
 				"table inet vpclab {}\ndelete table inet vpclab\n%s",
 			  bridge.s, skel.s);
-	obj_foreach_vpc("eni", vpc_id, id, eni)
-	{
-		eni_signature(eni, &sig);
-		json_t *had = json_object_get(had_enis, id);
-		if (had && !strcmp(jstr(had, "sig"), sig.s)) {
-			json_object_set(enis, id, had);
-			continue;
+	if (!whole && only) {
+		/* The cache is changed in place: if the apply fails, it is dropped whole. */
+		enis = json_incref(json_object_get(last, "enis"));
+		json_t *x;
+		json_object_foreach(only, id, x)
+		{
+			eni = obj_get_type(id, "eni");
+			eni_converge(enis, id, eni && !strcmp(jstr(eni, "VpcId"), vpc_id) ? eni : NULL, &sig, &cmd, &adds);
 		}
-		json_t *sets = new_sets();
-		eni_elements(sets, eni);
-		diff_sets(&cmd, &adds, json_object_get(had, "sets"), sets);
-		json_object_set_new(enis, id, json_pack("{s:s, s:o}", "sig", sig.s, "sets", sets));
-	}
-	/* ENIs gone since: their elements go too. */
-	json_t *had;
-	json_object_foreach(had_enis, id, had) if (!json_object_get(enis, id))
-	{
-		_cleanup_json_ json_t *none = new_sets();
-		diff_sets(&cmd, &adds, json_object_get(had, "sets"), none);
+	} else {
+		json_t *had_enis = whole ? NULL : json_object_get(last, "enis"), *had;
+		enis = json_object();
+		obj_foreach_vpc("eni", vpc_id, id, eni)
+		{
+			had = json_object_get(had_enis, id);
+			if (had)
+				json_object_set(enis, id, had);
+			eni_converge(enis, id, eni, &sig, &cmd, &adds);
+		}
+		/* ENIs gone since: their elements go too. */
+		json_object_foreach(had_enis, id, had) if (!json_object_get(enis, id))
+		{
+			_cleanup_json_ json_t *none = new_sets();
+			diff_sets(&cmd, &adds, json_object_get(had, "sets"), none);
+		}
 	}
 	diff_sets(&cmd, &adds, whole ? NULL : json_object_get(last, "subnets"), subnets);
 	if (adds.len)

@@ -171,38 +171,16 @@ int h_delete_internet_gateway(struct req *rq, json_t **ret, struct err *e)
 }
 
 /* Lowest free public address of the region's pool, past the reserved ones. */
-static int pool_pick(const char *region, char buf[static IP_STRLEN], struct err *e)
+static int pool_pick(struct req *rq, char buf[static IP_STRLEN], struct err *e)
 {
 	struct cidr pool;
-	const char *id;
-	json_t *o;
-	if (region_pool(region, &pool) < 0)
-		return err_set(e, "InsufficientAddressCapacity", "There is no public address pool for %s", region);
-	size_t cap = 64, n = 0;
-	uint32_t *used = malloc(cap * sizeof(*used));
-	json_object_foreach(store_objects(V->store), id, o)
-	{
-		uint32_t a;
-		const char *pub = !strcmp(jstr(o, "_type"), "eip") ? jstr(o, "PublicIp")
-			: jstr(json_object_get(o, "Association"), "PublicIp");
-		if (strcmp(jstr(o, "_region"), region) != 0 || ip_parse(pub, &a) < 0)
-			continue;
-		if (n == cap)
-			used = realloc(used, (cap *= 2) * sizeof(*used));
-		used[n++] = a;
-	}
-	/* ipam_pick starts after 4 reserved addresses; start it further in. */
-	struct cidr shifted = pool;
+	char scope[64];
 	uint32_t a;
-	int r = ipam_pick(&shifted, used, n, &a);
-	while (r == 0 && a < pool.addr + POOL_RESERVED) {
-		used = realloc(used, (n + 1) * sizeof(*used));
-		used[n++] = a;
-		r = ipam_pick(&shifted, used, n, &a);
-	}
-	free(used);
-	if (r < 0)
-		return err_set(e, "AddressLimitExceeded", "The public address pool of %s is exhausted", region);
+	if (region_pool(rq->region, &pool) < 0)
+		return err_set(e, "InsufficientAddressCapacity", "There is no public address pool for %s", rq->region);
+	snprintf(scope, sizeof(scope), "region:%s", rq->region);
+	if (addr_pick(&rq->txn, scope, pool.addr + POOL_RESERVED, cidr_last(&pool) - 1, &a) < 0)
+		return err_set(e, "AddressLimitExceeded", "The public address pool of %s is exhausted", rq->region);
 	ip_format(a, buf);
 	return 0;
 }
@@ -224,7 +202,7 @@ static void public_dns(const char *region, const char *ip, char *buf, size_t n)
 int eni_assign_public(struct req *rq, json_t *eni, struct err *e)
 {
 	char ip[IP_STRLEN], dns[96];
-	int r = pool_pick(rq->region, ip, e);
+	int r = pool_pick(rq, ip, e);
 	if (r < 0)
 		return r;
 	public_dns(rq->region, ip, dns, sizeof(dns));
@@ -245,7 +223,7 @@ int h_allocate_address(struct req *rq, json_t **ret, struct err *e)
 		return err_set(e, "InvalidParameterValue", "Value (%s) for parameter domain is invalid.", domain);
 	if (json_object_get(rq->params, "Address") || json_object_get(rq->params, "PublicIpv4Pool"))
 		return err_set(e, "UnsupportedOperation", "vpclab allocates addresses from its own pool only");
-	if ((r = param_tags(rq, "elastic-ip", &tags, e)) < 0 || (r = pool_pick(rq->region, ip, e)) < 0)
+	if ((r = param_tags(rq, "elastic-ip", &tags, e)) < 0 || (r = pool_pick(rq, ip, e)) < 0)
 		return r;
 	new_id(&rq->txn, "eipalloc", id);
 	json_t *eip = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:O}", "_type", "eip", "_region",

@@ -127,7 +127,59 @@ struct names_ctx {
 };
 static void add_name(const char *name, void *data) { json_object_set_new(((struct names_ctx *)data)->set, name, json_true()); }
 
-int sync_region(const char *region, struct err *e)
+/* The /32 route of an ENI's public address down its VPC's internet gateway link, if it has
+ * both; returns false if not. */
+static bool eni_public_route(struct nsh *h, json_t *eni, const char *region, struct nl_route *ret)
+{
+	uint32_t pub;
+	json_t *igw = eni ? vpc_igw(jstr(eni, "VpcId")) : NULL;
+	if (!igw || strcmp(jstr(eni, "_region"), region) != 0 ||
+	    ip_parse(jstr(json_object_get(eni, "Association"), "PublicIp"), &pub) < 0)
+		return false;
+	char w[16];
+	snprintf(w, sizeof(w), "%sw%s", V->prefix, id_tail(jstr(igw, "InternetGatewayId")));
+	int oif = nl_link_index(h, w);
+	if (oif < 0)
+		return false;
+	*ret = (struct nl_route){.table = RT_TABLE_MAIN, .dst = pub, .len = 32, .type = RTN_UNICAST,
+				 .gw = IGW_VPC, .oif = oif};
+	return true;
+}
+
+/* A request that changed ENIs and elastic IPs alone: only their public addresses' routes
+ * change, deletions first (an address can move from one ENI to another in one request). */
+static int region_eni_routes(struct nsh *h, const char *region, json_t *only, json_t *changed, struct err *e)
+{
+	size_t n = json_object_size(only), k = 0;
+	_cleanup_free_ struct nl_route *was = calloc(n ? n : 1, sizeof(*was)), *now = calloc(n ? n : 1, sizeof(*now));
+	_cleanup_free_ bool *had = calloc(n ? n : 1, sizeof(*had)), *has = calloc(n ? n : 1, sizeof(*has));
+	const char *id;
+	json_t *x;
+	int r;
+	if (!was || !now || !had || !has)
+		return -ENOMEM;
+	json_object_foreach(only, id, x)
+	{
+		json_t *old = json_object_get(changed, id);
+		had[k] = json_is_object(old) && eni_public_route(h, old, region, &was[k]);
+		has[k] = eni_public_route(h, obj_get_type(id, "eni"), region, &now[k]);
+		k++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		bool kept = false; /* still routed, by this ENI or another of the request */
+		for (size_t j = 0; j < n && had[i] && !kept; j++)
+			kept = has[j] && now[j].dst == was[i].dst;
+		if (had[i] && !kept && (r = nl_route_del(h, &was[i], e)) < 0)
+			return r;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (has[i] && !(had[i] && was[i].dst == now[i].dst && was[i].oif == now[i].oif) &&
+		    (r = nl_route_add(h, &now[i], e)) < 0)
+			return r;
+	return 0;
+}
+
+int sync_region(const char *region, json_t *changed, struct err *e)
 {
 	char ns[64], inet[16], up[16], down[16];
 	struct cidr pool;
@@ -139,6 +191,13 @@ int sync_region(const char *region, struct err *e)
 		return err_set(e, "InsufficientAddressCapacity",
 			       "no public address pool for region '%s' in %s", region, "the configured public_pool");
 	name_region_ns(region, ns);
+	_cleanup_json_ json_t *only = changed ? changed_enis(changed, NULL) : NULL;
+	if (only && netns_exists(ns) && nsh_get(ns, false, &h, e) == 0) {
+		if (region_eni_routes(h, region, only, changed, e) == 0)
+			return 0;
+		/* Converge the whole region instead. */
+		*e = (struct err){0};
+	}
 	if ((r = ns_prepare(ns, &created, e)) < 0 || (r = nsh_get(ns, false, &h, e)) < 0)
 		return r;
 	if ((r = ns_init(h, true, e)) < 0 || (r = backbone_ensure(&bb, e)) < 0)

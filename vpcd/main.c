@@ -229,8 +229,7 @@ static int cmd_serve(int argc, char **argv)
 	json_object_foreach(v.ns_cache, k, x) nsh_free((struct nsh *)(uintptr_t)json_integer_value(x));
 	json_decref(v.ns_cache);
 	json_decref(v.nft_applied);
-	json_decref(v.by_vpc);
-	json_decref(v.tails);
+	model_index_free();
 	return r < 0 ? 1 : 0;
 }
 

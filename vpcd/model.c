@@ -13,45 +13,172 @@ json_t *obj_get_type(const char *id, const char *type)
 	return o && strcmp(jstr(o, "_type"), type) == 0 ? o : NULL;
 }
 
+/* The address index: which object holds each address, by scope (a subnet's private
+ * addresses, a region's public ones), so that checking and picking an address costs the same
+ * in an empty lab as in a full one. An object's addresses can change in place (an ENI's
+ * public address), so the index follows an object whenever it is refreshed: for every object
+ * a request touched, before each pick and at commit and rollback. Keys are "scope address". */
+#define ADDR_KEY 96
+
+static void indexes_ready(void)
+{
+	json_t **ix[] = {&V->by_vpc, &V->by_type, &V->tails, &V->addr_owner, &V->addr_held, &V->addr_hint};
+	for (size_t i = 0; i < ARRAY_SIZE(ix); i++)
+		if (!*ix[i])
+			*ix[i] = json_object();
+}
+
+static int addr_keys(json_t *o, char keys[2][ADDR_KEY])
+{
+	const char *type = jstr(o, "_type");
+	int n = 0;
+	if (!strcmp(type, "eni")) {
+		json_t *as = json_object_get(o, "Association");
+		if (*jstr(o, "PrivateIpAddress"))
+			snprintf(keys[n++], ADDR_KEY, "%s %s", jstr(o, "SubnetId"), jstr(o, "PrivateIpAddress"));
+		/* An elastic IP's address is held by the address itself. */
+		if (*jstr(as, "PublicIp") && !*jstr(as, "AllocationId"))
+			snprintf(keys[n++], ADDR_KEY, "region:%s %s", jstr(o, "_region"), jstr(as, "PublicIp"));
+	} else if (!strcmp(type, "eip") && *jstr(o, "PublicIp")) {
+		snprintf(keys[n++], ADDR_KEY, "region:%s %s", jstr(o, "_region"), jstr(o, "PublicIp"));
+	}
+	return n;
+}
+
+/* A freed address: the scope's lowest free address may now be lower. */
+static void addr_freed(const char *key)
+{
+	char scope[ADDR_KEY];
+	uint32_t ip;
+	const char *sp = strchr(key, ' ');
+	if (!sp || ip_parse(sp + 1, &ip) < 0)
+		return;
+	snprintf(scope, sizeof(scope), "%.*s", (int)(sp - key), key);
+	json_t *hint = json_object_get(V->addr_hint, scope);
+	if (hint && (uint32_t)json_integer_value(hint) > ip)
+		json_object_set_new(V->addr_hint, scope, json_integer(ip));
+}
+
+static void addr_refresh(const char *id)
+{
+	char keys[2][ADDR_KEY];
+	indexes_ready();
+	int n = addr_keys(obj_get(id), keys);
+	json_t *held = json_object_get(V->addr_held, id), *v;
+	const char *k;
+	void *tmp;
+	json_object_foreach_safe(held, tmp, k, v)
+	{
+		bool keep = false;
+		for (int i = 0; i < n && !keep; i++)
+			keep = !strcmp(keys[i], k);
+		if (keep)
+			continue;
+		if (!strcmp(jstr(V->addr_owner, k), id)) {
+			json_object_del(V->addr_owner, k);
+			addr_freed(k);
+		}
+		json_object_del(held, k);
+	}
+	for (int i = 0; i < n; i++) {
+		if (!held) {
+			held = json_object();
+			json_object_set_new(V->addr_held, id, held);
+		}
+		json_object_set_new(held, keys[i], json_true());
+		json_object_set_new(V->addr_owner, keys[i], json_string(id));
+	}
+	if (held && json_object_size(held) == 0)
+		json_object_del(V->addr_held, id);
+}
+
+static void addr_refresh_txn(struct txn *t)
+{
+	const char *id;
+	json_t *v;
+	json_object_foreach(t->undo, id, v) addr_refresh(id);
+}
+
+bool addr_in_use(struct txn *t, const char *scope, uint32_t ip)
+{
+	char key[ADDR_KEY], a[IP_STRLEN];
+	addr_refresh_txn(t);
+	ip_format(ip, a);
+	snprintf(key, sizeof(key), "%s %s", scope, a);
+	return json_object_get(V->addr_owner, key) != NULL;
+}
+
+int addr_pick(struct txn *t, const char *scope, uint32_t lo, uint32_t hi, uint32_t *ret)
+{
+	char key[ADDR_KEY], a[IP_STRLEN];
+	addr_refresh_txn(t);
+	json_t *hint = json_object_get(V->addr_hint, scope);
+	uint64_t c = hint && (uint32_t)json_integer_value(hint) > lo ? (uint32_t)json_integer_value(hint) : lo;
+	for (; c <= hi; c++) {
+		ip_format((uint32_t)c, a);
+		snprintf(key, sizeof(key), "%s %s", scope, a);
+		if (!json_object_get(V->addr_owner, key))
+			break;
+	}
+	/* Every address below c is held (this request's picks included: a rollback frees
+	 * them, and lowers the hint again). */
+	json_object_set_new(V->addr_hint, scope, json_integer(c));
+	if (c > hi)
+		return -ENOSPC;
+	*ret = (uint32_t)c;
+	return 0;
+}
+
+static json_t *set_in(json_t *parent, const char *key)
+{
+	json_t *set = json_object_get(parent, key);
+	if (!set) {
+		set = json_object();
+		json_object_set_new(parent, key, set);
+	}
+	return set;
+}
+
 /* Keeps the indexes in step with a change of object `id` from `old` to `new` (either NULL). */
 static void index_update(const char *id, json_t *old, json_t *new)
 {
 	const char *ov = jstr(old, "VpcId"), *nv = jstr(new, "VpcId");
 	const char *ot = jstr(old, "_type"), *nt = jstr(new, "_type");
-	if (!V->by_vpc)
-		V->by_vpc = json_object();
-	if (!V->tails)
-		V->tails = json_object();
+	indexes_ready();
 	if (*ov && (strcmp(ov, nv) != 0 || strcmp(ot, nt) != 0))
 		json_object_del(json_object_get(json_object_get(V->by_vpc, ov), ot), id);
-	if (*nv) {
-		json_t *types = json_object_get(V->by_vpc, nv), *set;
-		if (!types) {
-			types = json_object();
-			json_object_set_new(V->by_vpc, nv, types);
-		}
-		set = json_object_get(types, nt);
-		if (!set) {
-			set = json_object();
-			json_object_set_new(types, nt, set);
-		}
-		json_object_set_new(set, id, json_true());
-	}
+	if (*nv)
+		json_object_set_new(set_in(set_in(V->by_vpc, nv), nt), id, json_true());
+	if (*ot && strcmp(ot, nt) != 0)
+		json_object_del(json_object_get(V->by_type, ot), id);
+	if (*nt)
+		json_object_set_new(set_in(V->by_type, nt), id, json_true());
 	if (!new)
 		json_object_del(V->tails, id_tail(id));
 	else
 		json_object_set_new(V->tails, id_tail(id), json_true());
 }
 
+void model_index_free(void)
+{
+	json_t **ix[] = {&V->by_vpc, &V->by_type, &V->tails, &V->addr_owner, &V->addr_held, &V->addr_hint};
+	for (size_t i = 0; i < ARRAY_SIZE(ix); i++) {
+		json_decref(*ix[i]);
+		*ix[i] = NULL;
+	}
+}
+
 void model_index_all(void)
 {
 	const char *id;
 	json_t *o;
-	json_decref(V->by_vpc);
-	json_decref(V->tails);
-	V->by_vpc = json_object();
-	V->tails = json_object();
-	json_object_foreach(store_objects(V->store), id, o) index_update(id, NULL, o);
+	model_index_free();
+	indexes_ready();
+	json_object_foreach(store_objects(V->store), id, o)
+	{
+		index_update(id, NULL, o);
+		addr_refresh(id);
+	}
 }
 
 static void txn_remember(struct txn *t, const char *id)
@@ -144,6 +271,7 @@ int txn_commit(struct txn *t, struct err *e)
 	if (r < 0)
 		return r;
 done:
+	addr_refresh_txn(t);
 	json_decref(t->undo);
 	json_decref(t->dirty_vpcs);
 	json_decref(t->dirty_regions);
@@ -163,6 +291,7 @@ void txn_rollback(struct txn *t)
 		else
 			json_object_set(store_objects(V->store), id, v);
 	}
+	addr_refresh_txn(t);
 	if (t->ids_used)
 		V->ids.state = t->ids_before;
 	json_decref(t->undo);

@@ -260,7 +260,7 @@ int region_ensure(struct req *rq, struct err *e)
 	new_id(&rq->txn, "dopt", dopt);
 	obj_put(&rq->txn, key, json_pack("{s:s, s:s, s:s, s:s}", "_type", "region", "_region",
 					  rq->region, "RegionName", rq->region, "_dopt", dopt));
-	r = sync_region(rq->region, e);
+	r = sync_region(rq->region, NULL, e);
 	if (r < 0)
 		return r;
 	if (!V->default_vpc)

@@ -45,7 +45,7 @@ static void resync(json_t *dirty)
 	json_object_foreach(dirty, id, v)
 	{
 		struct err e = {0};
-		if (sync_vpc(id, true, &e) < 0)
+		if (sync_vpc(id, true, NULL, &e) < 0)
 			log_error("cannot restore kernel state of %s after a failed request: %s", id,
 				  e.msg);
 	}
@@ -88,11 +88,11 @@ int dispatch(const struct verb *verbs, size_t nverbs, json_t *req, json_t **ret,
 		r = err_set(e, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
 	} else if (r == 0) {
 		if (region_new)
-			r = sync_region(region, e);
+			r = sync_region(region, NULL, e);
 		const char *id;
 		json_t *x;
-		json_object_foreach(rq.txn.dirty_vpcs, id, x) if (r == 0) r = sync_vpc(id, false, e);
-		json_object_foreach(rq.txn.dirty_regions, id, x) if (r == 0) r = sync_region(id, e);
+		json_object_foreach(rq.txn.dirty_vpcs, id, x) if (r == 0) r = sync_vpc(id, false, rq.txn.undo, e);
+		json_object_foreach(rq.txn.dirty_regions, id, x) if (r == 0) r = sync_region(id, region_new ? NULL : rq.txn.undo, e);
 		if (r == 0)
 			r = txn_commit(&rq.txn, e);
 		if (r < 0) {
@@ -112,7 +112,7 @@ int dispatch(const struct verb *verbs, size_t nverbs, json_t *req, json_t **ret,
 			{
 				struct err ignored = {0};
 				if (strcmp(rid, region) != 0 || !region_new)
-					sync_region(rid, &ignored);
+					sync_region(rid, NULL, &ignored);
 			}
 		}
 		json_decref(dirty);

@@ -212,7 +212,60 @@ out:
 
 static int adopt_instance_link(struct nsh *h, json_t *eni, bool here, struct err *e);
 
-int sync_vpc(const char *vpc_id, bool full, struct err *e)
+json_t *changed_enis(json_t *changed, const char *vpc_id)
+{
+	if (!changed)
+		return NULL;
+	json_t *only = json_object(), *old;
+	const char *id;
+	json_object_foreach(changed, id, old)
+	{
+		json_t *cur = obj_get(id);
+		const char *type = jstr(cur ? cur : old, "_type");
+		if (!strcmp(type, "eip"))
+			continue;
+		if (strcmp(type, "eni") != 0) {
+			json_decref(only);
+			return NULL;
+		}
+		if (!vpc_id || !strcmp(jstr(cur, "VpcId"), vpc_id) || !strcmp(jstr(old, "VpcId"), vpc_id))
+			json_object_set(only, id, old);
+	}
+	return only;
+}
+
+/* The links of the ENIs a request changed: made, adopted or removed one by one. */
+static int sync_eni_links(struct nsh *h, json_t *only, struct err *e)
+{
+	const char *id;
+	json_t *x;
+	int r;
+	json_object_foreach(only, id, x)
+	{
+		json_t *o = obj_get_type(id, "eni");
+		char port[16];
+		name_port(id, port);
+		bool here = nl_link_index(h, port) >= 0;
+		if (o && *jstr(o, "_instance")) {
+			if ((r = adopt_instance_link(h, o, here, e)) < 0)
+				return r;
+			continue;
+		}
+		const char *target = o ? jstr(o, "_plugged") : "";
+		if (!*target) {
+			if (here && (r = nl_link_del(h, port, e)) < 0)
+				return r;
+			continue;
+		}
+		if (here)
+			continue;
+		if (netns_exists(target) && (r = eni_attach(h, o, target, e)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+int sync_vpc(const char *vpc_id, bool full, json_t *changed, struct err *e)
 {
 	char ns[64];
 	json_t *vpc = obj_get_type(vpc_id, "vpc");
@@ -240,6 +293,15 @@ int sync_vpc(const char *vpc_id, bool full, struct err *e)
 	if ((created || full) && ((r = ns_init(h, true, e)) < 0 ||
 				  (r = nl_addr_add32(h, "lo", IMDS_ADDR, e)) < 0))
 		return r;
+	/* A request that changed ENIs (and elastic IPs) alone converges those ENIs, at a cost
+	 * that does not grow with the VPC; anything else converges the whole VPC. */
+	_cleanup_json_ json_t *only = created || full ? NULL : changed_enis(changed, vpc_id);
+	if (only) {
+		if ((r = sync_eni_links(h, only, e)) < 0 || (r = sync_routing(h, vpc, e)) < 0 ||
+		    (r = firewall_sync(h, vpc_id, false, only, e)) < 0)
+			return r;
+		return dns_sync(h, vpc_id, only, e);
+	}
 
 	_cleanup_json_ json_t *present = json_object();
 	struct names names = {present};
@@ -334,9 +396,9 @@ int sync_vpc(const char *vpc_id, bool full, struct err *e)
 		if ((r = nl_link_del(h, name, e)) < 0)
 			return r;
 	}
-	if ((r = sync_routing(h, vpc, e)) < 0 || (r = firewall_sync(h, vpc_id, full || created, e)) < 0)
+	if ((r = sync_routing(h, vpc, e)) < 0 || (r = firewall_sync(h, vpc_id, full || created, NULL, e)) < 0)
 		return r;
-	return dns_sync(h, vpc_id, e);
+	return dns_sync(h, vpc_id, NULL, e);
 }
 
 /* An instance's link is made by libvirt in the host namespace (a veth for a container, a tap
@@ -419,13 +481,13 @@ int reconcile(struct err *e)
 	}
 	obj_foreach("vpc", NULL, id, o)
 	{
-		if ((r = sync_vpc(id, true, e)) < 0)
+		if ((r = sync_vpc(id, true, NULL, e)) < 0)
 			return r;
 	}
 	/* Regions last: their routes lead to the VPCs' gateway links. */
 	obj_foreach("region", NULL, id, o)
 	{
-		if ((r = sync_region(jstr(o, "RegionName"), e)) < 0)
+		if ((r = sync_region(jstr(o, "RegionName"), NULL, e)) < 0)
 			return r;
 	}
 	return 0;

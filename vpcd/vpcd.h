@@ -38,6 +38,10 @@ struct vpcd {
 	json_t *nft_applied; /* vpc id -> last ruleset text applied */
 	json_t *by_vpc;      /* vpc id -> type -> {id: true}: the objects that name the VPC (index) */
 	json_t *tails;       /* last 8 hex digits of every ID -> true (index) */
+	json_t *by_type;     /* type -> {id: true} (index) */
+	json_t *addr_owner;  /* "scope address" -> id holding it (index; scope: subnet ID or region:R) */
+	json_t *addr_held;   /* id -> {"scope address": true} (index) */
+	json_t *addr_hint;   /* scope -> no free address below this one */
 };
 
 extern struct vpcd *V;
@@ -73,14 +77,22 @@ void txn_touch_region(struct txn *t, const char *region);
 int txn_commit(struct txn *t, struct err *e);
 void txn_rollback(struct txn *t);
 void new_id(struct txn *t, const char *kind, char buf[static ID_MAX]);
-/* Iteration over the objects of one type in one region (region NULL: all). */
-#define obj_foreach(type, region, id, o)                                                           \
-	json_object_foreach(store_objects(V->store), id, o)                                        \
-		if (strcmp(jstr(o, "_type"), type) == 0 &&                                         \
-		    (!(region) || strcmp(jstr(o, "_region"), (region) ? (region) : "") == 0))
-/* Iteration over the objects of one type that belong to one VPC, through the index. */
 #define OBJ_CAT_(a, b) a##b
 #define OBJ_CAT(a, b) OBJ_CAT_(a, b)
+/* Addresses held in a scope (a subnet ID, or "region:R" for a region's public pool), through
+ * the index, this request's changes included. */
+bool addr_in_use(struct txn *t, const char *scope, uint32_t ip);
+/* The lowest free address in [lo, hi] of the scope; -ENOSPC if there is none. */
+int addr_pick(struct txn *t, const char *scope, uint32_t lo, uint32_t hi, uint32_t *ret);
+/* Iteration over the objects of one type in one region (region NULL: all), through the index. */
+#define obj_foreach(type, region, id, o) obj_foreach_(type, region, id, o, __LINE__)
+#define obj_foreach_(type, region, id, o, n)                                                       \
+	for (json_t *OBJ_CAT(_tx, n) = json_object_get(V->by_type, (type)), *OBJ_CAT(_tv, n) = NULL;  \
+	     OBJ_CAT(_tx, n); OBJ_CAT(_tx, n) = NULL)                                                 \
+		json_object_foreach(OBJ_CAT(_tx, n), id, OBJ_CAT(_tv, n))                               \
+			if (((o) = obj_get(id)) &&                                                     \
+			    (!(region) || strcmp(jstr(o, "_region"), (region) ? (region) : "") == 0))
+/* Iteration over the objects of one type that belong to one VPC, through the index. */
 #define obj_foreach_vpc(type, vpc_id, id, o) obj_foreach_vpc_(type, vpc_id, id, o, __LINE__)
 #define obj_foreach_vpc_(type, vpc_id, id, o, n)                                                   \
 	for (json_t *OBJ_CAT(_ix, n) = json_object_get(json_object_get(V->by_vpc, (vpc_id)), (type)),  \
@@ -90,6 +102,7 @@ void new_id(struct txn *t, const char *kind, char buf[static ID_MAX]);
 			if (((o) = obj_get(id)) && !strcmp(jstr((o), "_type"), (type)))
 /* Builds the indexes from the store (at start-up). */
 void model_index_all(void);
+void model_index_free(void);
 /* Output: the object without internal keys, Tags dropped when empty (as AWS prints them).
  * Its members are shared with the stored object: replace them, do not change them in place. */
 json_t *obj_public(json_t *o);
@@ -143,10 +156,14 @@ void name_port(const char *eni_id, char buf[static 16]);
 int nsh_get(const char *ns, bool with_nft, struct nsh **ret, struct err *e);
 void nsh_forget(const char *ns);
 /* Converges a VPC's namespace with the model. `full` re-checks objects that exist. */
-int sync_vpc(const char *vpc_id, bool full, struct err *e);
+/* `changed`: the request's undo record (id -> old value), or NULL to converge everything. */
+int sync_vpc(const char *vpc_id, bool full, json_t *changed, struct err *e);
+/* The ENIs of `changed` in the VPC (any VPC if NULL), if ENIs and elastic IPs are all it
+ * holds, each with its old value (null if new); otherwise NULL. */
+json_t *changed_enis(json_t *changed, const char *vpc_id);
 /* internet.c: a region's namespace, its internet segment and test host, the backbone between
  * regions and the host's link to it. */
-int sync_region(const char *region, struct err *e);
+int sync_region(const char *region, json_t *changed, struct err *e);
 int region_pool(const char *region, struct cidr *ret);
 #define POOL_RESERVED 16 /* of a region's pool: .0 network, .1 region router, .10 internet host, room to grow */
 #define MAX_GROUPS_PER_ENI 5 /* security groups per ENI (firewall.c has as many slots) */
@@ -164,7 +181,8 @@ int teardown_prefix(const char *prefix, struct err *e);
  * applying it: a whole table when its structure changed, else set-element differences, one
  * transaction either way. */
 char *vpc_ruleset(const char *vpc_id);
-int firewall_sync(struct nsh *h, const char *vpc_id, bool full, struct err *e);
+/* `only`: the ENIs to converge ({id: true}), or NULL for every ENI of the VPC. */
+int firewall_sync(struct nsh *h, const char *vpc_id, bool full, json_t *only, struct err *e);
 
 /* security_group.c, network_acl.c */
 json_t *vpc_default_sg(const char *vpc_id);
@@ -192,7 +210,9 @@ int eni_attach(struct nsh *vns, json_t *eni, const char *target_ns, struct err *
 /* dns.c: one dnsmasq per VPC namespace for DHCP and AmazonProvidedDNS. */
 #define IMDS_ADDR 0xa9fea9feu /* 169.254.169.254, answered by ec2d in every VPC namespace */
 const char *dns_domain(const char *region, char buf[static 64]);
-int dns_sync(struct nsh *h, const char *vpc_id, struct err *e);
+/* `only`: the ENIs whose names and leases changed (id -> old value), or NULL to write
+ * everything. */
+int dns_sync(struct nsh *h, const char *vpc_id, json_t *only, struct err *e);
 void dns_stop(const char *vpc_id, int ns_fd); /* ns_fd < 0: the namespace is going anyway */
 /* peering.c */
 bool pcx_link(json_t *pcx, const char *vpc_id, char link[static 16], uint32_t *ret_peer_ip, uint32_t *ret_own_ip);

@@ -77,10 +77,11 @@ static void lab_close(struct lab *l)
 	store_free(l->v.store);
 	json_decref(l->v.ns_cache);
 	json_decref(l->v.nft_applied);
-	json_decref(l->v.by_vpc);
-	json_decref(l->v.tails);
+	struct vpcd *was = V;
+	V = &l->v;
+	model_index_free();
+	V = was;
 	l->v.store = NULL;
-	l->v.by_vpc = l->v.tails = NULL;
 	rm_state_dir(l->dir);
 	if (V == &l->v)
 		V = NULL;
@@ -493,9 +494,12 @@ static void test_enis(void)
 	/* Fill the /28: 11 ENIs, the 12th fails. */
 	int made = 0;
 	bool seq = true;
+	char third[ID_MAX] = "";
 	for (int i = 0; i < 11; i++) {
 		r = must(h_create_network_interface, "CreateNetworkInterface",
 			 json_pack("{s:s}", "SubnetId", s28));
+		if (i == 3)
+			snprintf(third, sizeof(third), "%s", js(r, "NetworkInterface.NetworkInterfaceId") ?: "");
 		char want[IP_STRLEN];
 		snprintf(want, sizeof(want), "10.30.2.%d", 4 + i);
 		seq &= r && strcmp(js(r, "NetworkInterface.PrivateIpAddress") ?: "", want) == 0;
@@ -508,6 +512,18 @@ static void test_enis(void)
 	      "InsufficientFreeAddressesInSubnet", "12th ENI in a /28");
 	fails(h_create_network_interface, "CreateNetworkInterface", ENI(s28, "10.30.2.15"),
 	      "InvalidParameterValue", "broadcast of a full /28");
+	/* A freed address is the lowest free one again; a request that fails after picking it
+	 * leaves it free. */
+	json_decref(must(h_delete_network_interface, "DeleteNetworkInterface",
+			 json_pack("{s:s}", "NetworkInterfaceId", third)));
+	fails(h_create_network_interface, "CreateNetworkInterface",
+	      json_pack("{s:s, s:[s]}", "SubnetId", s28, "Groups", "sg-0000000000000000a"),
+	      "InvalidGroup.NotFound", "unknown group, after the address was picked");
+	r = must(h_create_network_interface, "CreateNetworkInterface", json_pack("{s:s}", "SubnetId", s28));
+	is_str(js(r, "NetworkInterface.PrivateIpAddress"), "10.30.2.7", "the freed address is picked again");
+	json_decref(r);
+	fails(h_create_network_interface, "CreateNetworkInterface", json_pack("{s:s}", "SubnetId", s28),
+	      "InsufficientFreeAddressesInSubnet", "full again");
 
 	r = must(h_describe_subnets, "DescribeSubnets", json_pack("{s:[s, s]}", "SubnetIds", s24, s28));
 	json_t *list = json_object_get(r, "Subnets");
