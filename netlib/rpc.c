@@ -12,7 +12,7 @@
 #define DIGITS "0123456789"
 #define ALNUM LOWER "ABCDEFGHIJKLMNOPQRSTUVWXYZ" DIGITS
 
-static int write_all(int fd, const char *b, size_t n)
+int rpc_send_all(int fd, const char *b, size_t n)
 {
 	while (n) {
 		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
@@ -46,9 +46,9 @@ int rpc_call_stream(const char *sock_path, json_t *req, rpc_event_fn on_event, v
 	line = json_dumps(req, JSON_COMPACT);
 	if (!line)
 		return -ENOMEM;
-	r = write_all(fd, line, strlen(line));
+	r = rpc_send_all(fd, line, strlen(line));
 	if (r == 0)
-		r = write_all(fd, "\n", 1);
+		r = rpc_send_all(fd, "\n", 1);
 	if (r < 0)
 		return err_setr(e, r, "ServiceUnavailable", "cannot send to '%s': %s", sock_path,
 				strerror(-r));
@@ -123,12 +123,12 @@ static int send_line(int fd, json_t *doc)
 		return -ENOMEM;
 	size_t n = strlen(s);
 	s[n] = '\n'; /* over the NUL: the buffer is sent by length */
-	return write_all(fd, s, n + 1);
+	return rpc_send_all(fd, s, n + 1);
 }
 
 int rpc_send_event(int fd, json_t *ev) { return send_line(fd, ev); }
 
-int rpc_send_response(int fd, json_t *result, const struct err *e)
+char *rpc_response_line(json_t *result, const struct err *e)
 {
 	_cleanup_json_ json_t *resp = NULL;
 	if (e && err_isset(e)) {
@@ -147,9 +147,21 @@ int rpc_send_response(int fd, json_t *result, const struct err *e)
 		}
 	} else
 		resp = json_pack("{s:o}", "Result", result ? json_incref(result) : json_object());
-	return send_line(fd, resp);
+	char *line = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
+	char *withnl = line ? realloc(line, strlen(line) + 2) : NULL;
+	if (!withnl) {
+		free(line);
+		return NULL;
+	}
+	strcat(withnl, "\n");
+	return withnl;
 }
 
+int rpc_send_response(int fd, json_t *result, const struct err *e)
+{
+	_cleanup_free_ char *line = rpc_response_line(result, e);
+	return line ? rpc_send_all(fd, line, strlen(line)) : -ENOMEM;
+}
 
 /* 1 to max characters: the first from `first`, the rest from `rest`. */
 static bool name_ok(const char *s, size_t max, const char *first, const char *rest)

@@ -20,6 +20,10 @@ int rpc_send_event(int fd, json_t *ev);
 int rpc_call(const char *sock_path, json_t *req, json_t **ret_result, struct err *e);
 /* Sends the answer line: the error if `e` is set, else the result (borrowed; NULL is {}). */
 int rpc_send_response(int fd, json_t *result, const struct err *e);
+/* Sends all n bytes (no SIGPIPE); 0 or -errno. */
+int rpc_send_all(int fd, const char *b, size_t n);
+/* The response line (newline-terminated, malloc'd) rpc_send_response sends; NULL on ENOMEM. */
+char *rpc_response_line(json_t *result, const struct err *e);
 
 /* A parsed request line. `doc` owns the rest; Region defaults to "us-east-1" and Params to {},
  * and both defaults are written into `doc`, so code that reads `doc` sees the same values. */

@@ -11,12 +11,16 @@
 #include <unistd.h>
 
 #define COMPACT_AFTER 4096
+#define COMPACT_MIN_BYTES (4u << 20)
 
 struct store {
 	char *dir;
 	int journal_fd;
 	unsigned journal_lines;
+	size_t journal_bytes, snapshot_bytes;
 	bool broken;
+	bool deferred; /* commits are written, and made durable together by store_sync */
+	bool unsynced; /* written since the last fdatasync */
 	json_t *objects;
 	json_t *meta;
 };
@@ -229,6 +233,7 @@ int store_compact(struct store *s, struct err *e)
 	if (fd < 0)
 		return err_setr(e, -errno, "InternalError", "cannot write '%s': %m", tmp);
 	r = write_all(fd, text, strlen(text));
+	s->snapshot_bytes = strlen(text);
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
 	if (r == 0 && rename(tmp, path) < 0)
@@ -243,6 +248,8 @@ int store_compact(struct store *s, struct err *e)
 	if (ftruncate(s->journal_fd, 0) < 0 || fdatasync(s->journal_fd) < 0)
 		return err_setr(e, -errno, "InternalError", "cannot truncate the journal: %m");
 	s->journal_lines = 0;
+	s->journal_bytes = 0;
+	s->unsynced = false; /* the snapshot holds everything, durably */
 	return 0;
 }
 
@@ -320,7 +327,7 @@ int store_commit(struct store *s, json_t *changes, json_t *meta, struct err *e)
 	if (fstat(s->journal_fd, &st) < 0)
 		return err_setr(e, -errno, "InternalError", "cannot stat the journal: %m");
 	r = write_all(s->journal_fd, line, (size_t)n);
-	if (r == 0 && fdatasync(s->journal_fd) < 0)
+	if (r == 0 && !s->deferred && fdatasync(s->journal_fd) < 0)
 		r = -errno;
 	if (r < 0) {
 		/* Remove a partial line so the next commit does not follow garbage; if even that
@@ -330,9 +337,34 @@ int store_commit(struct store *s, json_t *changes, json_t *meta, struct err *e)
 		return err_setr(e, r, "InternalError", "cannot write the journal: %s", strerror(-r));
 	}
 	apply_changes(s->objects, s->meta, changes, meta);
-	if (++s->journal_lines >= COMPACT_AFTER) {
+	s->unsynced |= s->deferred;
+	s->journal_bytes += (size_t)n;
+	/* A snapshot once the journal outgrows it (and at least COMPACT_MIN_BYTES): its cost,
+	 * spread over the records that filled the journal, stays the same per record whatever
+	 * the size of the state. */
+	if (++s->journal_lines >= COMPACT_AFTER &&
+	    s->journal_bytes >= (s->snapshot_bytes > COMPACT_MIN_BYTES ? s->snapshot_bytes : COMPACT_MIN_BYTES)) {
 		struct err ignored = {0};
 		(void)store_compact(s, &ignored);
 	}
 	return 0;
 }
+
+void store_defer_sync(struct store *s, bool defer) { s->deferred = defer; }
+
+int store_sync(struct store *s, struct err *e)
+{
+	if (!s->unsynced)
+		return 0;
+	s->unsynced = false;
+	if (fdatasync(s->journal_fd) < 0) {
+		/* What was written may or may not be on the disk: nothing after it can be
+		 * acknowledged either. */
+		int r = -errno;
+		s->broken = true;
+		return err_setr(e, r, "InternalError", "cannot make the journal durable: %s", strerror(-r));
+	}
+	return 0;
+}
+
+bool store_broken(struct store *s) { return s->broken; }

@@ -12,6 +12,7 @@
  * byte offset, rather than silently losing what follows. */
 #pragma once
 #include <jansson.h>
+#include <stdbool.h>
 #include "err.h"
 
 struct store;
@@ -30,5 +31,13 @@ int store_commit(struct store *s, json_t *changes, json_t *meta, struct err *e);
  * Pure: no I/O, so it is also the fuzz target for the journal. */
 int store_replay(json_t *objects, json_t *meta, const char *buf, size_t n, size_t *ret_good,
 		 struct err *e);
+/* Group commit: while deferred, store_commit writes its record and applies it but does not
+ * fdatasync; store_sync makes every record since durable with one fdatasync. A caller must
+ * not acknowledge a deferred commit (nor answer anything that read its effect) before
+ * store_sync succeeded. If it fails, the store is broken: every later commit fails until
+ * the daemon restarts from what is on the disk. */
+void store_defer_sync(struct store *s, bool defer);
+int store_sync(struct store *s, struct err *e);
+bool store_broken(struct store *s);
 /* Writes a snapshot and truncates the journal. */
 int store_compact(struct store *s, struct err *e);

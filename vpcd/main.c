@@ -98,7 +98,7 @@ static int cmd_serve(int argc, char **argv)
 	static const struct option opts[] = {{"state-dir", 1, 0, 's'}, {"run-dir", 1, 0, 'r'},
 					     {"prefix", 1, 0, 'p'},    {"config", 1, 0, 'c'},
 					     {"seed", 1, 0, 'S'},      {"help", 0, 0, 'h'},
-					     {0, 0, 0, 0}};
+					     {"no-group-commit", 0, 0, 'G'}, {0, 0, 0, 0}};
 	/* NET_ADMIN: links, routes, rules, nftables. SYS_ADMIN: unshare, setns, the bind mounts
 	 * of /run/netns. NET_BIND_SERVICE: the internet test host's ports 80 and 7. */
 	static const cap_value_t needed[] = {CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_NET_BIND_SERVICE};
@@ -125,8 +125,10 @@ static int cmd_serve(int argc, char **argv)
 			break;
 		case 'c': snprintf(v.config_path, sizeof(v.config_path), "%s", optarg); break;
 		case 'S': seed = optarg; break;
+		case 'G': srv.one_sync_each = true; break;
 		case 'h':
-			printf("vpcd serve [--state-dir DIR] [--run-dir DIR] [--prefix P] [--config FILE] [--seed N]\n");
+			printf("vpcd serve [--state-dir DIR] [--run-dir DIR] [--prefix P] [--config FILE] [--seed N]\n"
+			       "           [--no-group-commit]   (one fdatasync per request: the baseline of bench/group_commit)\n");
 			return 0;
 		default: return EXIT_USAGE;
 		}

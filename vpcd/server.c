@@ -1,6 +1,8 @@
 /* The control socket and the request loop. One request runs at a time, start to finish
- * (validate, change the model, converge the kernel, journal, answer), which is what makes
- * concurrent clients safe: each sees the state the previous request left. */
+ * (validate, change the model, converge the kernel, journal), which is what makes concurrent
+ * clients safe: each sees the state the previous request left. The requests that arrive
+ * together (every line read in one turn of the loop) commit together: their journal records
+ * are made durable by one fdatasync, and only then is any of them answered. */
 #include <grp.h>
 #include <poll.h>
 #include <signal.h>
@@ -26,6 +28,8 @@ struct client {
 	struct ucred cred;
 	char *buf;
 	size_t len, cap;
+	char *out; /* answers waiting for the journal to be durable */
+	size_t outlen;
 };
 
 static volatile sig_atomic_t stopping;
@@ -140,7 +144,10 @@ static void handle_line(struct server *s, struct client *c, const char *line, si
 	json_t *result = NULL;
 	struct rpc_request rq = {0};
 
-	if (!peer_allowed(&c->cred, s->gid, s->have_group))
+	if (store_broken(V->store))
+		err_set(&e, "InternalError",
+			"the journal could not be made durable; restart vpcd to recover from the last acknowledged change");
+	else if (!peer_allowed(&c->cred, s->gid, s->have_group))
 		err_set(&e, "UnauthorizedOperation",
 			"You are not authorized to perform this operation (uid %u is neither root nor in the socket's group).",
 			(unsigned)c->cred.uid);
@@ -148,8 +155,45 @@ static void handle_line(struct server *s, struct client *c, const char *line, si
 		 dispatch(s->verbs, s->nverbs, rq.doc, &result, &e) < 0)
 		log_info("%s (uid %u): %s: %s", rq.action, (unsigned)c->cred.uid, e.code, e.msg);
 	rpc_request_done(&rq);
-	(void)rpc_send_response(c->fd, err_isset(&e) ? NULL : result, &e);
+	_cleanup_free_ char *answer = rpc_response_line(err_isset(&e) ? NULL : result, &e);
 	json_decref(result);
+	size_t n = answer ? strlen(answer) : 0;
+	char *out = answer ? realloc(c->out, c->outlen + n + 1) : NULL;
+	if (!out) {
+		log_error("out of memory for an answer to uid %u", (unsigned)c->cred.uid);
+		return;
+	}
+	memcpy(out + c->outlen, answer, n + 1);
+	c->out = out, c->outlen += n;
+}
+
+/* The end of a turn: one fdatasync for every request of it, then their answers. If the
+ * journal cannot be made durable, none of them was: each gets the error instead. */
+static void flush_answers(struct client *clients, int n)
+{
+	struct err e = {0};
+	bool any = false;
+	for (int i = 0; i < n && !any; i++)
+		any = clients[i].outlen > 0;
+	if (!any)
+		return;
+	int r = store_sync(V->store, &e);
+	if (r < 0)
+		log_error("%s", e.msg);
+	for (int i = 0; i < n; i++) {
+		struct client *c = &clients[i];
+		if (!c->outlen)
+			continue;
+		if (r < 0) {
+			/* As many error lines as answers. */
+			_cleanup_free_ char *line = rpc_response_line(NULL, &e);
+			for (char *p = c->out; line && (p = memchr(p, '\n', c->outlen - (size_t)(p - c->out))); p++)
+				(void)rpc_send_all(c->fd, line, strlen(line));
+		} else
+			(void)rpc_send_all(c->fd, c->out, c->outlen);
+		free(c->out);
+		c->out = NULL, c->outlen = 0;
+	}
 }
 
 int server_open(struct server *s, const char *path, const char *group, struct err *e)
@@ -193,6 +237,7 @@ int server_run(struct server *s)
 	int n = 0;
 
 	signal(SIGPIPE, SIG_IGN);
+	store_defer_sync(V->store, !s->one_sync_each);
 	struct sigaction sa = {.sa_handler = on_signal};
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
@@ -238,8 +283,10 @@ int server_run(struct server *s)
 drop:
 			close(c->fd);
 			free(c->buf);
+			free(c->out);
 			clients[i] = clients[--n];
 		}
+		flush_answers(clients, n);
 		if (pfd[0].revents & POLLIN) {
 			int fd = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
 			if (fd < 0)
@@ -255,8 +302,10 @@ drop:
 			clients[n++] = c;
 		}
 	}
+	flush_answers(clients, n);
+	store_defer_sync(V->store, false);
 	for (int i = 0; i < n; i++)
-		close(clients[i].fd), free(clients[i].buf);
+		close(clients[i].fd), free(clients[i].buf), free(clients[i].out);
 	close(s->fd);
 	unlink(s->path);
 	return 0;

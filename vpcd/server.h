@@ -13,6 +13,7 @@ struct server {
 	bool have_group;
 	const struct verb *verbs;
 	size_t nverbs;
+	bool one_sync_each; /* no group commit: each request's record is made durable alone */
 };
 
 int server_open(struct server *s, const char *path, const char *group, struct err *e);

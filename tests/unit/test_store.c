@@ -288,6 +288,25 @@ int main(void)
 		goto out;
 	ok(json_object_get(store_objects(s), "eni-6") != NULL, "compacted object survives");
 
+	/* Group commit: deferred commits are written and applied, made durable by one
+	 * store_sync, and replayed like any others. */
+	store_defer_sync(s, true);
+	long long before = file_size("journal");
+	is_int(commit(s, "{\"g-1\": {}}", NULL), 0, "deferred commit g-1");
+	is_int(commit(s, "{\"g-2\": {}, \"g-1\": null}", NULL), 0, "deferred commit g-2, deleting g-1");
+	ok(file_size("journal") > before, "deferred records are written at once");
+	ok(json_object_get(store_objects(s), "g-2") && !json_object_get(store_objects(s), "g-1"),
+	   "and applied to the live view");
+	is_int(store_sync(s, &e), 0, "store_sync");
+	is_int(store_sync(s, &e), 0, "store_sync with nothing written is harmless");
+	ok(!store_broken(s), "the store is not broken");
+	store_defer_sync(s, false);
+	s = reopen(s, "after a group commit");
+	if (!s)
+		goto out;
+	ok(json_object_get(store_objects(s), "g-2") && !json_object_get(store_objects(s), "g-1"),
+	   "the group's records replay in order");
+
 	/* A corrupt snapshot is an error, not an empty store. */
 	store_free(s);
 	s = NULL;
