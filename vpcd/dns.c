@@ -157,6 +157,10 @@ static int start(const char *dir, int ns_fd, struct err *e)
  * new and changed files by itself (inotify); it forgets a removed or changed file's records
  * only when it rereads them all. */
 static const char *const host_dirs[] = {"hosts.d", "dhcp-hosts.d"};
+/* And one per subnet, named by its ID: its DHCP options, by the tag of its bridge. A subnet
+ * gone leaves options for a tag nothing carries any more, which is harmless. */
+#define OPTS_DIR "dhcp-opts.d"
+static const char *const all_dirs[] = {"hosts.d", "dhcp-hosts.d", OPTS_DIR};
 
 /* Empties the files of `path` that `keep` (name -> anything) does not hold, or with `keep`
  * NULL removes those already empty; returns how many files it changed. Files are emptied
@@ -236,13 +240,13 @@ void dns_stop(const char *vpc_id, int ns_fd)
 	dns_dir(vpc_id, dir);
 	if (ns_fd >= 0)
 		stop_pid(running_pid(dir, ns_fd));
-	const char *files[] = {"conf", "dhcp-opts", "pid", "log"};
+	const char *files[] = {"conf", "pid", "log"};
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
 		unlink(path);
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(host_dirs); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, host_dirs[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(all_dirs); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, all_dirs[i]);
 		_cleanup_json_ json_t *none = json_object();
 		sweep_dir(path, none, NULL);
 		sweep_dir(path, NULL, NULL);
@@ -260,10 +264,11 @@ int dns_sync(struct nsh *h, const char *vpc_id, json_t *only, struct err *e)
 
 	dns_domain(jstr(vpc, "_region"), domain);
 	dns_dir(vpc_id, dir);
-	_cleanup_free_ char *conf = NULL, *opts = NULL;
-	size_t cn = 0, on = 0;
-	FILE *cf = open_memstream(&conf, &cn), *of = open_memstream(&opts, &on);
-	if (!cf || !of)
+	_cleanup_free_ char *conf = NULL;
+	_cleanup_json_ json_t *opts = json_object();
+	size_t cn = 0;
+	FILE *cf = open_memstream(&conf, &cn);
+	if (!cf)
 		abort();
 	/* The configuration depends on the VPC alone: one static range over the VPC's CIDR serves
 	 * every subnet bridge (interface=<prefix>b*), and each subnet's netmask, router (+1),
@@ -277,7 +282,7 @@ int dns_sync(struct nsh *h, const char *vpc_id, json_t *only, struct err *e)
 		"user=root\ngroup=\npid-file=%s/pid\nlog-facility=%s/log\n"
 		"no-resolv\nno-hosts\nno-poll\nbind-dynamic\nexcept-interface=lo\ninterface=%sb*\n"
 		"domain=%s\nlocal=/%s/\nhostsdir=%s/hosts.d\ndhcp-hostsdir=%s/dhcp-hosts.d\n"
-		"dhcp-optsfile=%s/dhcp-opts\ndhcp-range=%s,static,%s,1h\n"
+		"dhcp-optsdir=%s/" OPTS_DIR "\ndhcp-range=%s,static,%s,1h\n"
 		"dhcp-authoritative\nleasefile-ro\nno-ping\n",
 		vpc_id, dir, dir, V->prefix, domain, domain, dir, dir, dir, a, mask);
 	/* EnableDnsSupport off: DHCP only, nothing answers on port 53. */
@@ -302,12 +307,13 @@ int dns_sync(struct nsh *h, const char *vpc_id, json_t *only, struct err *e)
 		ip_format(c.addr + 2, b);
 		ip_format(c.addr | ~m, bc);
 		const char *br = jstr(o, "_bridge");
-		fprintf(of, "tag:%s,option:netmask,%s\ntag:%s,option:router,%s\n", br, mask, br, r1);
 		/* The broadcast address has no name in dnsmasq: option 28. */
-		fprintf(of, "tag:%s,option:dns-server,%s\ntag:%s,28,%s\n", br, b, br, bc);
+		json_object_set_new(opts, id, json_sprintf("tag:%s,option:netmask,%s\ntag:%s,option:router,%s\n"
+							   "tag:%s,option:dns-server,%s\ntag:%s,28,%s\n",
+							   br, mask, br, r1, br, b, br, bc));
 		nsub++;
 	}
-	fclose(cf), fclose(of);
+	fclose(cf);
 
 	if (nsub == 0) {
 		dns_stop(vpc_id, h->fd);
@@ -316,8 +322,8 @@ int dns_sync(struct nsh *h, const char *vpc_id, json_t *only, struct err *e)
 	snprintf(path, sizeof(path), "%s/dns", V->run_dir);
 	if ((mkdir(path, 0755) < 0 && errno != EEXIST) || (mkdir(dir, 0755) < 0 && errno != EEXIST))
 		return err_setr(e, -errno, "InternalError", "cannot make '%s': %m", dir);
-	for (size_t i = 0; i < ARRAY_SIZE(host_dirs); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, host_dirs[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(all_dirs); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, all_dirs[i]);
 		if (mkdir(path, 0755) < 0 && errno != EEXIST)
 			return err_setr(e, -errno, "InternalError", "cannot make '%s': %m", path);
 	}
@@ -326,10 +332,18 @@ int dns_sync(struct nsh *h, const char *vpc_id, json_t *only, struct err *e)
 	snprintf(path, sizeof(path), "%s/conf", dir);
 	if ((changed_conf = write_if_changed(path, conf)) < 0)
 		return err_setr(e, changed_conf, "InternalError", "cannot write '%s'", path);
-	snprintf(path, sizeof(path), "%s/dhcp-opts", dir);
-	if ((x = write_if_changed(path, opts)) < 0)
-		return err_setr(e, x, "InternalError", "cannot write '%s'", path);
-	changed_opts = x;
+	json_t *text;
+	json_object_foreach(opts, id, text)
+	{
+		snprintf(path, sizeof(path), "%s/" OPTS_DIR "/%s", dir, id);
+		bool existed = access(path, F_OK) == 0;
+		if ((x = write_if_changed(path, json_string_value(text))) < 0)
+			return err_setr(e, x, "InternalError", "cannot write '%s'", path);
+		changed_opts |= x && existed;
+	}
+	snprintf(path, sizeof(path), "%s/" OPTS_DIR, dir);
+	if ((x = sweep_dir(path, opts, e)) < 0)
+		return x;
 
 	pid_t pid = running_pid(dir, h->fd);
 	/* The ENIs: those the request changed, or (a new configuration, no dnsmasq running, or a
@@ -366,16 +380,16 @@ int dns_sync(struct nsh *h, const char *vpc_id, json_t *only, struct err *e)
 	/* A new ENI needs nothing: dnsmasq reads its files by itself. A changed or removed one
 	 * means a restart: dnsmasq keeps the leases it gave in memory (even with no lease file),
 	 * and would refuse a freed address to a new MAC as "leased to" the old one; it forgets
-	 * what a file no longer says only when it rereads them all. A changed subnet (the
-	 * options file) is a restart too: a SIGHUP, once dnsmasq has given a lease and read a
-	 * file of its host directories by itself, ends it (dnsmasq 2.90). */
+	 * what a file no longer says only when it rereads them all (and a SIGHUP, once dnsmasq
+	 * has given a lease and read a file of these directories by itself, ends it: dnsmasq
+	 * 2.90). A new subnet, like a new ENI, needs nothing; a subnet gone, nothing either. */
 	if (pid && (changed_conf || changed_opts || replaced[0] || replaced[1])) {
 		stop_pid(pid);
 		pid = 0;
 	}
 	if (!pid) {
-		for (size_t i = 0; i < ARRAY_SIZE(host_dirs); i++) {
-			snprintf(path, sizeof(path), "%s/%s", dir, host_dirs[i]);
+		for (size_t i = 0; i < ARRAY_SIZE(all_dirs); i++) {
+			snprintf(path, sizeof(path), "%s/%s", dir, all_dirs[i]);
 			sweep_dir(path, NULL, NULL);
 		}
 		return (r = start(dir, h->fd, e)) < 0 ? r : 0;

@@ -2,7 +2,7 @@
 # DHCP and DNS of a VPC as its ENIs come and go: a new ENI gets its lease and its name from the
 # VPC's dnsmasq without a restart or reload of it (dnsmasq reads its files by itself); a
 # deleted ENI's address goes to the next new ENI, whose new MAC gets the lease; a deleted ENI's
-# name is gone; a new subnet restarts dnsmasq, which answers for every ENI.
+# name is gone; a new subnet needs no restart either.
 . "$(dirname "$0")/lib.sh"
 
 command -v busybox >/dev/null || bail "busybox is missing (scripts/setup installs busybox-static)"
@@ -59,14 +59,32 @@ is "$(eni_field "$e5" PrivateIpAddress)" 10.6.1.5 "the freed address goes to the
 isnt "$(eni_field "$e5" MacAddress)" "$mac2" "with a new MAC"
 plug "$e5" d5 || bail "plug 5"
 is "$(lease "${P}d5")" 10.6.1.5 "the new MAC gets the freed address's lease"
-# A new subnet restarts dnsmasq, which answers for every ENI after (a SIGHUP would end dnsmasq
-# 2.90 once it has given leases and read files of its host directories by itself).
+# A new subnet is one more file too: no restart, no signal (a SIGHUP would end dnsmasq 2.90
+# once it has given leases and read files of its directories by itself), and its hosts get
+# their subnet's options.
 e6=$(mk_eni "$s") && [ -n "$e6" ] || bail "eni 6"
+pid=$(dnsmasq_pid)
 s2=$(mk_subnet "$v" 10.6.2.0/24) && [ -n "$s2" ] || bail "create-subnet 2"
+is "$(dnsmasq_pid)" "$pid" "a new subnet does not restart dnsmasq"
+e7=$(mk_eni "$s2") && [ -n "$e7" ] || bail "eni 7"
+plug "$e7" d7 || bail "plug 7"
+is "$(lease "${P}d7")" 10.6.2.4 "an ENI of the new subnet gets its lease"
+router7() {
+	ip -n "${P}d7" addr flush dev eth0
+	ip netns exec "${P}d7" busybox udhcpc -i eth0 -f -q -n -t 5 -T 1 -s "$T/env.sh" >/dev/null 2>&1
+	cat "$T/env7"
+}
+printf '#!/bin/sh\n[ "$1" = bound ] && echo "$router $subnet $broadcast" >%s\n' "$T/env7" >"$T/env.sh"
+chmod +x "$T/env.sh"
+is "$(router7)" "10.6.2.1 255.255.255.0 10.6.2.255" "with its subnet's router, netmask and broadcast"
+ip -n "${P}d7" addr add 10.6.2.4/24 dev eth0
+is "$(resolve "${P}d1" ip-10-6-2-4.ec2.internal)" 10.6.2.4 "its name resolves"
 is "$(resolve "${P}d1" ip-10-6-1-8.ec2.internal)" 10.6.1.8 "after the new subnet, the newest ENI's name resolves"
 is "$(resolve "${P}d1" ip-10-6-1-6.ec2.internal)" 10.6.1.6 "after the new subnet, names still resolve"
 is "$(lease "${P}d3")" 10.6.1.6 "after the new subnet, leases are given"
-ok "delete-subnet 2" vpc delete-subnet --subnet-id "$s2"
+pid=$(dnsmasq_pid)
+ok "delete the new subnet's ENI and the subnet" eval 'gone "$e7" >/dev/null && vpc delete-subnet --subnet-id "$s2" >/dev/null'
+is "$(resolve "${P}d1" ip-10-6-1-6.ec2.internal)" 10.6.1.6 "after the subnet went, names still resolve"
 is "$(lease "${P}d1")" 10.6.1.4 "the first ENI still gets its lease"
 
 # A restart of vpcd (kill -9) finds the files as they are and changes nothing.
