@@ -24,13 +24,7 @@ static void classic_link(json_t *pub, json_t *o)
 
 int h_describe_vpc_classic_link(struct req *rq, json_t **ret, struct err *e)
 {
-	json_t *list;
-	int r = describe(rq, "vpc", "VpcIds", "VpcId", "InvalidVpcID.NotFound", "vpc ID", classic_link_filters,
-			 classic_link, &list, NULL, e);
-	if (r < 0)
-		return r;
-	*ret = json_pack("{s:o}", "Vpcs", list);
-	return 0;
+	return vpc_describe(rq, classic_link_filters, classic_link, false, ret, e);
 }
 
 static void classic_link_dns(json_t *pub, json_t *o)
@@ -43,13 +37,7 @@ static void classic_link_dns(json_t *pub, json_t *o)
 int h_describe_vpc_classic_link_dns_support(struct req *rq, json_t **ret, struct err *e)
 {
 	static const struct filter_map none[] = {{NULL, NULL}};
-	json_t *list, *token = NULL;
-	int r = describe(rq, "vpc", "VpcIds", "VpcId", "InvalidVpcID.NotFound", "vpc ID", none,
-			 classic_link_dns, &list, &token, e);
-	if (r < 0)
-		return r;
-	*ret = json_pack("{s:o, s:o*}", "Vpcs", list, "NextToken", token);
-	return 0;
+	return vpc_describe(rq, none, classic_link_dns, true, ret, e);
 }
 
 /* The account's attributes, the limits vpclab holds to: max-instances is RunInstances' limit

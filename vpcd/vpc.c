@@ -105,15 +105,21 @@ int h_create_vpc(struct req *rq, json_t **ret, struct err *e)
 	return 0;
 }
 
-int h_describe_vpcs(struct req *rq, json_t **ret, struct err *e)
+int vpc_describe(struct req *rq, const struct filter_map *filters, void (*decorate)(json_t *pub, json_t *o),
+		 bool paged, json_t **ret, struct err *e)
 {
 	json_t *list, *token = NULL;
-	int r = describe(rq, "vpc", "VpcIds", "VpcId", "InvalidVpcID.NotFound", "vpc ID", vpc_filters,
-			 NULL, &list, &token, e);
+	int r = describe(rq, "vpc", "VpcIds", "VpcId", "InvalidVpcID.NotFound", "vpc ID", filters, decorate,
+			 &list, paged ? &token : NULL, e);
 	if (r < 0)
 		return r;
 	*ret = json_pack("{s:o, s:o*}", "Vpcs", list, "NextToken", token);
 	return 0;
+}
+
+int h_describe_vpcs(struct req *rq, json_t **ret, struct err *e)
+{
+	return vpc_describe(rq, vpc_filters, NULL, true, ret, e);
 }
 
 int h_delete_vpc(struct req *rq, json_t **ret, struct err *e)

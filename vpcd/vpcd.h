@@ -137,6 +137,9 @@ int tags_validate(json_t *tags, struct err *e);
 /* Describes objects of `type`: applies the ids list (`ids_param`, NotFound code) and the
  * Filters, MaxResults and NextToken, decorates each with `decorate`, and returns them as a
  * new array in *ret. */
+/* describe() over VPCs, answered as {"Vpcs": [...], "NextToken"} (paged: MaxResults honoured). */
+int vpc_describe(struct req *rq, const struct filter_map *filters, void (*decorate)(json_t *pub, json_t *o),
+		 bool paged, json_t **ret, struct err *e);
 int describe(struct req *rq, const char *type, const char *ids_param, const char *id_key,
 	     const char *notfound_code, const char *notfound_name, const struct filter_map *map,
 	     void (*decorate)(json_t *pub, json_t *o), json_t **ret, json_t **ret_token,
