@@ -156,11 +156,11 @@ static int start(const char *dir, int ns_fd, struct err *e)
 /* One file per ENI, named by its ID, in each: its names, and its DHCP lease. dnsmasq reads
  * new and changed files by itself (inotify); it forgets a removed or changed file's records
  * only when it rereads them all. */
-static const char *const host_dirs[] = {"hosts.d", "dhcp-hosts.d"};
 /* And one per subnet, named by its ID: its DHCP options, by the tag of its bridge. A subnet
  * gone leaves options for a tag nothing carries any more, which is harmless. */
 #define OPTS_DIR "dhcp-opts.d"
 static const char *const all_dirs[] = {"hosts.d", "dhcp-hosts.d", OPTS_DIR};
+#define N_HOST_DIRS 2 /* the ENIs' directories: the first two */
 
 /* Empties the files of `path` that `keep` (name -> anything) does not hold, or with `keep`
  * NULL removes those already empty; returns how many files it changed. Files are emptied
@@ -213,7 +213,7 @@ static void eni_host_files(json_t *vpc, json_t *eni, const char *domain, char ho
 }
 
 /* Writes (or, `eni` NULL, empties) one ENI's files. Sets changed[i] when the file of
- * host_dirs[i] replaced or emptied another (a new file sets nothing). */
+ * all_dirs[i] replaced or emptied another (a new file sets nothing). */
 static int eni_host_write(const char *dir, json_t *vpc, const char *id, json_t *eni, const char *domain,
 			  bool changed[static 2], struct err *e)
 {
@@ -221,8 +221,8 @@ static int eni_host_write(const char *dir, json_t *vpc, const char *id, json_t *
 	const char *text[2] = {hosts, dhcp};
 	if (eni)
 		eni_host_files(vpc, eni, domain, hosts, dhcp);
-	for (size_t i = 0; i < ARRAY_SIZE(host_dirs); i++) {
-		snprintf(path, sizeof(path), "%s/%s/%s", dir, host_dirs[i], id);
+	for (size_t i = 0; i < N_HOST_DIRS; i++) {
+		snprintf(path, sizeof(path), "%s/%s/%s", dir, all_dirs[i], id);
 		bool existed = access(path, F_OK) == 0;
 		if (!eni && !existed)
 			continue;
@@ -232,6 +232,16 @@ static int eni_host_write(const char *dir, json_t *vpc, const char *id, json_t *
 		changed[i] |= x && existed;
 	}
 	return 0;
+}
+
+/* Removes the emptied files of every directory: only while no dnsmasq runs. */
+static void sweep_emptied(const char *dir)
+{
+	char path[600];
+	for (size_t i = 0; i < ARRAY_SIZE(all_dirs); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, all_dirs[i]);
+		sweep_dir(path, NULL, NULL);
+	}
 }
 
 void dns_stop(const char *vpc_id, int ns_fd)
@@ -347,7 +357,7 @@ int dns_sync(struct nsh *h, const char *vpc_id, json_t *only, struct err *e)
 
 	pid_t pid = running_pid(dir, h->fd);
 	/* The ENIs: those the request changed, or (a new configuration, no dnsmasq running, or a
-	 * whole sync) all of them, and the files of ENIs gone removed. */
+	 * whole sync) all of them, and the files of ENIs gone emptied. */
 	if (changed_conf || !pid)
 		only = NULL;
 	if (only) {
@@ -355,12 +365,10 @@ int dns_sync(struct nsh *h, const char *vpc_id, json_t *only, struct err *e)
 		json_object_foreach(only, id, old)
 		{
 			json_t *eni = obj_get_type(id, "eni");
-			bool had[2] = {false, false};
 			if (eni && strcmp(jstr(eni, "VpcId"), vpc_id) != 0)
 				eni = NULL;
-			if ((r = eni_host_write(dir, vpc, id, eni, domain, had, e)) < 0)
+			if ((r = eni_host_write(dir, vpc, id, eni, domain, replaced, e)) < 0)
 				return r;
-			replaced[0] |= had[0], replaced[1] |= had[1];
 		}
 	} else {
 		_cleanup_json_ json_t *keep = json_object();
@@ -370,8 +378,8 @@ int dns_sync(struct nsh *h, const char *vpc_id, json_t *only, struct err *e)
 			if ((r = eni_host_write(dir, vpc, id, o, domain, replaced, e)) < 0)
 				return r;
 		}
-		for (size_t i = 0; i < ARRAY_SIZE(host_dirs); i++) {
-			snprintf(path, sizeof(path), "%s/%s", dir, host_dirs[i]);
+		for (size_t i = 0; i < N_HOST_DIRS; i++) {
+			snprintf(path, sizeof(path), "%s/%s", dir, all_dirs[i]);
 			if ((x = sweep_dir(path, keep, e)) < 0)
 				return x;
 			replaced[i] |= x > 0;
@@ -388,10 +396,7 @@ int dns_sync(struct nsh *h, const char *vpc_id, json_t *only, struct err *e)
 		pid = 0;
 	}
 	if (!pid) {
-		for (size_t i = 0; i < ARRAY_SIZE(all_dirs); i++) {
-			snprintf(path, sizeof(path), "%s/%s", dir, all_dirs[i]);
-			sweep_dir(path, NULL, NULL);
-		}
+		sweep_emptied(dir);
 		return (r = start(dir, h->fd, e)) < 0 ? r : 0;
 	}
 	return 0;

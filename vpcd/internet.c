@@ -150,33 +150,35 @@ static bool eni_public_route(struct nsh *h, json_t *eni, const char *region, str
  * change, deletions first (an address can move from one ENI to another in one request). */
 static int region_eni_routes(struct nsh *h, const char *region, json_t *only, json_t *changed, struct err *e)
 {
-	size_t n = json_object_size(only), k = 0;
-	_cleanup_free_ struct nl_route *was = calloc(n ? n : 1, sizeof(*was)), *now = calloc(n ? n : 1, sizeof(*now));
-	_cleanup_free_ bool *had = calloc(n ? n : 1, sizeof(*had)), *has = calloc(n ? n : 1, sizeof(*has));
+	struct {
+		struct nl_route was, now;
+		bool had, has;
+	} *v = calloc(json_object_size(only) + 1, sizeof(*v));
+	size_t n = 0;
 	const char *id;
 	json_t *x;
-	int r;
-	if (!was || !now || !had || !has)
+	int r = 0;
+	if (!v)
 		return -ENOMEM;
 	json_object_foreach(only, id, x)
 	{
 		json_t *old = json_object_get(changed, id);
-		had[k] = json_is_object(old) && eni_public_route(h, old, region, &was[k]);
-		has[k] = eni_public_route(h, obj_get_type(id, "eni"), region, &now[k]);
-		k++;
+		v[n].had = json_is_object(old) && eni_public_route(h, old, region, &v[n].was);
+		v[n].has = eni_public_route(h, obj_get_type(id, "eni"), region, &v[n].now);
+		n++;
 	}
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && r == 0; i++) {
 		bool kept = false; /* still routed, by this ENI or another of the request */
-		for (size_t j = 0; j < n && had[i] && !kept; j++)
-			kept = has[j] && now[j].dst == was[i].dst;
-		if (had[i] && !kept && (r = nl_route_del(h, &was[i], e)) < 0)
-			return r;
+		for (size_t j = 0; j < n && v[i].had && !kept; j++)
+			kept = v[j].has && v[j].now.dst == v[i].was.dst;
+		if (v[i].had && !kept)
+			r = nl_route_del(h, &v[i].was, e);
 	}
-	for (size_t i = 0; i < n; i++)
-		if (has[i] && !(had[i] && was[i].dst == now[i].dst && was[i].oif == now[i].oif) &&
-		    (r = nl_route_add(h, &now[i], e)) < 0)
-			return r;
-	return 0;
+	for (size_t i = 0; i < n && r == 0; i++)
+		if (v[i].has && !(v[i].had && v[i].was.dst == v[i].now.dst && v[i].was.oif == v[i].now.oif))
+			r = nl_route_add(h, &v[i].now, e);
+	free(v);
+	return r;
 }
 
 int sync_region(const char *region, json_t *changed, struct err *e)

@@ -20,9 +20,12 @@ json_t *obj_get_type(const char *id, const char *type)
  * a request touched, before each pick and at commit and rollback. Keys are "scope address". */
 #define ADDR_KEY 96
 
+/* Every index of the model, for making and freeing them together. */
+#define MODEL_INDEXES {&V->by_vpc, &V->by_type, &V->tails, &V->addr_owner, &V->addr_held, &V->addr_hint}
+
 static void indexes_ready(void)
 {
-	json_t **ix[] = {&V->by_vpc, &V->by_type, &V->tails, &V->addr_owner, &V->addr_held, &V->addr_hint};
+	json_t **ix[] = MODEL_INDEXES;
 	for (size_t i = 0; i < ARRAY_SIZE(ix); i++)
 		if (!*ix[i])
 			*ix[i] = json_object();
@@ -161,7 +164,7 @@ static void index_update(const char *id, json_t *old, json_t *new)
 
 void model_index_free(void)
 {
-	json_t **ix[] = {&V->by_vpc, &V->by_type, &V->tails, &V->addr_owner, &V->addr_held, &V->addr_hint};
+	json_t **ix[] = MODEL_INDEXES;
 	for (size_t i = 0; i < ARRAY_SIZE(ix); i++) {
 		json_decref(*ix[i]);
 		*ix[i] = NULL;
