@@ -29,7 +29,7 @@ struct ec2d {
 	int kvm; /* -1 not probed, 0 TCG, 1 KVM runs guests */
 	json_t *images; /* ImageId -> image (image.json plus ImageId, _dir) */
 	json_t *consoles; /* instance id -> console drain (pointer as integer) */
-	json_t *imds; /* vpc id -> metadata listener (pointer as integer) */
+	json_t *imds; /* vpc id -> the metadata service's listening socket (fd), the front's copy */
 	json_t *tokens; /* IMDSv2 token -> {instance, expires} */
 };
 
@@ -130,32 +130,47 @@ void instance_died(const char *domain_name);
 void died_enqueue(const char *domain_name);
 void instance_dir(const char *id, char buf[static 512]);
 
-/* imds.c: the metadata service at 169.254.169.254 in every VPC with instances. */
+/* imds.c: the metadata service at 169.254.169.254 in every VPC with instances. The core
+ * half makes each VPC's socket and answers the front's two questions; the front half
+ * (imds_front_main) serves HTTP on the sockets it is given. */
 int imds_ensure(const char *vpc_id, struct err *e);
 void imds_release_unused(void);
-/* Stops the listeners imds_release_unused() let go; called without the lock. */
-void imds_reap(void);
 void imds_stop_all(void);
+int h_imds_get(struct ereq *, json_t **, struct err *);
+int h_imds_token(struct ereq *, json_t **, struct err *);
+int imds_front_main(int argc, char **argv);
+
+/* fronts.c: the unprivileged fronts (netlib/front.h), and what each may ask the core. */
+enum front_role { FRONT_API, FRONT_IMDS };
+bool front_may(enum front_role role, const char *action);
+int imds_front_start(struct err *e);
+/* Hands the VPC's listening socket to the metadata front (fd -1: it closes the VPC's). */
+void imds_front_listen(const char *vpc, int fd);
+json_t *fronts_describe(void);
 
 /* server.c */
 int ec2d_dispatch(const char *action, const char *region, json_t *params, int fd, json_t **ret,
 		  struct err *e);
 int server_listen(const char *path, struct err *e);
 void server_run(int lfd);
+/* Serves a front's core socket from a thread: only `uid`, only what front_may() lets `role` ask. */
+void server_start_front(int lfd, enum front_role role, uid_t uid);
 void died_worker_start(void);
 /* instance.c: after libvirtd restarted, reconnect and find the running instances again. */
 void instances_refresh(void);
 extern bool domain_lost;
 
-/* http.c: the EC2 Query API on ADDRESS:PORT; credentials from the file, or generated into
- * <run-dir>/credentials. */
-/* Serves the Query API on `listen` (ADDR:PORT). A connection idle for `timeout` seconds is
- * closed; at most HTTP_MAX_CONNECTIONS are open at once, each with a bounded memory pool. */
+/* fronts.c: the EC2 Query API on `listen` (ADDR:PORT), served by the api front (http.c);
+ * credentials from the file, or generated into <run-dir>/credentials. A connection idle for
+ * `timeout` seconds is closed. */
 int http_start(const char *listen, const char *creds_path, unsigned timeout, struct err *e);
 extern char http_endpoint[96], http_credentials[600]; /* "" when not listening */
-/* identity.c: STS and IAM for the caller of an access key (in `profile` of the credentials). */
+/* http.c: the api front's main (`ec2d front api`). */
+int http_front_main(int argc, char **argv);
+/* identity.c: STS and IAM for the caller of an access key (in `profile` of the credentials),
+ * in the api front; `created` is the credentials file's time, the user's CreateDate. */
 int identity_call(const char *service, const char *action, const char *access_key, const char *profile,
-		  json_t *params, json_t **ret, struct err *e);
+		  long long created, json_t *params, json_t **ret, struct err *e);
 
 /* teardown */
 int ec2d_teardown(const char *prefix, const char *state_dir, struct err *e);

@@ -1,21 +1,28 @@
-/* The EC2 Query API over HTTP (libmicrohttpd), so that the aws CLI, boto3 and the SDKs drive
- * the lab with --endpoint-url; STS and IAM's identity calls on the same endpoint, told apart
- * by the SigV4 scope's service name. Every request is SigV4-verified; its form (POST body or query
- * string) becomes the same parameter object the CLI sends over the unix socket, and it goes to
- * the same dispatch (ec2d's actions, or vpcd's through its socket). The untrusted-input
- * parsing lives in ec2d/api/ (fuzzed); this file only moves bytes between MHD and it. */
+/* The api front (`ec2d front api`, netlib/front.h): the EC2 Query API over HTTP
+ * (libmicrohttpd), so that the aws CLI, boto3 and the SDKs drive the lab with --endpoint-url;
+ * STS and IAM's identity calls on the same endpoint, told apart by the SigV4 scope's service
+ * name. It runs without privilege, on the socket and credentials the core gave it. Every
+ * request is SigV4-verified; its form (POST body or query string) becomes the same parameter
+ * object the CLI sends, and goes to the core over the RPC of its own socket (/core.sock in its
+ * chroot). The untrusted-input parsing lives in ec2d/api/ (fuzzed); this file only moves
+ * bytes between MHD, it and the core. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include "api.h"
 #include "cleanup.h"
 #include "ec2d.h"
+#include "front.h"
 #include "log.h"
+#include "rpc.h"
 
 /* The headers of a signed EC2 request are a few KiB; the body is gathered apart, bounded by
  * API_FORM_MAX_BYTES. 512 connections of 256 KiB bound what clients can pin to 128 MiB. */
@@ -31,10 +38,24 @@ struct http {
 	struct MHD_Daemon *d;
 	struct api_model *models[NSERVICES];
 	struct api_creds *creds;
+	long long created; /* the credentials file's mtime: the IAM user's CreateDate */
 };
 
 static struct http H;
-char http_endpoint[96], http_credentials[600];
+
+/* An EC2 action, done by the core. */
+static int core_call(const char *action, const char *region, json_t *params, json_t **ret, struct err *e)
+{
+	_cleanup_json_ json_t *req = json_pack("{s:s, s:s, s:O}", "Action", action, "Region", region,
+					       "Params", params);
+	int r = rpc_call_stream("/core.sock", req, NULL, NULL, ret, e);
+	if (r < 0 && r != -EREMOTE) {
+		struct err why = *e;
+		err_set(e, "ServiceUnavailable", "ec2d's core does not answer (%s)",
+			err_isset(&why) ? why.msg : strerror(-r));
+	}
+	return r;
+}
 
 struct call {
 	char *uri; /* raw, as received */
@@ -188,9 +209,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	if (api_params_from_query(m, action, kv, &params, &e) < 0)
 		return send_error(c, m, &e, rid);
 	json_t *result = NULL;
-	r = svc > 0 ? identity_call(services[svc], action, key, api_creds_profile(H.creds, key), params,
-				    &result, &e)
-		    : ec2d_dispatch(action, region, params, -1, &result, &e);
+	r = svc > 0 ? identity_call(services[svc], action, key, api_creds_profile(H.creds, key), H.created,
+				    params, &result, &e)
+		    : core_call(action, region, params, &result, &e);
 	if (r < 0) {
 		if (!err_isset(&e))
 			err_set(&e, "InternalError", "%s failed", action);
@@ -205,46 +226,61 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	return send_body(c, 200, xml, xlen);
 }
 
-int http_start(const char *listen, const char *creds_path, unsigned timeout, struct err *e)
+/* `ec2d front api --root DIR --timeout S`: the listening socket on FRONT_FIRST_FD, the
+ * credentials file on the next. */
+int http_front_main(int argc, char **argv)
 {
-	char host[64];
-	unsigned port;
-	const char *colon = strrchr(listen, ':');
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	if (!colon || (size_t)(colon - listen) >= sizeof(host) || sscanf(colon + 1, "%u", &port) != 1 ||
-	    port > 65535)
-		return err_set(e, "InvalidParameterValue", "--listen '%s': ADDRESS:PORT", listen);
-	snprintf(host, sizeof(host), "%.*s", (int)(colon - listen), listen);
-	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
-		return err_set(e, "InvalidParameterValue", "--listen '%s': '%s' is not an IPv4 address", listen, host);
-	sa.sin_port = htons((uint16_t)port);
-	int r;
-	for (size_t i = 0; i < NSERVICES; i++)
-		if ((r = api_model_load_service(services[i], &H.models[i], e)) < 0)
-			return r;
-	char path[600];
-	if (creds_path && *creds_path) {
-		r = api_creds_load(creds_path, &H.creds, e);
-	} else {
-		snprintf(path, sizeof(path), "%s/credentials", E->run_dir);
-		r = api_creds_generate(path, &H.creds, e);
+	static const struct option opts[] = {{"root", 1, 0, 'r'}, {"timeout", 1, 0, 't'}, {0, 0, 0, 0}};
+	const char *root = NULL;
+	unsigned timeout = 60;
+	int c, r;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'r')
+			root = optarg;
+		else if (c == 't')
+			timeout = (unsigned)strtoul(optarg, NULL, 10);
+		else
+			return 2;
 	}
-	if (r < 0)
-		return r;
+	const char *parent = getenv("VPCLAB_FRONT_PARENT");
+	struct err e = {0};
+	char creds[64];
+	struct stat st;
+	snprintf(creds, sizeof(creds), "/proc/self/fd/%d", FRONT_FIRST_FD + 1);
+	if (!root || !parent) {
+		log_error("api front: started without --root or a parent");
+		return 2;
+	}
+	if ((r = api_creds_load(creds, &H.creds, &e)) < 0)
+		goto fail;
+	H.created = fstat(FRONT_FIRST_FD + 1, &st) == 0 ? (long long)st.st_mtime : 0;
+	for (size_t i = 0; i < NSERVICES; i++)
+		if ((r = api_model_load_service(services[i], &H.models[i], &e)) < 0)
+			goto fail;
+	if ((r = front_drop(root, FRONT_FIRST_FD, (pid_t)atol(parent), &e)) < 0)
+		goto fail;
 	H.d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY, 0, NULL, NULL,
-			       handle, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE, 4u,
-			       MHD_OPTION_URI_LOG_CALLBACK, uri_logger, NULL,
+			       handle, NULL, MHD_OPTION_LISTEN_SOCKET, FRONT_FIRST_FD,
+			       MHD_OPTION_THREAD_POOL_SIZE, 4u, MHD_OPTION_URI_LOG_CALLBACK, uri_logger, NULL,
 			       MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
 			       MHD_OPTION_CONNECTION_TIMEOUT, timeout,
 			       MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
 			       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
 			       MHD_OPTION_END);
-	if (!H.d)
-		return err_set(e, "InternalError", "cannot listen on %s: %m", listen);
-	/* Port 0 picks a free port (tests): describe-lab tells which. */
-	const union MHD_DaemonInfo *di = MHD_get_daemon_info(H.d, MHD_DAEMON_INFO_BIND_PORT);
-	snprintf(http_endpoint, sizeof(http_endpoint), "http://%s:%u", host, di ? di->port : port);
-	snprintf(http_credentials, sizeof(http_credentials), "%s", creds_path && *creds_path ? creds_path : path);
-	log_info("EC2 API on %s (credentials: %s)", http_endpoint, http_credentials);
+	if (!H.d) {
+		err_set(&e, "InternalError", "api front: libmicrohttpd does not start: %m");
+		goto fail;
+	}
+	/* Until the core goes (its end of the channel closes). */
+	char msg[FRONT_MSG_MAX + 1];
+	int fd;
+	while (front_recv(FRONT_CHANNEL_FD, msg, sizeof(msg), &fd) > 0)
+		if (fd >= 0)
+			close(fd);
+	MHD_stop_daemon(H.d);
 	return 0;
+fail:
+	log_error("api front: %s", e.msg);
+	return 1;
 }

@@ -7,7 +7,6 @@
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include "ec2d.h"
 
 static void user_of(const char *profile, char name[static 64])
@@ -28,7 +27,7 @@ static void user_id(const char *access_key, char buf[static 32])
 }
 
 int identity_call(const char *service, const char *action, const char *access_key, const char *profile,
-		  json_t *params, json_t **ret, struct err *e)
+		  long long created, json_t *params, json_t **ret, struct err *e)
 {
 	char name[64], uid[32], arn[160];
 	user_of(profile, name);
@@ -42,10 +41,8 @@ int identity_call(const char *service, const char *action, const char *access_ke
 		const char *want = json_string_value(json_object_get(params, "UserName"));
 		if (want && strcmp(want, name))
 			return err_set(e, "NoSuchEntity", "The user with name %s cannot be found.", want);
-		struct stat st;
-		json_int_t created = stat(http_credentials, &st) == 0 ? (json_int_t)st.st_mtime : 0;
 		*ret = json_pack("{s:{s:s, s:s, s:s, s:s, s:I}}", "User", "Path", "/", "UserName", name,
-				 "UserId", uid, "Arn", arn, "CreateDate", created);
+				 "UserId", uid, "Arn", arn, "CreateDate", (json_int_t)created);
 		return 0;
 	}
 	if (!strcmp(service, "iam") && !strcmp(action, "ListAccountAliases")) {

@@ -1,12 +1,17 @@
 /* The instance metadata service: 169.254.169.254:80 inside every VPC namespace that has
  * instances (vpcd puts the address on the namespace's lo; traffic from a subnet reaches it
- * through the router). One socket per VPC, served by libmicrohttpd. The caller is known by the
- * VPC the socket is in and the packet's source address, which the VPC's anti-spoofing sets make
- * trustworthy: each instance sees only its own data. IMDSv1 and IMDSv2 (PUT /latest/api/token)
- * are both accepted, as with HttpTokens=optional. */
+ * through the router). Two halves:
+ * - the core (imds_ensure, h_imds_get, h_imds_token) makes one listening socket per VPC in
+ *   its namespace and hands it to the front; it knows the instances and the IMDSv2 tokens;
+ * - the front (imds_front_main, `ec2d front imds`, unprivileged: netlib/front.h) serves HTTP
+ *   on those sockets, one libmicrohttpd daemon per VPC, and asks the core who is calling.
+ * The caller is known by the VPC the socket is in and the packet's source address, which the
+ * VPC's anti-spoofing sets make trustworthy: each instance sees only its own data. IMDSv1 and
+ * IMDSv2 (PUT /latest/api/token) are both accepted, as with HttpTokens=optional. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <microhttpd.h>
 #include <sched.h>
 #include <stdio.h>
@@ -19,13 +24,17 @@
 #include "b64.h"
 #include "cleanup.h"
 #include "ec2d.h"
+#include "front.h"
+#include "log.h"
+#include "rpc.h"
 
 #define IMDS_IP "169.254.169.254"
 #define TOKEN_TTL_MAX 21600
 
+/* --- the front ---------------------------------------------------------------------------- */
+
 struct listener {
 	char vpc[32];
-	int fd;
 	struct MHD_Daemon *d;
 };
 
@@ -91,16 +100,12 @@ static json_t *tree(json_t *inst, json_t *eni, json_t *subnet, json_t *vpc)
 	return md;
 }
 
-static json_t *vpc_first(const char *region, const char *action, const char *ids_key, const char *id,
-			 const char *list_key)
+/* One question to the core, on the front's socket. */
+static int core_ask(const char *action, json_t *params, json_t **ret)
 {
-	json_t *res = NULL;
-	struct err ignored = {0};
-	if (vpc_call(region, action, json_pack("{s:[s]}", ids_key, id), &res, &ignored) < 0)
-		return json_object();
-	json_t *o = json_incref(json_array_get(json_object_get(res, list_key), 0));
-	json_decref(res);
-	return o ? o : json_object();
+	struct err e = {0};
+	_cleanup_json_ json_t *req = json_pack("{s:s, s:o}", "Action", action, "Params", params);
+	return rpc_call_stream("/core.sock", req, NULL, NULL, ret, &e);
 }
 
 static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -117,32 +122,7 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *ur
 	char ip[INET_ADDRSTRLEN] = "";
 	if (ci && ci->client_addr->sa_family == AF_INET)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)ci->client_addr)->sin_addr, ip, sizeof(ip));
-
-	/* Who is asking: the running instance with this address in this VPC. */
-	pthread_mutex_lock(&E->lock);
-	json_t *inst = NULL, *o;
-	const char *id;
-	json_object_foreach(store_objects(E->store), id, o)
-	{
-		if (!strcmp(jstr(o, "_type"), "instance") && !strcmp(jstr(o, "VpcId"), l->vpc) &&
-		    !strcmp(jstr(o, "PrivateIpAddress"), ip) &&
-		    strcmp(jstr(json_object_get(o, "State"), "Name"), "terminated") != 0) {
-			inst = json_deep_copy(o);
-			break;
-		}
-	}
-	/* IMDSv2: a token is tied to the instance that asked for it. */
 	const char *token = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-aws-ec2-metadata-token");
-	bool token_ok = false;
-	if (inst && token) {
-		json_t *t = json_object_get(E->tokens, token);
-		token_ok = t && !strcmp(jstr(t, "InstanceId"), jstr(inst, "InstanceId")) &&
-			   json_integer_value(json_object_get(t, "Expires")) > time(NULL);
-	}
-	pthread_mutex_unlock(&E->lock);
-	if (!inst)
-		return reply(c, MHD_HTTP_FORBIDDEN, "Forbidden\n", NULL);
-	_cleanup_json_ json_t *instj = inst;
 
 	if (!strcmp(method, "PUT")) {
 		if (strcmp(url, "/latest/api/token") != 0)
@@ -155,26 +135,27 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *ur
 		long ttl = ttl_s ? strtol(ttl_s, &end, 10) : 0;
 		if (!ttl_s || *end || ttl < 1 || ttl > TOKEN_TTL_MAX)
 			return reply(c, MHD_HTTP_BAD_REQUEST, "Bad Request\n", NULL);
-		unsigned char raw[33];
-		if (getrandom(raw, sizeof(raw), 0) != sizeof(raw))
-			return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Internal Server Error\n", NULL);
-		_cleanup_free_ char *tok = b64_encode(raw, sizeof(raw));
-		pthread_mutex_lock(&E->lock);
-		/* Expired tokens go as new ones come. */
-		const char *k;
-		json_t *v, *tmp;
-		json_object_foreach_safe(E->tokens, tmp, k, v) if (json_integer_value(json_object_get(v, "Expires")) <= time(NULL))
-			json_object_del(E->tokens, k);
-		json_object_set_new(E->tokens, tok,
-				    json_pack("{s:s, s:I}", "InstanceId", jstr(inst, "InstanceId"), "Expires",
-					      (json_int_t)(time(NULL) + ttl)));
-		pthread_mutex_unlock(&E->lock);
-		return reply(c, MHD_HTTP_OK, tok, ttl_s);
+		_cleanup_json_ json_t *res = NULL;
+		if (core_ask("ImdsToken", json_pack("{s:s, s:s, s:I}", "VpcId", l->vpc, "SourceIp", ip, "Ttl",
+						    (json_int_t)ttl), &res) < 0)
+			return reply(c, MHD_HTTP_FORBIDDEN, "Forbidden\n", NULL);
+		return reply(c, MHD_HTTP_OK, jstr(res, "Token"), ttl_s);
 	}
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
 		return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, "Method Not Allowed\n", NULL);
-	if (token && !token_ok)
+
+	/* Who is asking (the running instance with this address in this VPC), and, past the
+	 * user data, its interface, subnet and VPC. */
+	bool network = strcmp(url, "/latest/user-data") != 0;
+	_cleanup_json_ json_t *res = NULL;
+	json_t *q = json_pack("{s:s, s:s, s:b}", "VpcId", l->vpc, "SourceIp", ip, "Network", network);
+	if (token)
+		json_object_set_new(q, "Token", json_string(token));
+	if (core_ask("ImdsGet", q, &res) < 0)
+		return reply(c, MHD_HTTP_FORBIDDEN, "Forbidden\n", NULL);
+	if (token && !json_is_true(json_object_get(res, "TokenValid")))
 		return reply(c, MHD_HTTP_UNAUTHORIZED, "Unauthorized\n", NULL);
+	json_t *inst = json_object_get(res, "Instance");
 
 	if (!strcmp(url, "/") )
 		return reply(c, MHD_HTTP_OK, "latest", NULL);
@@ -193,8 +174,7 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *ur
 		return ret;
 	}
 	const char *region = jstr(inst, "_region");
-	_cleanup_json_ json_t *eni = vpc_first(region, "DescribeNetworkInterfaces", "NetworkInterfaceIds",
-					       jstr(inst, "_eni"), "NetworkInterfaces");
+	json_t *eni = json_object_get(res, "NetworkInterface");
 	if (!strcmp(url, "/latest/dynamic/instance-identity/document")) {
 		_cleanup_json_ json_t *doc = json_pack(
 			"{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:n, s:s, s:s}", "accountId", OWNER_ID,
@@ -213,9 +193,7 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *ur
 	if (strncmp(url, "/latest/meta-data", 17) != 0 || (url[17] && url[17] != '/'))
 		return reply(c, MHD_HTTP_NOT_FOUND, "Not Found\n", NULL);
 
-	_cleanup_json_ json_t *subnet = vpc_first(region, "DescribeSubnets", "SubnetIds", jstr(inst, "SubnetId"), "Subnets");
-	_cleanup_json_ json_t *vpc = vpc_first(region, "DescribeVpcs", "VpcIds", jstr(inst, "VpcId"), "Vpcs");
-	_cleanup_json_ json_t *root = tree(inst, eni, subnet, vpc);
+	_cleanup_json_ json_t *root = tree(inst, eni, json_object_get(res, "Subnet"), json_object_get(res, "Vpc"));
 	json_t *node = root;
 	char path[512];
 	snprintf(path, sizeof(path), "%s", url + 17);
@@ -246,6 +224,85 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *ur
 	fclose(f);
 	return reply(c, MHD_HTTP_OK, list, NULL);
 }
+
+/* Listeners by VPC, the channel's thread's alone. */
+static struct listener **ls;
+static size_t nls;
+
+static void front_listen(const char *vpc, int fd)
+{
+	for (size_t i = 0; i < nls; i++)
+		if (!strcmp(ls[i]->vpc, vpc)) {
+			close(fd); /* a start-up resend of one already served */
+			return;
+		}
+	struct listener *l = calloc(1, sizeof(*l)), **nv = realloc(ls, (nls + 1) * sizeof(*ls));
+	if (!l || !nv) {
+		free(l);
+		close(fd);
+		return;
+	}
+	ls = nv;
+	snprintf(l->vpc, sizeof(l->vpc), "%.31s", vpc);
+	l->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, serve, l,
+				MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+				MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_END);
+	if (!l->d) {
+		log_error("imds front: cannot serve %s", vpc);
+		close(fd);
+		free(l);
+		return;
+	}
+	ls[nls++] = l;
+}
+
+static void front_close(const char *vpc)
+{
+	for (size_t i = 0; i < nls; i++)
+		if (!strcmp(ls[i]->vpc, vpc)) {
+			MHD_stop_daemon(ls[i]->d); /* closes the socket it was given */
+			free(ls[i]);
+			ls[i] = ls[--nls];
+			return;
+		}
+}
+
+/* `ec2d front imds --root DIR`: sockets come on the channel as "listen <vpc>" with the fd,
+ * and go with "close <vpc>". */
+int imds_front_main(int argc, char **argv)
+{
+	static const struct option opts[] = {{"root", 1, 0, 'r'}, {0, 0, 0, 0}};
+	const char *root = NULL, *parent = getenv("VPCLAB_FRONT_PARENT");
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 'r')
+			return 2;
+		root = optarg;
+	}
+	struct err e = {0};
+	if (!root || !parent) {
+		log_error("imds front: started without --root or a parent");
+		return 2;
+	}
+	if (front_drop(root, FRONT_CHANNEL_FD, (pid_t)atol(parent), &e) < 0) {
+		log_error("imds front: %s", e.msg);
+		return 1;
+	}
+	char msg[FRONT_MSG_MAX + 1];
+	int fd;
+	while (front_recv(FRONT_CHANNEL_FD, msg, sizeof(msg), &fd) > 0) {
+		if (!strncmp(msg, "listen ", 7) && fd >= 0)
+			front_listen(msg + 7, fd);
+		else if (!strncmp(msg, "close ", 6))
+			front_close(msg + 6);
+		else if (fd >= 0)
+			close(fd);
+	}
+	return 0;
+}
+
+/* --- the core ----------------------------------------------------------------------------- */
 
 /* Called with the lock held. */
 int imds_ensure(const char *vpc_id, struct err *e)
@@ -278,19 +335,9 @@ int imds_ensure(const char *vpc_id, struct err *e)
 		abort(); /* a thread left in another namespace would make every later socket wrong */
 	if (r < 0)
 		goto out;
-	struct listener *l = calloc(1, sizeof(*l));
-	snprintf(l->vpc, sizeof(l->vpc), "%s", vpc_id);
-	l->fd = fd;
-	l->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, serve, l,
-				MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-				MHD_OPTION_END);
-	if (!l->d) {
-		free(l);
-		r = err_set(e, "InternalError", "cannot start the metadata service of %s", vpc_id);
-		goto out;
-	}
+	json_object_set_new(E->imds, vpc_id, json_integer(fd));
+	imds_front_listen(vpc_id, fd);
 	fd = -1;
-	json_object_set_new(E->imds, vpc_id, json_integer((json_int_t)(uintptr_t)l));
 out:
 	if (fd >= 0)
 		close(fd);
@@ -299,32 +346,6 @@ out:
 	if (self >= 0)
 		close(self);
 	return r;
-}
-
-static void listener_stop(struct listener *l)
-{
-	/* MHD closes the listening socket it was given. */
-	MHD_stop_daemon(l->d);
-	free(l);
-}
-
-/* Listeners taken out of E->imds, stopped by imds_reap() once the lock is released:
- * MHD_stop_daemon waits for the listener's thread, which may itself be waiting for the lock
- * (a guest's request in flight). */
-static pthread_mutex_t stale_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct listener *stale[256];
-static size_t nstale;
-
-void imds_reap(void)
-{
-	for (;;) {
-		pthread_mutex_lock(&stale_lock);
-		struct listener *l = nstale ? stale[--nstale] : NULL;
-		pthread_mutex_unlock(&stale_lock);
-		if (!l)
-			return;
-		listener_stop(l);
-	}
 }
 
 /* Called with the lock held: VPCs without instances keep no socket (it would keep a deleted
@@ -340,11 +361,8 @@ void imds_release_unused(void)
 			!strcmp(jstr(o, "_type"), "instance") && !strcmp(jstr(o, "VpcId"), vpc) &&
 			strcmp(jstr(json_object_get(o, "State"), "Name"), "terminated") != 0;
 		if (!used) {
-			struct listener *l = (struct listener *)(uintptr_t)json_integer_value(v);
-			pthread_mutex_lock(&stale_lock);
-			if (nstale < sizeof(stale) / sizeof(stale[0]))
-				stale[nstale++] = l;
-			pthread_mutex_unlock(&stale_lock);
+			imds_front_listen(vpc, -1);
+			close((int)json_integer_value(v));
 			json_object_del(E->imds, vpc);
 		}
 	}
@@ -356,7 +374,93 @@ void imds_stop_all(void)
 	json_t *v, *tmp;
 	json_object_foreach_safe(E->imds, tmp, vpc, v)
 	{
-		listener_stop((struct listener *)(uintptr_t)json_integer_value(v));
+		imds_front_listen(vpc, -1);
+		close((int)json_integer_value(v));
 		json_object_del(E->imds, vpc);
 	}
+}
+
+/* Called with the lock held: the running instance at `ip` in `vpc`, a copy. */
+static json_t *caller(json_t *params, struct err *e)
+{
+	const char *vpc = jstr(params, "VpcId"), *ip = jstr(params, "SourceIp"), *id;
+	json_t *o;
+	json_object_foreach(store_objects(E->store), id, o)
+	{
+		if (!strcmp(jstr(o, "_type"), "instance") && !strcmp(jstr(o, "VpcId"), vpc) &&
+		    !strcmp(jstr(o, "PrivateIpAddress"), ip) &&
+		    strcmp(jstr(json_object_get(o, "State"), "Name"), "terminated") != 0)
+			return json_deep_copy(o);
+	}
+	err_set(e, "InvalidInstanceID.NotFound", "no instance at %s in %s", ip, vpc);
+	return NULL;
+}
+
+static json_t *vpc_first(const char *region, const char *action, const char *ids_key, const char *id,
+			 const char *list_key)
+{
+	json_t *res = NULL;
+	struct err ignored = {0};
+	if (vpc_call(region, action, json_pack("{s:[s]}", ids_key, id), &res, &ignored) < 0)
+		return json_object();
+	json_t *o = json_incref(json_array_get(json_object_get(res, list_key), 0));
+	json_decref(res);
+	return o ? o : json_object();
+}
+
+/* ImdsGet {VpcId, SourceIp, Token?, Network}: the caller, whether its token holds, and (with
+ * Network) its interface, subnet and VPC. */
+int h_imds_get(struct ereq *rq, json_t **ret, struct err *e)
+{
+	const char *token = json_string_value(json_object_get(rq->params, "Token"));
+	pthread_mutex_lock(&E->lock);
+	json_t *inst = caller(rq->params, e);
+	bool token_ok = false;
+	if (inst && token) {
+		json_t *t = json_object_get(E->tokens, token);
+		token_ok = t && !strcmp(jstr(t, "InstanceId"), jstr(inst, "InstanceId")) &&
+			   json_integer_value(json_object_get(t, "Expires")) > time(NULL);
+	}
+	pthread_mutex_unlock(&E->lock);
+	if (!inst)
+		return -ENOENT;
+	*ret = json_pack("{s:o, s:b}", "Instance", inst, "TokenValid", token_ok);
+	if (json_is_true(json_object_get(rq->params, "Network"))) {
+		const char *region = jstr(inst, "_region");
+		json_object_set_new(*ret, "NetworkInterface",
+				    vpc_first(region, "DescribeNetworkInterfaces", "NetworkInterfaceIds",
+					      jstr(inst, "_eni"), "NetworkInterfaces"));
+		json_object_set_new(*ret, "Subnet", vpc_first(region, "DescribeSubnets", "SubnetIds",
+							      jstr(inst, "SubnetId"), "Subnets"));
+		json_object_set_new(*ret, "Vpc", vpc_first(region, "DescribeVpcs", "VpcIds", jstr(inst, "VpcId"), "Vpcs"));
+	}
+	return 0;
+}
+
+/* ImdsToken {VpcId, SourceIp, Ttl}: a new IMDSv2 token, tied to the calling instance. */
+int h_imds_token(struct ereq *rq, json_t **ret, struct err *e)
+{
+	json_int_t ttl = json_integer_value(json_object_get(rq->params, "Ttl"));
+	if (ttl < 1 || ttl > TOKEN_TTL_MAX)
+		return err_set(e, "InvalidParameterValue", "Ttl must be 1 to %d seconds", TOKEN_TTL_MAX);
+	unsigned char raw[33];
+	if (getrandom(raw, sizeof(raw), 0) != sizeof(raw))
+		return err_set(e, "InternalError", "getrandom: %m");
+	_cleanup_free_ char *tok = b64_encode(raw, sizeof(raw));
+	pthread_mutex_lock(&E->lock);
+	_cleanup_json_ json_t *inst = caller(rq->params, e);
+	if (inst) {
+		/* Expired tokens go as new ones come. */
+		const char *k;
+		json_t *v, *tmp;
+		json_object_foreach_safe(E->tokens, tmp, k, v) if (json_integer_value(json_object_get(v, "Expires")) <= time(NULL))
+			json_object_del(E->tokens, k);
+		json_object_set_new(E->tokens, tok, json_pack("{s:s, s:I}", "InstanceId", jstr(inst, "InstanceId"),
+							      "Expires", (json_int_t)(time(NULL) + ttl)));
+	}
+	pthread_mutex_unlock(&E->lock);
+	if (!inst)
+		return -ENOENT;
+	*ret = json_pack("{s:s}", "Token", tok);
+	return 0;
 }

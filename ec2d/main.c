@@ -28,6 +28,7 @@ struct ec2d *E;
 static int cmd_serve(int argc, char **argv);
 static int cmd_teardown(int argc, char **argv);
 static int cmd_exec(int argc, char **argv);
+static int cmd_front(int argc, char **argv);
 static int prep_run_instances(json_t *params, struct err *e);
 static int prep_import_key_pair(json_t *params, struct err *e);
 static void show_console(json_t *result);
@@ -35,6 +36,7 @@ static void show_console(json_t *result);
 static const struct verb verbs[] = {
 	{"serve", NULL, "run the daemon in the foreground", cmd_serve, NULL, true},
 	{"teardown", NULL, "remove every libvirt domain and file carrying a prefix", cmd_teardown, NULL, true},
+	{"front", NULL, "(started by serve) an unprivileged front: api or imds", cmd_front, NULL, true},
 	{"describe-lab", "", "the prefix, paths, libvirt and images in use", NULL, NULL, true},
 	{"run-instances",
 	 "image-id! instance-type count min-count:i max-count:i subnet-id private-ip-address security-group-ids:l user-data key-name client-token tag-specifications:L associate-public-ip-address:b no-associate-public-ip-address:b network-interfaces:L dry-run:b",
@@ -90,6 +92,7 @@ int h_describe_lab(struct ereq *rq, json_t **ret, struct err *e)
 			 E->state_dir, "RunDir", E->run_dir, "Socket", sock, "ImagesDir", E->images_dir,
 			 "LxcUri", E->lxc_uri, "QemuUri", E->qemu_uri, "VmAccel",
 			 E->kvm < 0 ? "not probed yet" : E->kvm ? "kvm" : "tcg", "Images", imgs);
+	json_object_set_new(*ret, "Fronts", fronts_describe());
 	return 0;
 }
 
@@ -410,6 +413,10 @@ static int cmd_serve(int argc, char **argv)
 		return 1;
 	}
 	images_load(&e);
+	if ((r = imds_front_start(&e)) < 0) {
+		log_error("%s", e.msg);
+		return 1;
+	}
 	pthread_mutex_lock(&d.lock);
 	r = instances_reconcile(&e);
 	pthread_mutex_unlock(&d.lock);
@@ -432,6 +439,16 @@ static int cmd_serve(int argc, char **argv)
 	log_info("ec2d serving on %s/ec2d.sock (prefix '%s', images in %s)", d.run_dir, d.prefix, d.images_dir);
 	server_run(lfd);
 	return 0;
+}
+
+/* `ec2d front api|imds ...`: what serve starts for the untrusted bytes (fronts.c). */
+static int cmd_front(int argc, char **argv)
+{
+	if (argc >= 2 && !strcmp(argv[1], "api"))
+		return http_front_main(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "imds"))
+		return imds_front_main(argc - 1, argv + 1);
+	return usage_fail("front api|imds: started by ec2d serve, not by hand");
 }
 
 /* --- teardown ------------------------------------------------------------------------------ */

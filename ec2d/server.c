@@ -55,6 +55,8 @@ static const struct action {
 	{"DescribeInstanceTypes", h_describe_instance_types, false},
 	{"DescribeLab", h_describe_lab, false},
 	{"Exec", h_exec, true},
+	{"ImdsGet", h_imds_get, true},
+	{"ImdsToken", h_imds_token, true},
 	{"AttachNetworkInterface", h_attach_network_interface, false},
 	{"DetachNetworkInterface", h_detach_network_interface, false},
 	{"CreateTags", h_create_tags, false},
@@ -110,13 +112,23 @@ int ec2d_dispatch(const char *action, const char *region, json_t *params, int fd
 	pthread_mutex_lock(&E->lock);
 	int r = a->fn(&rq, ret, e);
 	pthread_mutex_unlock(&E->lock);
-	imds_reap();
 	return r;
 }
 
+/* A connection: from the control socket (root or ec2d's own uid), or from a front's socket
+ * (the front user only, and only the actions that front serves). */
+struct conn {
+	int fd;
+	bool front;
+	enum front_role role;
+	uid_t uid;
+};
+
 static void *client(void *arg)
 {
-	int fd = (int)(intptr_t)arg;
+	struct conn cn = *(struct conn *)arg;
+	free(arg);
+	int fd = cn.fd;
 	struct ucred cred;
 	socklen_t cl = sizeof(cred);
 	struct err e = {0};
@@ -125,7 +137,8 @@ static void *client(void *arg)
 	size_t len = 0, cap = 0;
 	struct rpc_request rq = {0};
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || (cred.uid != 0 && cred.uid != getuid()))
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 ||
+	    (cn.front ? cred.uid != cn.uid : cred.uid != 0 && cred.uid != getuid()))
 		goto out;
 	for (;;) {
 		if (len + 4096 > cap) {
@@ -147,8 +160,12 @@ static void *client(void *arg)
 			break;
 	}
 	char *nl = memchr(buf, '\n', len);
-	if (rpc_parse_request(buf, (size_t)(nl - buf), &rq, &e) == 0)
-		ec2d_dispatch(rq.action, rq.region, rq.params, fd, &result, &e);
+	if (rpc_parse_request(buf, (size_t)(nl - buf), &rq, &e) == 0) {
+		if (cn.front && !front_may(cn.role, rq.action))
+			err_set(&e, "InvalidAction", "The action %s is not valid for this web service.", rq.action);
+		else
+			ec2d_dispatch(rq.action, rq.region, rq.params, cn.front ? -1 : fd, &result, &e);
+	}
 	(void)rpc_send_response(fd, err_isset(&e) ? NULL : result, &e);
 	json_decref(result);
 out:
@@ -176,7 +193,7 @@ int server_listen(const char *path, struct err *e)
 	return fd;
 }
 
-void server_run(int lfd)
+static void accept_loop(int lfd, const struct conn *proto)
 {
 	for (;;) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -191,10 +208,34 @@ void server_run(int lfd)
 		pthread_attr_t at;
 		pthread_attr_init(&at);
 		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-		if (pthread_create(&t, &at, client, (void *)(intptr_t)fd) != 0)
-			close(fd);
+		struct conn *cn = malloc(sizeof(*cn));
+		if (cn)
+			*cn = *proto, cn->fd = fd;
+		if (!cn || pthread_create(&t, &at, client, cn) != 0)
+			close(fd), free(cn);
 		pthread_attr_destroy(&at);
 	}
+}
+
+void server_run(int lfd)
+{
+	accept_loop(lfd, &(struct conn){.front = false});
+}
+
+static void *front_accept(void *arg)
+{
+	struct conn *proto = arg;
+	accept_loop(proto->fd, proto);
+	return NULL;
+}
+
+void server_start_front(int lfd, enum front_role role, uid_t uid)
+{
+	struct conn *proto = malloc(sizeof(*proto));
+	*proto = (struct conn){.fd = lfd, .front = true, .role = role, .uid = uid};
+	pthread_t t;
+	if (pthread_create(&t, NULL, front_accept, proto) == 0)
+		pthread_detach(t);
 }
 
 /* --- domains that stopped: from libvirt's event thread to a worker that takes the lock ---- */

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static void cap_freep(cap_t *c)
 {
@@ -60,4 +62,16 @@ int caps_keep(const cap_value_t *caps, int n, const cap_value_t *pass, int m, st
 	/* Keep them across nothing: no exec is expected, and none may inherit them. */
 	prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 	return 0;
+}
+
+void caps_child_bound_drop(const cap_value_t *caps, int n)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2];
+	if (syscall(SYS_capget, &h, d) == 0) {
+		d[CAP_SETPCAP / 32].effective |= 1u << (CAP_SETPCAP % 32);
+		syscall(SYS_capset, &h, d);
+	}
+	for (int i = 0; i < n; i++)
+		prctl(PR_CAPBSET_DROP, caps[i], 0, 0, 0);
 }

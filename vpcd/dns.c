@@ -17,7 +17,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "caps.h"
 #include "cleanup.h"
+#include "front.h"
 #include "vpcd.h"
 
 #define DNSMASQ "/usr/sbin/dnsmasq"
@@ -138,6 +140,8 @@ static int start(const char *dir, int ns_fd, struct err *e)
 			dup2(null, 0), dup2(null, 1);
 		if (setns(ns_fd, CLONE_NEWNET) < 0)
 			_exit(126);
+		static const cap_value_t front_caps[] = FRONT_START_CAPS;
+		caps_child_bound_drop(front_caps, FRONT_START_NCAPS);
 		execl(DNSMASQ, "dnsmasq", conf, (char *)NULL);
 		_exit(127);
 	}

@@ -1,18 +1,24 @@
 /* The internet test host of each region: ICMP echo is the region namespace's own kernel;
  * HTTP on port 80 answers with the caller's source address (like checkip.amazonaws.com),
- * served by libmicrohttpd; TCP port 7 echoes. The sockets are made inside the region
- * namespace and served by threads, so they keep working whatever namespace the main thread
- * is in. */
+ * served by libmicrohttpd; TCP port 7 echoes. The core makes the sockets inside the region
+ * namespace and hands them to the "inet" front (`vpcd front inet`, netlib/front.h), which
+ * serves them without privilege: vpcd's netlink process reads no byte from a client. */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "cleanup.h"
+#include "front.h"
+#include "log.h"
 #include "netns.h"
 #include "vpcd.h"
 
@@ -20,16 +26,18 @@
 #define HTTP_PORT 80
 #define MAX_HOSTS 64
 
+/* In the core: each region's two sockets, kept to give a restarted front. */
 struct host {
 	char region[32];
-	struct MHD_Daemon *httpd;
-	int echo_fd;
-	pthread_t echo_thread;
+	int http_fd, echo_fd;
 };
 
 static struct host hosts[MAX_HOSTS];
 static int nhosts;
+static pthread_mutex_t hosts_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct front *inet_front;
 
+/* --- the front ---------------------------------------------------------------------------- */
 static enum MHD_Result checkip(void *cls, struct MHD_Connection *c, const char *url,
 			       const char *method, const char *version, const char *upload,
 			       size_t *upload_size, void **state)
@@ -51,10 +59,10 @@ static enum MHD_Result checkip(void *cls, struct MHD_Connection *c, const char *
 
 static void *echo_loop(void *arg)
 {
-	struct host *h = arg;
+	int lfd = (int)(intptr_t)arg;
 	struct pollfd p[65];
 	int n = 1;
-	p[0] = (struct pollfd){.fd = h->echo_fd, .events = POLLIN};
+	p[0] = (struct pollfd){.fd = lfd, .events = POLLIN};
 	for (;;) {
 		if (poll(p, (nfds_t)n, -1) < 0)
 			continue;
@@ -69,7 +77,7 @@ static void *echo_loop(void *arg)
 			}
 		}
 		if (p[0].revents & POLLIN) {
-			int fd = accept4(h->echo_fd, NULL, NULL, SOCK_CLOEXEC);
+			int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 			if (fd >= 0 && n < 65)
 				p[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
 			else if (fd >= 0)
@@ -78,6 +86,53 @@ static void *echo_loop(void *arg)
 	}
 	return NULL;
 }
+
+/* `vpcd front inet --root DIR`: "http <region>" and "echo <region>" come with their
+ * sockets; each is served until the core goes. */
+int inet_front_main(int argc, char **argv)
+{
+	static const struct option opts[] = {{"root", 1, 0, 'r'}, {0, 0, 0, 0}};
+	const char *root = NULL, *parent = getenv("VPCLAB_FRONT_PARENT");
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 'r')
+			return 2;
+		root = optarg;
+	}
+	struct err e = {0};
+	if (!root || !parent) {
+		log_error("inet front: started without --root or a parent");
+		return 2;
+	}
+	if (front_drop(root, FRONT_CHANNEL_FD, (pid_t)atol(parent), &e) < 0) {
+		log_error("inet front: %s", e.msg);
+		return 1;
+	}
+	char msg[FRONT_MSG_MAX + 1];
+	int fd;
+	while (front_recv(FRONT_CHANNEL_FD, msg, sizeof(msg), &fd) > 0) {
+		pthread_t t;
+		if (fd < 0)
+			continue;
+		if (!strncmp(msg, "http ", 5)) {
+			if (!MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL, checkip,
+					      NULL, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+					      MHD_OPTION_END)) {
+				log_error("inet front: cannot serve HTTP for %s", msg + 5);
+				close(fd);
+			}
+		} else if (!strncmp(msg, "echo ", 5) &&
+			   pthread_create(&t, NULL, echo_loop, (void *)(intptr_t)fd) == 0) {
+			pthread_detach(t);
+		} else {
+			close(fd);
+		}
+	}
+	return 0;
+}
+
+/* --- the core ----------------------------------------------------------------------------- */
 
 static int listen_in(int ns_fd, uint32_t ip, int port)
 {
@@ -99,6 +154,43 @@ static int listen_in(int ns_fd, uint32_t ip, int port)
 	return fd;
 }
 
+static void send_host(struct front *f, const struct host *h)
+{
+	char msg[64];
+	snprintf(msg, sizeof(msg), "http %s", h->region);
+	front_send(f, msg, h->http_fd);
+	snprintf(msg, sizeof(msg), "echo %s", h->region);
+	front_send(f, msg, h->echo_fd);
+}
+
+/* Every host again, to a front that has just started. */
+static void resend(struct front *f, void *data)
+{
+	(void)data;
+	pthread_mutex_lock(&hosts_lock);
+	for (int i = 0; i < nhosts; i++)
+		send_host(f, &hosts[i]);
+	pthread_mutex_unlock(&hosts_lock);
+}
+
+int inet_front_start(const char *run_dir, struct err *e)
+{
+	char root[600];
+	snprintf(root, sizeof(root), "%s/front-inet", run_dir);
+	if ((mkdir(root, 0755) < 0 && errno != EEXIST) || chown(root, 0, 0) < 0 || chmod(root, 0755) < 0)
+		return err_setr(e, -errno, "InternalError", "cannot make '%s': %m", root);
+	char *argv[] = {"vpcd", "front", "inet", "--root", root, NULL};
+	int r = front_start("inet", argv, NULL, 0, resend, NULL, &inet_front, e);
+	if (r == 0)
+		log_info("internet test hosts served by an unprivileged front (pid %d)", (int)front_pid(inet_front));
+	return r;
+}
+
+pid_t inet_front_pid(void)
+{
+	return inet_front ? front_pid(inet_front) : 0;
+}
+
 int inet_host_start(const char *region, int ns_fd, uint32_t ip, struct err *e)
 {
 	for (int i = 0; i < nhosts; i++)
@@ -106,38 +198,31 @@ int inet_host_start(const char *region, int ns_fd, uint32_t ip, struct err *e)
 			return 0;
 	if (nhosts == MAX_HOSTS)
 		return err_set(e, "InternalError", "too many regions with an internet host");
-	struct host *h = &hosts[nhosts];
-	int http = listen_in(ns_fd, ip, HTTP_PORT);
-	if (http < 0)
-		return err_setr(e, http, "InternalError", "internet host of %s: port %d: %s", region,
-				HTTP_PORT, strerror(-http));
-	h->echo_fd = listen_in(ns_fd, ip, ECHO_PORT);
-	if (h->echo_fd < 0) {
-		close(http);
-		return err_setr(e, h->echo_fd, "InternalError", "internet host of %s: port %d: %s",
-				region, ECHO_PORT, strerror(-h->echo_fd));
+	struct host h = {0};
+	snprintf(h.region, sizeof(h.region), "%s", region);
+	h.http_fd = listen_in(ns_fd, ip, HTTP_PORT);
+	if (h.http_fd < 0)
+		return err_setr(e, h.http_fd, "InternalError", "internet host of %s: port %d: %s", region,
+				HTTP_PORT, strerror(-h.http_fd));
+	h.echo_fd = listen_in(ns_fd, ip, ECHO_PORT);
+	if (h.echo_fd < 0) {
+		close(h.http_fd);
+		return err_setr(e, h.echo_fd, "InternalError", "internet host of %s: port %d: %s",
+				region, ECHO_PORT, strerror(-h.echo_fd));
 	}
-	h->httpd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, 0, NULL, NULL,
-				    checkip, NULL, MHD_OPTION_LISTEN_SOCKET, http,
-				    MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
-	if (!h->httpd || pthread_create(&h->echo_thread, NULL, echo_loop, h) != 0) {
-		if (h->httpd)
-			MHD_stop_daemon(h->httpd);
-		else
-			close(http);
-		close(h->echo_fd);
-		return err_set(e, "InternalError", "internet host of %s: cannot start its services", region);
-	}
-	pthread_detach(h->echo_thread);
-	snprintf(h->region, sizeof(h->region), "%s", region);
-	nhosts++;
+	pthread_mutex_lock(&hosts_lock);
+	hosts[nhosts++] = h;
+	if (inet_front)
+		send_host(inet_front, &h);
+	pthread_mutex_unlock(&hosts_lock);
 	return 0;
 }
 
 void inet_host_stop_all(void)
 {
+	pthread_mutex_lock(&hosts_lock);
 	for (int i = 0; i < nhosts; i++)
-		if (hosts[i].httpd)
-			MHD_stop_daemon(hosts[i].httpd);
+		close(hosts[i].http_fd), close(hosts[i].echo_fd);
 	nhosts = 0;
+	pthread_mutex_unlock(&hosts_lock);
 }

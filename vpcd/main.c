@@ -13,6 +13,7 @@
 #include "caps.h"
 #include "cleanup.h"
 #include "cli.h"
+#include "front.h"
 #include "log.h"
 #include "netns.h"
 #include "server.h"
@@ -22,11 +23,13 @@ struct vpcd *V;
 #define PIDFILE_FMT "/run/vpclab-%s.pid"
 static int cmd_serve(int argc, char **argv);
 static int cmd_teardown(int argc, char **argv);
+static int cmd_front(int argc, char **argv);
 
 #define H(f) .impl = (const void *)(f)
 static const struct verb verbs[] = {
 	{"serve", NULL, "run the daemon in the foreground", cmd_serve, NULL, true},
 	{"teardown", NULL, "remove every kernel object carrying a prefix", cmd_teardown, NULL, true},
+	{"front", NULL, "(started by serve) the internet test hosts' unprivileged front", cmd_front, NULL, true},
 	{"describe-lab", "", "the prefix, paths and regions in use", NULL, H(h_describe_lab), .global = true},
 #define VPC_VERB(name, flags, summary, handler, global) {name, flags, summary, NULL, H(handler), global},
 #include "vpc_verbs.def"
@@ -200,7 +203,11 @@ static int cmd_serve(int argc, char **argv)
 		log_error("%s", e.msg);
 		return 1;
 	}
-	if ((r = caps_keep_only(needed, (int)ARRAY_SIZE(needed), &e)) < 0) {
+	/* SETUID, SETGID, SYS_CHROOT and SETPCAP are kept out of the effective set, for the
+	 * front alone: what it needs to drop to its user, each time it is (re)started. */
+	static const cap_value_t front_caps[] = FRONT_START_CAPS;
+	if ((r = caps_keep(needed, (int)ARRAY_SIZE(needed), front_caps, (int)ARRAY_SIZE(front_caps), &e)) < 0 ||
+	    (r = inet_front_start(v.run_dir, &e)) < 0) {
 		log_error("%s", e.msg);
 		return 1;
 	}
@@ -261,6 +268,15 @@ static void stop_daemon(const char *prefix)
 			usleep(50 * 1000);
 	}
 	unlink(pidfile);
+}
+
+/* `vpcd front inet ...`: what serve starts for the test hosts' clients (internet_host.c). */
+static int cmd_front(int argc, char **argv)
+{
+	if (argc >= 2 && !strcmp(argv[1], "inet"))
+		return inet_front_main(argc - 1, argv + 1);
+	fprintf(stderr, "vpcd: front inet: started by vpcd serve, not by hand\n");
+	return EXIT_USAGE;
 }
 
 static int cmd_teardown(int argc, char **argv)

@@ -173,8 +173,12 @@ int region_pool(const char *region, struct cidr *ret);
 uint32_t region_internet_host(const struct cidr *pool);
 int ns_prepare(const char *ns, bool *created, struct err *e);
 int ns_init(struct nsh *h, bool router, struct err *e);
-/* internet_host.c: the test host's services (HTTP "checkip" on 80, TCP echo on 7), served
- * from threads of vpcd on sockets bound inside the region namespace. */
+/* internet_host.c: the test host's services (HTTP "checkip" on 80, TCP echo on 7) on
+ * sockets the core binds inside the region namespace, served by the unprivileged inet front
+ * (`vpcd front inet`, inet_front_main), started by inet_front_start. */
+int inet_front_start(const char *run_dir, struct err *e);
+pid_t inet_front_pid(void);
+int inet_front_main(int argc, char **argv);
 int inet_host_start(const char *region, int ns_fd, uint32_t ip, struct err *e);
 void inet_host_stop_all(void);
 /* Startup: rebuild what is missing, remove strays carrying the prefix. */
