@@ -30,6 +30,10 @@
 
 #define IMDS_IP "169.254.169.254"
 #define TOKEN_TTL_MAX 21600
+/* Per VPC, and per caller: one instance holding connections open cannot starve the others
+ * (AWS throttles each instance's metadata calls as well). */
+#define IMDS_CONNECTIONS 1024u
+#define IMDS_CONNECTIONS_PER_INSTANCE 16u
 
 /* --- the front ---------------------------------------------------------------------------- */
 
@@ -244,9 +248,10 @@ static void front_listen(const char *vpc, int fd)
 	}
 	ls = nv;
 	snprintf(l->vpc, sizeof(l->vpc), "%.31s", vpc);
-	l->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, serve, l,
+	l->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY, 0, NULL, NULL, serve, l,
 				MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
-				MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_END);
+				MHD_OPTION_CONNECTION_LIMIT, IMDS_CONNECTIONS,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, IMDS_CONNECTIONS_PER_INSTANCE, MHD_OPTION_END);
 	if (!l->d) {
 		log_error("imds front: cannot serve %s", vpc);
 		close(fd);

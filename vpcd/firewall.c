@@ -42,6 +42,7 @@ static void bridge_table(struct sbuf *b, const char *vpc_id)
 	(void)vpc_id;
 	sb_printf(b, "table bridge vpclab {\n"
 		     "\tset sdc_ports {\n\t\ttype ifname\n\t}\n"
+		     "\tset eni_ports {\n\t\ttype ifname\n\t}\n"
 		     "\tset sdc_src {\n\t\ttype ifname . ether_addr . ipv4_addr\n\t}\n"
 		     "\tset sdc_dst {\n\t\ttype ifname . ipv4_addr\n\t}\n");
 	sb_printf(b, "\tchain from_eni {\n"
@@ -60,11 +61,13 @@ static void bridge_table(struct sbuf *b, const char *vpc_id)
 		     "\t}\n"
 		     "\tchain forward {\n"
 		     "\t\ttype filter hook forward priority -200; policy accept;\n"
+		     "\t\tiifname @eni_ports ether type ip udp sport 67 udp dport 68 drop\n"
 		     "\t\tiifname @sdc_ports jump from_eni\n"
 		     "\t\toifname @sdc_ports jump to_eni\n"
 		     "\t}\n"
 		     "\tchain input {\n"
 		     "\t\ttype filter hook input priority -200; policy accept;\n"
+		     "\t\tiifname @eni_ports ether type ip udp sport 67 udp dport 68 drop\n"
 		     "\t\tiifname @sdc_ports jump from_eni\n"
 		     "\t}\n"
 		     "\tchain output {\n"
@@ -80,7 +83,7 @@ static void bridge_table(struct sbuf *b, const char *vpc_id)
 static const char *const sg_sets[] = {
 	"inet sg_enis",    "inet in_l4",    "inet in_icmp",     "inet in_proto",  "inet eg_l4",
 	"inet eg_icmp",    "inet eg_proto", "inet public_ok",   "inet eip_dnat",  "inet eip_snat",
-	"inet intra_subnet", "inet nacl_in", "inet nacl_eg",    "bridge sdc_ports", "bridge sdc_src",
+	"inet intra_subnet", "inet nacl_in", "inet nacl_eg",    "bridge sdc_ports", "bridge sdc_src", "bridge eni_ports",
 	"bridge sdc_dst",  "inet gslot1",   "inet gslot2",      "inet gslot3",    "inet gslot4",
 	"inet gslot5",     "inet in_grp_l4", "inet in_grp_icmp", "inet in_grp_proto",
 	"inet eg_grp_l4",  "inet eg_grp_icmp", "inet eg_grp_proto"};
@@ -338,10 +341,12 @@ static void eni_elements(json_t *sets, json_t *eni)
 	const char *ip = jstr(eni, "PrivateIpAddress"), *port = jstr(eni, "_port");
 	const char *pub = jstr(json_object_get(eni, "Association"), "PublicIp");
 	char el[160];
-	if (json_is_true(json_object_get(eni, "SourceDestCheck"))) {
-		snprintf(el, sizeof(el), "\"%s\"", port);
+	/* Every ENI's port: only the VPC's own dnsmasq (on the bridge, never behind an ENI)
+	 * answers DHCP, so a guest's offers and acks are dropped, source/dest check or not. */
+	snprintf(el, sizeof(el), "\"%s\"", port);
+	add_elem(sets, "bridge eni_ports", el);
+	if (json_is_true(json_object_get(eni, "SourceDestCheck")))
 		add_elem(sets, "bridge sdc_ports", el);
-	}
 	snprintf(el, sizeof(el), "\"%s\" . %s . %s", port, jstr(eni, "MacAddress"), ip);
 	add_elem(sets, "bridge sdc_src", el);
 	snprintf(el, sizeof(el), "\"%s\" . %s", port, ip);
