@@ -7,6 +7,8 @@
  * dnsmasq reads by itself. */
 #include <dirent.h>
 #include <errno.h>
+#include <sys/syscall.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +22,7 @@
 #include "caps.h"
 #include "cleanup.h"
 #include "front.h"
+#include "log.h"
 #include "vpcd.h"
 
 #define DNSMASQ "/usr/sbin/dnsmasq"
@@ -124,6 +127,68 @@ static void stop_pid(pid_t pid)
 		nanosleep(&(struct timespec){0, 2000000}, NULL);
 	if (!exited(pid))
 		kill(pid, SIGKILL);
+}
+
+/* --- a dnsmasq that dies is started again ------------------------------------------------ */
+
+/* Each VPC's running dnsmasq, by a pidfd that polls readable when it exits: vpcd's loop
+ * (server.c) polls them and calls dns_died(), which starts it again through a sync of the
+ * VPC. A dnsmasq vpcd stops itself is unwatched first. */
+#define WATCH_MAX 4096
+static struct watch {
+	char vpc[32];
+	int fd;
+} watches[WATCH_MAX];
+static size_t nwatches;
+
+static void unwatch(const char *vpc_id)
+{
+	for (size_t i = 0; i < nwatches; i++)
+		if (!strcmp(watches[i].vpc, vpc_id)) {
+			close(watches[i].fd);
+			watches[i] = watches[--nwatches];
+			return;
+		}
+}
+
+static void watch(const char *vpc_id, pid_t pid)
+{
+	unwatch(vpc_id);
+	int fd = pid > 1 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+	if (fd < 0 || nwatches == WATCH_MAX) {
+		if (fd >= 0)
+			close(fd);
+		log_error("dnsmasq of %s (pid %d) is not watched: %m", vpc_id, (int)pid);
+		return;
+	}
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	snprintf(watches[nwatches].vpc, sizeof(watches[0].vpc), "%.31s", vpc_id);
+	watches[nwatches++].fd = fd;
+}
+
+size_t dns_watch_fds(struct pollfd *pfd, size_t max)
+{
+	size_t n = nwatches < max ? nwatches : max;
+	for (size_t i = 0; i < n; i++)
+		pfd[i] = (struct pollfd){.fd = watches[i].fd, .events = POLLIN};
+	return n;
+}
+
+void dns_died(int fd)
+{
+	char vpc[32] = "";
+	for (size_t i = 0; i < nwatches; i++)
+		if (watches[i].fd == fd)
+			memcpy(vpc, watches[i].vpc, sizeof(vpc));
+	if (!*vpc)
+		return;
+	unwatch(vpc);
+	if (!obj_get_type(vpc, "vpc"))
+		return;
+	log_error("the dnsmasq of %s died: starting it again", vpc);
+	struct err e = {0};
+	if (sync_vpc(vpc, false, NULL, &e) < 0)
+		log_error("cannot start the dnsmasq of %s again: %s", vpc, e.msg);
 }
 
 static int start(const char *dir, int ns_fd, struct err *e)
@@ -252,6 +317,7 @@ void dns_stop(const char *vpc_id, int ns_fd)
 {
 	char dir[512], path[600];
 	dns_dir(vpc_id, dir);
+	unwatch(vpc_id);
 	if (ns_fd >= 0)
 		stop_pid(running_pid(dir, ns_fd));
 	const char *files[] = {"conf", "pid", "log"};
@@ -396,12 +462,21 @@ int dns_sync(struct nsh *h, const char *vpc_id, json_t *only, struct err *e)
 	 * has given a lease and read a file of these directories by itself, ends it: dnsmasq
 	 * 2.90). A new subnet, like a new ENI, needs nothing; a subnet gone, nothing either. */
 	if (pid && (changed_conf || changed_opts || replaced[0] || replaced[1])) {
+		unwatch(vpc_id);
 		stop_pid(pid);
 		pid = 0;
 	}
 	if (!pid) {
 		sweep_emptied(dir);
-		return (r = start(dir, h->fd, e)) < 0 ? r : 0;
+		if ((r = start(dir, h->fd, e)) < 0)
+			return r;
+		pid = running_pid(dir, h->fd);
 	}
+	/* Watched once it runs: after a start, or the first sync that finds it (vpcd restarted). */
+	bool watched = false;
+	for (size_t i = 0; i < nwatches; i++)
+		watched |= !strcmp(watches[i].vpc, vpc_id);
+	if (!watched)
+		watch(vpc_id, pid);
 	return 0;
 }

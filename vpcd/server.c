@@ -233,7 +233,8 @@ int server_open(struct server *s, const char *path, const char *group, struct er
 int server_run(struct server *s)
 {
 	struct client clients[MAX_CLIENTS];
-	struct pollfd pfd[MAX_CLIENTS + 1];
+	enum { MAX_WATCHED = 4096 };
+	static struct pollfd pfd[MAX_CLIENTS + 1 + MAX_WATCHED];
 	int n = 0;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -245,12 +246,16 @@ int server_run(struct server *s)
 		pfd[0] = (struct pollfd){.fd = s->fd, .events = POLLIN};
 		for (int i = 0; i < n; i++)
 			pfd[i + 1] = (struct pollfd){.fd = clients[i].fd, .events = POLLIN};
-		if (poll(pfd, (nfds_t)n + 1, -1) < 0) {
+		size_t nw = dns_watch_fds(pfd + n + 1, MAX_WATCHED);
+		if (poll(pfd, (nfds_t)n + 1 + nw, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_error("poll: %m");
 			return -errno;
 		}
+		for (size_t i = 0; i < nw; i++)
+			if (pfd[n + 1 + i].revents)
+				dns_died(pfd[n + 1 + i].fd);
 		for (int i = n - 1; i >= 0; i--) {
 			struct client *c = &clients[i];
 			if (!(pfd[i + 1].revents & (POLLIN | POLLHUP | POLLERR)))

@@ -219,6 +219,11 @@ int eni_attach(struct nsh *vns, json_t *eni, const char *target_ns, struct err *
 const char *dns_domain(const char *region, char buf[static 64]);
 /* `only`: the ENIs whose names and leases changed (id -> old value), or NULL to write
  * everything. */
+/* The pidfds of the running dnsmasqs (for the loop's poll), and what to do when one is
+ * readable: that dnsmasq died, and it is started again. */
+struct pollfd;
+size_t dns_watch_fds(struct pollfd *pfd, size_t max);
+void dns_died(int pidfd);
 int dns_sync(struct nsh *h, const char *vpc_id, json_t *only, struct err *e);
 void dns_stop(const char *vpc_id, int ns_fd); /* ns_fd < 0: the namespace is going anyway */
 /* peering.c */

@@ -95,6 +95,27 @@ is "$(find "$DIR/dhcp-hosts.d" -type f -size +0 -printf '%f\n' | sort | tr '\n' 
 	"after a restart, one lease file per ENI"
 is "$(lease "${P}d3")" 10.6.1.6 "after a restart, leases are given"
 
+# A dnsmasq killed under a running vpcd is started again by it (vpcd polls a pidfd of each).
+pid=$(dnsmasq_pid)
+kill -9 "$pid"
+back() {
+	local p
+	for _ in $(seq 50); do
+		p=$(dnsmasq_pid)
+		[ -n "$p" ] && [ "$p" != "$pid" ] && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = dnsmasq ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+ok "a dnsmasq killed with -9 is running again within 5 s" back
+like "$(cat "$LOG")" "the dnsmasq of $v died: starting it again" "vpcd's log says so"
+is "$(lease "${P}d4")" 10.6.1.7 "and leases are given again"
+is "$(resolve "${P}d1" ip-10-6-1-7.ec2.internal)" 10.6.1.7 "and names resolve"
+pid=$(dnsmasq_pid)
+vpc delete-subnet --subnet-id "$s" >/dev/null 2>&1 # refused (it has ENIs): nothing restarts
+sleep 0.3
+is "$(dnsmasq_pid)" "$pid" "a dnsmasq vpcd did not lose is left alone"
+
 vpc delete-network-interface --network-interface-id "$e6" >/dev/null || fail "delete $e6"
 for e in "$e1" "$e3" "$e4" "$e5"; do gone "$e" >/dev/null || fail "delete $e"; done
 ok "delete-subnet" vpc delete-subnet --subnet-id "$s"
