@@ -14,6 +14,8 @@ a request was sent, then restarted. After each restart:
     VPC and none for a VPC that does not exist, one bridge per subnet in it.
 At the end the lab is torn down and no namespace or link with the prefix may remain.
 
+With --dnsmasq-kills M, a VPC's dnsmasq is killed with SIGKILL at M other seeded points, vpcd
+left running, and must be running again within 5 s (dnsmasq_kills, dnsmasq_restarted).
 Prints one JSON report line on stdout: operations, acknowledged, refused, kills (of which
 unanswered_kills: the request had no answer; carried_out_unanswered: ... and was carried out
 all the same), recoveries, acknowledged_lost, half_applied, kernel_mismatches, leaked,
@@ -150,7 +152,12 @@ def pick_op(rng, snap, n):
         choices += [("CreateVpc", {"CidrBlock": "10.%d.0.0/16" % rng.randrange(256), "TagSpecifications": tag("vpc")})] * 3
     if vpcs:
         v = rng.choice(vpcs)
-        choices += [("CreateSubnet", {"VpcId": v, "CidrBlock": "10.%d.%d.0/24" % (rng.randrange(256), rng.randrange(256)),
+        # Inside the VPC's /16 (so that subnets, ENIs and the VPC's dnsmasq exist), or anywhere
+        # in 10/8 (mostly refused: outside the VPC).
+        second = next((x["CidrBlock"].split(".")[1] for x in snap["Vpcs"] if x["VpcId"] == v), "0")
+        inside = "10.%s.%d.0/24" % (second, rng.randrange(256))
+        anywhere = "10.%d.%d.0/24" % (rng.randrange(256), rng.randrange(256))
+        choices += [("CreateSubnet", {"VpcId": v, "CidrBlock": rng.choice((inside, anywhere)),
                                       "TagSpecifications": tag("subnet")}),
                     ("CreateSecurityGroup", {"VpcId": v, "GroupName": marker, "Description": "crash",
                                              "TagSpecifications": tag("security-group")}),
@@ -204,7 +211,8 @@ def tagged(snap, marker):
     out = []
     for _, key, _ in KINDS:
         for o in snap[key]:
-            if {"Key": "op", "Value": marker} in o.get("Tags", []):
+            # Network interfaces carry theirs as TagSet, as EC2 answers.
+            if {"Key": "op", "Value": marker} in o.get("Tags", o.get("TagSet", [])):
                 out.append((key, o))
     return out
 
@@ -226,6 +234,15 @@ def whole_create(snap, marker):
 
 TARGET_KEYS = ("VpcId", "SubnetId", "GroupId", "RouteTableId", "InternetGatewayId", "NetworkAclId",
                "NetworkInterfaceId")
+
+
+def find(snap, i):
+    """The object with ID i in a snapshot, or None."""
+    for _, key, idk in KINDS:
+        for o in snap[key]:
+            if o[idk] == i:
+                return o
+    return None
 
 
 def changed_ids(a, b):
@@ -290,6 +307,39 @@ def kernel_check(v, snap):
     return bad
 
 
+def dnsmasqs(v):
+    """VPC ID -> pid of its running dnsmasq (from the pid files under the run dir)."""
+    out = {}
+    d = os.path.join(v.run, "dns")
+    for vpc in (os.listdir(d) if os.path.isdir(d) else []):
+        try:
+            pid = int(open(os.path.join(d, vpc, "pid")).read().split()[0])
+            if open("/proc/%d/comm" % pid).read().strip() == "dnsmasq":
+                out[vpc] = pid
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+def kill_dnsmasq(rng, v):
+    """kill -9 of one of the lab's dnsmasqs, chosen by the seed; True once vpcd has started that
+    VPC's again (within 5 s), None when none runs."""
+    running = dnsmasqs(v)
+    if not running:
+        return None
+    vpc = rng.choice(sorted(running))
+    old = running[vpc]
+    os.kill(old, signal.SIGKILL)
+    end = time.monotonic() + 5
+    while time.monotonic() < end:
+        new = dnsmasqs(v).get(vpc)
+        if new and new != old:
+            return True
+        time.sleep(0.05)
+    log("the dnsmasq of %s (pid %d), killed, was not started again" % (vpc, old))
+    return False
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--vpcd", required=True)
@@ -297,6 +347,8 @@ def main():
     ap.add_argument("--dir", required=True)
     ap.add_argument("--ops", type=int, default=1000)
     ap.add_argument("--kills", type=int, default=50)
+    ap.add_argument("--dnsmasq-kills", type=int, default=0,
+                    help="also kill -9 a VPC's dnsmasq at this many seeded points, vpcd left running")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--lose-journal-at", type=int, default=None,
                     help="self-check: empty the journal after kill N, so acknowledged changes are lost")
@@ -304,10 +356,12 @@ def main():
     lose_at = a.lose_journal_at
     rng = random.Random(a.seed)
     kill_at = set(rng.sample(range(1, a.ops), min(a.kills, a.ops - 1)))
+    dns_at = set(rng.sample(sorted(set(range(1, a.ops)) - kill_at), min(a.dnsmasq_kills, a.ops - 1 - len(kill_at))))
     v = Vpcd(a.vpcd, a.prefix, a.dir)
     rep = dict(operations=0, acknowledged=0, refused=0, kills=0, unanswered_kills=0,
                carried_out_unanswered=0, recoveries=0, acknowledged_lost=0,
-               half_applied=0, kernel_mismatches=0, leaked=0, seed=a.seed)
+               half_applied=0, kernel_mismatches=0, leaked=0, dnsmasq_kills=0, dnsmasq_restarted=0,
+               seed=a.seed)
     t0 = time.monotonic()
     v.start()
     try:
@@ -315,6 +369,11 @@ def main():
         for n in range(a.ops):
             action, params, marker = pick_op(rng, snap, n)
             rep["operations"] += 1
+            if n in dns_at:
+                back = kill_dnsmasq(rng, v)
+                if back is not None:
+                    rep["dnsmasq_kills"] += 1
+                    rep["dnsmasq_restarted"] += back
             if n not in kill_at:
                 st, res = v.call(action, params)
                 if st is None:
@@ -344,6 +403,8 @@ def main():
             if foreign:
                 rep["acknowledged_lost"] += 1
                 log("op %d %s: after the kill, objects the request does not touch differ: %s" % (n, action, sorted(foreign)))
+                for i in sorted(foreign):
+                    log("  %s before: %s\n  %s after:  %s" % (i, find(snap, i), i, find(after, i)))
             elif after == snap:
                 if st == "ok" and not noop(action, params, snap):
                     rep["acknowledged_lost"] += 1
