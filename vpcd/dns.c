@@ -174,6 +174,13 @@ size_t dns_watch_fds(struct pollfd *pfd, size_t max)
 	return n;
 }
 
+bool dns_running(const char *vpc_id, struct nsh *h)
+{
+	char dir[512];
+	dns_dir(vpc_id, dir);
+	return running_pid(dir, h->fd) != 0;
+}
+
 void dns_died(int fd)
 {
 	char vpc[32] = "";

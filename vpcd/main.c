@@ -31,6 +31,8 @@ static const struct verb verbs[] = {
 	{"teardown", NULL, "remove every kernel object carrying a prefix", cmd_teardown, NULL, true},
 	{"front", NULL, "(started by serve) the internet test hosts' unprivileged front", cmd_front, NULL, true},
 	{"describe-lab", "", "the prefix, paths and regions in use", NULL, H(h_describe_lab), .global = true},
+	{"audit-lab", "repair:b", "compare the kernel with the model: each drift, non-zero exit on any; --repair converges",
+	 NULL, H(h_audit_lab), .global = true},
 #define VPC_VERB(name, flags, summary, handler, global) {name, flags, summary, NULL, H(handler), global},
 #include "vpc_verbs.def"
 #undef VPC_VERB

@@ -224,6 +224,9 @@ const char *dns_domain(const char *region, char buf[static 64]);
 struct pollfd;
 size_t dns_watch_fds(struct pollfd *pfd, size_t max);
 void dns_died(int pidfd);
+bool dns_running(const char *vpc_id, struct nsh *h);
+/* audit.c: AuditLab, the kernel against the model (--repair reconciles). */
+int h_audit_lab(struct req *rq, json_t **ret, struct err *e);
 int dns_sync(struct nsh *h, const char *vpc_id, json_t *only, struct err *e);
 void dns_stop(const char *vpc_id, int ns_fd); /* ns_fd < 0: the namespace is going anyway */
 /* peering.c */
