@@ -286,8 +286,12 @@ def noop(action, params, snap):
 
 
 def kernel_check(v, snap):
-    """Mismatches between the described VPCs and subnets and the namespaces and bridges."""
+    """Mismatches between the described VPCs and subnets and the namespaces and bridges, and
+    what vpcd's own audit (AuditLab) finds."""
     bad = []
+    st, res = v.call("AuditLab")
+    if st != "ok":
+        bad.append("audit-lab: %s" % res)
     have = set(subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split())
     want = {"%s-%s" % (v.prefix, x["VpcId"]) for x in snap["Vpcs"]}
     vpc_ns = {n for n in have if n.startswith(v.prefix + "-vpc-")}

@@ -27,7 +27,7 @@ is "$(field dnsmasq_restarted)" "$(field dnsmasq_kills)" "each killed dnsmasq wa
 ok "some kills landed before the answer" [ "$(field unanswered_kills)" -gt 0 ]
 is "$(field acknowledged_lost)" 0 "no acknowledged change lost"
 is "$(field half_applied)" 0 "no request half applied"
-is "$(field kernel_mismatches)" 0 "namespaces and bridges match the described VPCs and subnets after every restart"
+is "$(field kernel_mismatches)" 0 "namespaces and bridges match the described VPCs and subnets after every restart, and audit-lab finds no drift"
 is "$(field leaked)" 0 "nothing with the prefix left after teardown"
 
 # The harness can fail: an emptied journal loses acknowledged changes, and it says so.
