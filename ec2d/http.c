@@ -243,13 +243,12 @@ int http_front_main(int argc, char **argv)
 		else
 			return 2;
 	}
-	const char *parent = getenv("VPCLAB_FRONT_PARENT");
 	struct err e = {0};
 	char creds[64];
 	struct stat st;
 	snprintf(creds, sizeof(creds), "/proc/self/fd/%d", FRONT_FIRST_FD + 1);
-	if (!root || !parent) {
-		log_error("api front: started without --root or a parent");
+	if (!root) {
+		log_error("api front: started without --root");
 		return 2;
 	}
 	if ((r = api_creds_load(creds, &H.creds, &e)) < 0)
@@ -258,8 +257,8 @@ int http_front_main(int argc, char **argv)
 	for (size_t i = 0; i < NSERVICES; i++)
 		if ((r = api_model_load_service(services[i], &H.models[i], &e)) < 0)
 			goto fail;
-	if ((r = front_drop(root, FRONT_FIRST_FD, (pid_t)atol(parent), &e)) < 0)
-		goto fail;
+	if ((r = front_begin("api", argc, argv, FRONT_FIRST_FD)))
+		return r;
 	H.d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY, 0, NULL, NULL,
 			       handle, NULL, MHD_OPTION_LISTEN_SOCKET, FRONT_FIRST_FD,
 			       MHD_OPTION_THREAD_POOL_SIZE, 4u, MHD_OPTION_URI_LOG_CALLBACK, uri_logger, NULL,

@@ -11,7 +11,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <microhttpd.h>
 #include <sched.h>
 #include <stdio.h>
@@ -276,24 +275,9 @@ static void front_close(const char *vpc)
  * and go with "close <vpc>". */
 int imds_front_main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"root", 1, 0, 'r'}, {0, 0, 0, 0}};
-	const char *root = NULL, *parent = getenv("VPCLAB_FRONT_PARENT");
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 'r')
-			return 2;
-		root = optarg;
-	}
-	struct err e = {0};
-	if (!root || !parent) {
-		log_error("imds front: started without --root or a parent");
-		return 2;
-	}
-	if (front_drop(root, FRONT_CHANNEL_FD, (pid_t)atol(parent), &e) < 0) {
-		log_error("imds front: %s", e.msg);
-		return 1;
-	}
+	int r = front_begin("imds", argc, argv, FRONT_CHANNEL_FD);
+	if (r)
+		return r;
 	char msg[FRONT_MSG_MAX + 1];
 	int fd;
 	while (front_recv(FRONT_CHANNEL_FD, msg, sizeof(msg), &fd) > 0) {

@@ -278,6 +278,24 @@ int front_drop(const char *root, int keep_max, pid_t parent, struct err *e)
 	return seccomp_install(e);
 }
 
+int front_begin(const char *name, int argc, char **argv, int keep_max)
+{
+	const char *root = NULL, *parent = getenv("VPCLAB_FRONT_PARENT");
+	for (int i = 1; i + 1 < argc; i++)
+		if (!strcmp(argv[i], "--root"))
+			root = argv[i + 1];
+	if (!root || !parent) {
+		log_error("%s front: started without --root or a parent", name);
+		return 2;
+	}
+	struct err e = {0};
+	if (front_drop(root, keep_max, (pid_t)atol(parent), &e) < 0) {
+		log_error("%s front: %s", name, e.msg);
+		return 1;
+	}
+	return 0;
+}
+
 ssize_t front_recv(int chan, char *buf, size_t n, int *fd)
 {
 	union {

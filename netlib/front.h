@@ -49,6 +49,9 @@ int front_user(uid_t *uid, gid_t *gid, struct err *e);
  * no_new_privs, dies with its parent (which must still be `parent`), and installs the seccomp
  * filter. Called once, before the first untrusted byte is read. */
 int front_drop(const char *root, int keep_max, pid_t parent, struct err *e);
+/* A front's start: `--root DIR` from argv (other options are the caller's), its parent from
+ * the environment, then front_drop. 0, or the status to exit with, the reason logged. */
+int front_begin(const char *name, int argc, char **argv, int keep_max);
 /* Receives one message from the channel: its length (0 when the core has gone), *fd the
  * attached fd or -1. */
 ssize_t front_recv(int chan, char *buf, size_t n, int *fd);

@@ -5,7 +5,6 @@
  * serves them without privilege: vpcd's netlink process reads no byte from a client. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -91,24 +90,9 @@ static void *echo_loop(void *arg)
  * sockets; each is served until the core goes. */
 int inet_front_main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"root", 1, 0, 'r'}, {0, 0, 0, 0}};
-	const char *root = NULL, *parent = getenv("VPCLAB_FRONT_PARENT");
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 'r')
-			return 2;
-		root = optarg;
-	}
-	struct err e = {0};
-	if (!root || !parent) {
-		log_error("inet front: started without --root or a parent");
-		return 2;
-	}
-	if (front_drop(root, FRONT_CHANNEL_FD, (pid_t)atol(parent), &e) < 0) {
-		log_error("inet front: %s", e.msg);
-		return 1;
-	}
+	int r = front_begin("inet", argc, argv, FRONT_CHANNEL_FD);
+	if (r)
+		return r;
 	char msg[FRONT_MSG_MAX + 1];
 	int fd;
 	while (front_recv(FRONT_CHANNEL_FD, msg, sizeof(msg), &fd) > 0) {
