@@ -91,13 +91,24 @@ static int instance_to_eni(const char *action, const char *region, json_t *param
 	return r;
 }
 
+static const struct action *action_of(const char *name)
+{
+	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+		if (strcmp(actions[i].name, name) == 0)
+			return &actions[i];
+	return NULL;
+}
+
+/* vpcd's action, to be passed on unchanged (no instance named where vpcd wants an ENI). */
+static bool forwarded(const char *action, json_t *params)
+{
+	return !action_of(action) && !json_object_get(params, "InstanceId");
+}
+
 int ec2d_dispatch(const char *action, const char *region, json_t *params, int fd, json_t **ret,
 		  struct err *e)
 {
-	const struct action *a = NULL;
-	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
-		if (strcmp(actions[i].name, action) == 0)
-			a = &actions[i];
+	const struct action *a = action_of(action);
 	if (!a) {
 		int r = instance_to_eni(action, region, params, e);
 		return r < 0 ? r : vpc_call(region, action, json_incref(params), ret, e);
@@ -112,6 +123,68 @@ int ec2d_dispatch(const char *action, const char *region, json_t *params, int fd
 	pthread_mutex_lock(&E->lock);
 	int r = a->fn(&rq, ret, e);
 	pthread_mutex_unlock(&E->lock);
+	return r;
+}
+
+/* A request ec2d only forwards goes to vpcd as it came, and vpcd's lines (its events, then
+ * its answer) come back as they are: no JSON round in between (a large describe is most of
+ * its cost in parsing and printing). 0 once the answer line is passed on. */
+static int vpc_pass(int cfd, json_t *doc, struct err *e)
+{
+	char sock[512];
+	snprintf(sock, sizeof(sock), "%s/vpcd.sock", E->run_dir);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(sock) >= sizeof(sa.sun_path))
+		return err_set(e, "InvalidParameterValue", "socket path '%s' is too long", sock);
+	memcpy(sa.sun_path, sock, strlen(sock) + 1);
+	_cleanup_free_ char *line = json_dumps(doc, JSON_COMPACT);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), r = 0;
+	if (!line || fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = err_setr(e, -errno, "ServiceUnavailable", "vpcd is not running (its socket is '%s')", sock);
+		goto out;
+	}
+	size_t n = strlen(line);
+	line[n] = '\n'; /* json_dumps' terminator: the line is sent with its newline */
+	if ((r = rpc_send_all(fd, line, n + 1)) < 0) {
+		err_setr(e, r, "ServiceUnavailable", "cannot send to vpcd: %s", strerror(-r));
+		goto out;
+	}
+	line[n] = 0;
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	bool answered = false;
+	while (!answered) {
+		if (len + 65536 > cap) {
+			char *nb = cap < 2 * RPC_MAX_LINE ? realloc(buf, cap = cap ? cap * 2 : 131072) : NULL;
+			if (!nb)
+				break;
+			buf = nb;
+		}
+		ssize_t got = recv(fd, buf + len, cap - len, 0);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		len += (size_t)got;
+		/* Whole lines out; the answer is the line that is no event. */
+		size_t done = 0;
+		char *nl;
+		while (!answered && (nl = memchr(buf + done, '\n', len - done))) {
+			size_t ll = (size_t)(nl - (buf + done)) + 1;
+			answered = !strncmp(buf + done, "{\"Result\"", 9) || !strncmp(buf + done, "{\"Error\"", 8);
+			if (rpc_send_all(cfd, buf + done, ll) < 0)
+				answered = true; /* the client went: nothing more to pass */
+			done += ll;
+		}
+		memmove(buf, buf + done, len - done);
+		len -= done;
+	}
+	free(buf);
+	if (!answered)
+		r = err_set(e, "ServiceUnavailable", "vpcd ended the connection without an answer");
+out:
+	if (fd >= 0)
+		close(fd);
 	return r;
 }
 
@@ -163,7 +236,10 @@ static void *client(void *arg)
 	if (rpc_parse_request(buf, (size_t)(nl - buf), &rq, &e) == 0) {
 		if (cn.front && !front_may(cn.role, rq.action))
 			err_set(&e, "InvalidAction", "The action %s is not valid for this web service.", rq.action);
-		else
+		else if (forwarded(rq.action, rq.params)) {
+			if (vpc_pass(fd, rq.doc, &e) == 0)
+				goto out;
+		} else
 			ec2d_dispatch(rq.action, rq.region, rq.params, cn.front ? -1 : fd, &result, &e);
 	}
 	(void)rpc_send_response(fd, err_isset(&e) ? NULL : result, &e);
