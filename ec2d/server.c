@@ -133,15 +133,14 @@ static int vpc_pass(int cfd, json_t *doc, struct err *e)
 {
 	char sock[512];
 	snprintf(sock, sizeof(sock), "%s/vpcd.sock", E->run_dir);
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(sock) >= sizeof(sa.sun_path))
-		return err_set(e, "InvalidParameterValue", "socket path '%s' is too long", sock);
-	memcpy(sa.sun_path, sock, strlen(sock) + 1);
 	_cleanup_free_ char *line = json_dumps(doc, JSON_COMPACT);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), r = 0;
-	if (!line || fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = err_setr(e, -errno, "ServiceUnavailable", "vpcd is not running (its socket is '%s')", sock);
-		goto out;
+	if (!line)
+		return err_set(e, "InternalError", "out of memory");
+	int fd = rpc_connect(sock, e), r = 0;
+	if (fd < 0) {
+		if (fd == -ECONNREFUSED || fd == -ENOENT)
+			err_set(e, "ServiceUnavailable", "vpcd is not running (its socket is '%s')", sock);
+		return fd;
 	}
 	size_t n = strlen(line);
 	line[n] = '\n'; /* json_dumps' terminator: the line is sent with its newline */
@@ -183,8 +182,7 @@ static int vpc_pass(int cfd, json_t *doc, struct err *e)
 	if (!answered)
 		r = err_set(e, "ServiceUnavailable", "vpcd ended the connection without an answer");
 out:
-	if (fd >= 0)
-		close(fd);
+	close(fd);
 	return r;
 }
 

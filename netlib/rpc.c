@@ -26,23 +26,33 @@ int rpc_send_all(int fd, const char *b, size_t n)
 	return 0;
 }
 
+int rpc_connect(const char *sock_path, struct err *e)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(sock_path) >= sizeof(sa.sun_path))
+		return err_set(e, "InvalidParameterValue", "socket path '%s' is too long", sock_path);
+	strcpy(sa.sun_path, sock_path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = err_setr(e, -errno, "ServiceUnavailable",
+				 "cannot reach the daemon at '%s': %m (is it running? see --run-dir)", sock_path);
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	return fd;
+}
+
 int rpc_call_stream(const char *sock_path, json_t *req, rpc_event_fn on_event, void *data,
 		    json_t **ret_result, struct err *e)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *line = NULL, *buf = NULL;
 	size_t len = 0, cap = 0;
 	int r;
 
-	if (strlen(sock_path) >= sizeof(sa.sun_path))
-		return err_set(e, "InvalidParameterValue", "socket path '%s' is too long", sock_path);
-	strcpy(sa.sun_path, sock_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return err_setr(e, -errno, "ServiceUnavailable",
-				"cannot reach the daemon at '%s': %m (is it running? see --run-dir)",
-				sock_path);
+	if ((fd = rpc_connect(sock_path, e)) < 0)
+		return fd;
 	line = json_dumps(req, JSON_COMPACT);
 	if (!line)
 		return -ENOMEM;

@@ -11,6 +11,9 @@
 #define RPC_MAX_LINE (16u << 20)
 
 typedef void (*rpc_event_fn)(json_t *event, void *data);
+/* A connection to a daemon's socket (fd, close-on-exec), or -errno with `e` set
+ * (ServiceUnavailable when nothing listens there). */
+int rpc_connect(const char *sock_path, struct err *e);
 /* Sends req; passes each event line to on_event; returns the answer. */
 int rpc_call_stream(const char *sock_path, json_t *req, rpc_event_fn on_event, void *data,
 		    json_t **ret_result, struct err *e);
