@@ -1,6 +1,7 @@
 /* The api front (`ec2d front api`, netlib/front.h): the EC2 Query API over HTTP
  * (libmicrohttpd), so that the aws CLI, boto3 and the SDKs drive the lab with --endpoint-url;
- * STS and IAM's identity calls on the same endpoint, told apart by the SigV4 scope's service
+ * STS and IAM's identity calls on the same endpoint, and FIS (rest-json: the method and
+ * path name the operation, JSON in and out), told apart by the SigV4 scope's service
  * name. It runs without privilege, on the socket and credentials the core gave it. Every
  * request is SigV4-verified; its form (POST body or query string) becomes the same parameter
  * object the CLI sends, and goes to the core over the RPC of its own socket (/core.sock in its
@@ -29,9 +30,9 @@
 #define HTTP_MAX_CONNECTIONS 512
 #define HTTP_CONNECTION_MEMORY (256 * 1024)
 
-/* The services on the endpoint, by SigV4 signing name: EC2 goes to ec2d's dispatch, STS and
- * IAM to identity.c. */
-static const char *const services[] = {"ec2", "sts", "iam", NULL};
+/* The services on the endpoint, by SigV4 signing name: EC2 and FIS go to the core's dispatch
+ * (their action names do not collide), STS and IAM to identity.c. */
+static const char *const services[] = {"ec2", "sts", "iam", "fis", NULL};
 #define NSERVICES (sizeof(services) / sizeof(services[0]) - 1)
 
 struct http {
@@ -43,7 +44,7 @@ struct http {
 
 static struct http H;
 
-/* An EC2 action, done by the core. */
+/* An EC2 or FIS action, done by the core. */
 static int core_call(const char *action, const char *region, json_t *params, json_t **ret, struct err *e)
 {
 	_cleanup_json_ json_t *req = json_pack("{s:s, s:s, s:O}", "Action", action, "Region", region,
@@ -105,19 +106,50 @@ static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind, const char *k
 	return MHD_YES;
 }
 
-static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, char *body, size_t len)
+static bool rest_json(const struct api_model *m)
+{
+	return !strcmp(api_model_protocol(m), "rest-json");
+}
+
+/* A JSON answer (rest-json) carries its request ID in a header, and an error's code in
+ * x-amzn-ErrorType (where botocore's RestJSONParser reads it). */
+static enum MHD_Result send_response(struct MHD_Connection *c, unsigned status, char *body,
+				     size_t len, bool json, const char *rid, const char *error_code)
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-	MHD_add_response_header(r, "Content-Type", "text/xml;charset=UTF-8");
-	MHD_add_response_header(r, "Server", "AmazonEC2");
+	if (!r) {
+		free(body);
+		return MHD_NO;
+	}
+	if (json) {
+		MHD_add_response_header(r, "Content-Type", "application/json");
+		MHD_add_response_header(r, "x-amzn-RequestId", rid);
+		if (error_code)
+			MHD_add_response_header(r, "x-amzn-ErrorType", error_code);
+	} else {
+		MHD_add_response_header(r, "Content-Type", "text/xml;charset=UTF-8");
+		MHD_add_response_header(r, "Server", "AmazonEC2");
+	}
 	enum MHD_Result ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return ret;
 }
 
+static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, char *body, size_t len)
+{
+	return send_response(c, status, body, len, false, NULL, NULL);
+}
+
 static enum MHD_Result send_error(struct MHD_Connection *c, const struct api_model *m, const struct err *e,
 				  const char *rid)
 {
+	if (m && rest_json(m)) {
+		int status = 500;
+		char *j = api_rest_error(m, e->code, e->msg, &status);
+		if (!j)
+			return MHD_NO;
+		return send_response(c, (unsigned)status, j, strlen(j), true, rid, e->code);
+	}
 	char *x = api_xml_error_for(m, e->code, e->msg, rid);
 	if (!x)
 		return MHD_NO;
@@ -132,6 +164,30 @@ static void request_id(char buf[static 37])
 	snprintf(buf, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0],
 		 r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
 		 r[15]);
+}
+
+/* A verified rest-json (FIS) request: method and path name the operation, the core does it. */
+static enum MHD_Result handle_rest(struct MHD_Connection *c, const struct api_model *m,
+				   const struct api_request *req, const char *region,
+				   const char *rid)
+{
+	_cleanup_json_ json_t *params = NULL, *result = NULL;
+	struct err e = {0};
+	const char *action = NULL;
+	char *body = NULL;
+	size_t len = 0;
+
+	if (api_rest_match(m, req->method, req->path, req->query, req->body, req->body_len, &action,
+			   &params, &e) < 0)
+		return send_error(c, m, &e, rid);
+	if (core_call(action, region, params, &result, &e) < 0) {
+		if (!err_isset(&e))
+			err_set(&e, "InternalError", "%s failed", action);
+		return send_error(c, m, &e, rid);
+	}
+	if (api_rest_response(m, action, result, &body, &len, &e) < 0)
+		return send_error(c, m, &e, rid);
+	return send_response(c, 200, body, len, true, rid, NULL);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -170,7 +226,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		err_set(&e, "RequestEntityTooLarge", "The request body is larger than %u bytes", API_FORM_MAX_BYTES);
 		return send_error(c, m, &e, rid);
 	}
-	if (strcmp(method, "POST") != 0 && strcmp(method, "GET") != 0) {
+	/* PUT, PATCH and DELETE are FIS's (rest-json) only: which service a request is for is
+	 * known once its signature's scope is read, below. */
+	bool post_get = !strcmp(method, "POST") || !strcmp(method, "GET");
+	if (!post_get && strcmp(method, "PUT") && strcmp(method, "PATCH") &&
+	    strcmp(method, "DELETE")) {
 		err_set(&e, "InvalidHttpRequest", "The HTTP method '%s' is not supported: use POST or GET", method);
 		return send_error(c, m, &e, rid);
 	}
@@ -188,12 +248,23 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	int svc = -1;
 	int r = api_sigv4_verify_any(H.creds, &req, services, &svc, region, key, &e);
 	free(h.v);
+	req.headers = NULL, req.nheaders = 0; /* nothing past the signature reads them */
 	m = svc >= 0 ? H.models[svc] : H.models[0];
+	if (!post_get && !rest_json(m)) {
+		/* EC2, STS and IAM answer any other method as they did before FIS was here,
+		 * whatever the signature. */
+		err_set(&e, "InvalidHttpRequest",
+			"The HTTP method '%s' is not supported: use POST or GET", method);
+		return send_error(c, H.models[0], &e, rid);
+	}
 	if (r < 0 && svc > 0 && !strcmp(e.code, "AuthFailure"))
-		/* What STS and IAM call an unknown access key. */
-		err_set(&e, "InvalidClientTokenId", "The security token included in the request is invalid.");
+		/* What STS and IAM call an unknown access key, and what JSON services do. */
+		err_set(&e, rest_json(m) ? "UnrecognizedClientException" : "InvalidClientTokenId",
+			"The security token included in the request is invalid.");
 	if (r < 0)
 		return send_error(c, m, &e, rid);
+	if (rest_json(m))
+		return handle_rest(c, m, &req, region, rid);
 
 	/* The form: the body of a POST, else the query string (minus the signature). */
 	_cleanup_json_ json_t *kv = NULL, *params = NULL;

@@ -25,9 +25,12 @@ struct api_model;
 int api_model_load(struct api_model **ret, struct err *e);
 /* The model of a service by its SigV4 name: "ec2" (protocol ec2), "sts" or "iam" (protocol
  * query: members by their own names, lists as member.N, answers in <XResult> with
- * <ResponseMetadata>, errors as <ErrorResponse>). */
+ * <ResponseMetadata>, errors as <ErrorResponse>), "fis" (protocol rest-json: the api_rest_*
+ * functions below). */
 int api_model_load_service(const char *service, struct api_model **ret, struct err *e);
 const char *api_model_service(const struct api_model *m);
+/* botocore's name of the model's protocol: "ec2", "query" or "rest-json" (FIS). */
+const char *api_model_protocol(const struct api_model *m);
 void api_model_free(struct api_model *m);
 static inline void api_model_freep(struct api_model **m)
 {
@@ -80,6 +83,47 @@ char *api_xml_error_for(const struct api_model *m, const char *code, const char 
  * 404 MalformedQueryString (as AWS documents it) and IAM's NoSuchEntity, 412 DryRunOperation, 500 InternalError and
  * the Insufficient*Capacity codes, 503 Unavailable/RequestLimitExceeded. */
 int api_error_status(const char *code);
+
+/* --- rest-json (FIS) --- */
+
+/* Bound on the nesting of a rest-json request body. */
+#define API_REST_MAX_DEPTH 32
+
+/* Finds the operation of a rest-json model whose http.method and http.requestUri match
+ * `method` and `path` (percent-encoded, as received, without the query; a {label} is one
+ * segment, percent-decoded; a {label+} the rest of the path), and builds its params object
+ * keyed by botocore member names: the "uri" members from the labels, the "querystring" ones
+ * from `query` (raw, after '?'; "" or NULL for none; lists as repeated names; names no
+ * member has, such as a presigned request's X-Amz-*, are ignored), and all others from the
+ * JSON object in body[0..body_len) (empty: {}), checked against the input shape: unknown
+ * members and values of the wrong JSON type are refused, nested structures, lists and maps
+ * included; JSON null is an absent member. Integers are range-checked against the shape's
+ * min and max. Required members are not checked (the handlers do that).
+ *   UnknownOperationException (404)  no operation has that method and path
+ *   ValidationException (400)        malformed JSON or escape, a bad type, an unknown
+ *                                    member, a bad integer, nested deeper than
+ *                                    API_REST_MAX_DEPTH, a body over API_FORM_MAX_BYTES
+ * *ret_action is borrowed from the model; *ret_params is the caller's. */
+int api_rest_match(const struct api_model *m, const char *method, const char *path,
+		   const char *query, const void *body, size_t body_len, const char **ret_action,
+		   json_t **ret_params, struct err *e);
+/* Writes the JSON body `action` answers with: the members of `result` its output shape has,
+ * recursively (members a shape does not have are left out, so a result may carry private
+ * fields), JSON null counting as absent; timestamps (seconds since the epoch as a JSON
+ * number, or ISO 8601 text) as epoch seconds. An action without an output shape answers {}.
+ * A result member of the wrong JSON type is InternalError (a handler bug). *ret_body is
+ * NUL-terminated and the caller's. */
+int api_rest_response(const struct api_model *m, const char *action, json_t *result,
+		      char **ret_body, size_t *ret_len, struct err *e);
+/* The error body {"message": MESSAGE} and, in *ret_status, the HTTP status of `code`: the
+ * model's error shape's httpStatusCode (FIS: ValidationException 400, ResourceNotFound-
+ * Exception 404, ConflictException 409, ServiceQuotaExceededException 402), the JSON
+ * services' UnknownOperationException 404, UnrecognizedClientException and
+ * AccessDeniedException 403, else api_error_status(). The code itself goes in the
+ * x-amzn-ErrorType header (the HTTP front's part). m may be NULL. NULL only when out of
+ * memory. */
+char *api_rest_error(const struct api_model *m, const char *code, const char *message,
+		     int *ret_status);
 
 /* --- Credentials and SigV4 --- */
 

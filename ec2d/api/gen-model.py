@@ -3,7 +3,8 @@
 
 Reads botocore's service-2.json (Debian's python3-botocore by default) and keeps only the
 operations named in actions.txt and the shapes reachable from their input and output, with the
-documentation stripped. model.json is committed, so a build never needs botocore; run this
+documentation stripped; a rest-json model (FIS) also keeps the error shapes its operations
+name, whose `error.httpStatusCode` is the HTTP status of that code. model.json is committed, so a build never needs botocore; run this
 again after changing actions.txt:
 
     ec2d/api/gen-model.py [--spec service-2.json] [--actions actions.txt] [--out model.json]
@@ -89,6 +90,9 @@ def main():
         for io in ("input", "output"):
             if io in op:
                 roots.append(op[io]["shape"])
+        if spec["metadata"].get("protocol") == "rest-json":
+            # Only there: the query-protocol models stay as they were generated.
+            roots.extend(err["shape"] for err in op.get("errors", []))
     keep = reachable(spec["shapes"], roots)
     shapes = {n: strip(s) for n, s in spec["shapes"].items() if n in keep}
     meta = {k: spec["metadata"][k] for k in METADATA if k in spec["metadata"]}

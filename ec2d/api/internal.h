@@ -7,6 +7,9 @@ const json_t *api_model_shape(const struct api_model *m, const char *name);
 /* The shape of the operation's input or output (NULL if it has none). */
 const json_t *api_model_input(const struct api_model *m, const char *action);
 const json_t *api_model_output(const struct api_model *m, const char *action);
+/* The operation's object in the model ({"name", "http": {"method", "requestUri"}, "input",
+ * "output", "errors"}), or NULL. */
+const json_t *api_model_operation(const struct api_model *m, const char *action);
 /* A member's or list item's shape (the object {"shape": NAME, ...} points to). */
 const json_t *api_model_ref_shape(const struct api_model *m, const json_t *ref);
 /* The protocol is "query" (not EC2's own), its XML namespace, and an operation's resultWrapper

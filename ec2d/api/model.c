@@ -1,6 +1,6 @@
 /* The models: botocore's shapes for the actions in actions.txt (EC2, model.json) and
- * actions-sts.txt, actions-iam.txt (model-sts.json, model-iam.json), compiled in (embedded by
- * embed.py). Shapes are looked up by name in the parsed JSON; nothing is copied
+ * actions-sts.txt, actions-iam.txt, actions-fis.txt (model-sts.json, model-iam.json,
+ * model-fis.json), compiled in (embedded by embed.py). Shapes are looked up by name in the parsed JSON; nothing is copied
  * out of it, so every shape pointer lives as long as the model. */
 #include "internal.h"
 #include "cleanup.h"
@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern const unsigned char api_model_json[], api_model_sts_json[], api_model_iam_json[];
-extern const size_t api_model_json_len, api_model_sts_json_len, api_model_iam_json_len;
+extern const unsigned char api_model_json[], api_model_sts_json[], api_model_iam_json[],
+    api_model_fis_json[];
+extern const size_t api_model_json_len, api_model_sts_json_len, api_model_iam_json_len,
+    api_model_fis_json_len;
 
 /* The services, by SigV4 signing name, each with its part of botocore's model. */
 static const struct {
@@ -21,6 +23,7 @@ static const struct {
 	{"ec2", api_model_json, &api_model_json_len},
 	{"sts", api_model_sts_json, &api_model_sts_json_len},
 	{"iam", api_model_iam_json, &api_model_iam_json_len},
+	{"fis", api_model_fis_json, &api_model_fis_json_len},
 };
 
 struct api_model {
@@ -79,8 +82,11 @@ int api_model_load_service(const char *service, struct api_model **ret, struct e
 	m->service = services[s].name;
 	m->protocol = json_string_value(json_object_get(meta, "protocol"));
 	m->xmlns = json_string_value(json_object_get(meta, "xmlNamespace"));
-	if (!json_is_object(m->operations) || !json_is_object(m->shapes) || !m->protocol || !m->xmlns ||
-	    (strcmp(m->protocol, "ec2") && strcmp(m->protocol, "query")))
+	/* rest-json (FIS) has no XML namespace: its answers are JSON (rest.c). */
+	if (!json_is_object(m->operations) || !json_is_object(m->shapes) || !m->protocol ||
+	    (strcmp(m->protocol, "ec2") && strcmp(m->protocol, "query") &&
+	     strcmp(m->protocol, "rest-json")) ||
+	    (!m->xmlns && strcmp(m->protocol, "rest-json")))
 		return err_setr(e, -EINVAL, "InternalError",
 				"The embedded %s model has no 'operations', 'shapes', or a protocol this codec writes",
 				service);
@@ -104,6 +110,11 @@ bool api_model_query_protocol(const struct api_model *m)
 	return !strcmp(m->protocol, "query");
 }
 
+const char *api_model_protocol(const struct api_model *m)
+{
+	return m->protocol;
+}
+
 const char *api_model_version(const struct api_model *m)
 {
 	const char *v = json_string_value(json_object_get(json_object_get(m->root, "metadata"), "apiVersion"));
@@ -112,7 +123,7 @@ const char *api_model_version(const struct api_model *m)
 
 const char *api_model_xmlns(const struct api_model *m)
 {
-	return m->xmlns;
+	return m->xmlns ? m->xmlns : "";
 }
 
 const char *api_model_result_wrapper(const struct api_model *m, const char *action)
@@ -134,6 +145,12 @@ size_t api_model_action_count(const struct api_model *m)
 const char *api_model_action_name(const struct api_model *m, size_t i)
 {
 	return i < m->nactions ? m->actions[i] : NULL;
+}
+
+const json_t *api_model_operation(const struct api_model *m, const char *action)
+{
+	const json_t *op = action ? json_object_get(m->operations, action) : NULL;
+	return json_is_object(op) ? op : NULL;
 }
 
 const json_t *api_model_shape(const struct api_model *m, const char *name)

@@ -9,7 +9,10 @@
  *   api_tool sigv4 CREDS [SERVICE] < JSON  api_sigv4_verify; the request is
  *        {"method", "path", "query", "headers": [[name, value]...], "body_hex", "now"}
  *   api_tool creds PATH | creds-generate PATH   -> {"FirstKey": ..., "Secret": ...}
- * The model is API_SERVICE's (ec2, sts, iam; ec2 when unset).
+ *   api_tool rest-match METHOD PATH QUERY < BODY   api_rest_match -> {"Action", "Params"}
+ *   api_tool rest-response ACTION < JSON   api_rest_response (the body as written)
+ *   api_tool rest-error CODE MESSAGE       api_rest_error -> {"Status", "Body"}
+ * The model is API_SERVICE's (ec2, sts, iam, fis; ec2 when unset).
  * JSON answers are compact with sorted keys; an error prints {"Error": {"Code", "Message"}}
  * and exits 1. */
 #include "api.h"
@@ -204,7 +207,40 @@ int main(int argc, char **argv)
 		fwrite(xml, 1, len, stdout);
 		return 0;
 	}
+	if (!strcmp(cmd, "rest-match") && argc == 5) {
+		_cleanup_json_ json_t *params = NULL, *out = NULL;
+		const char *action = NULL;
+		text = read_all(stdin, &len);
+		if (!text)
+			return 2;
+		if (api_rest_match(m, argv[2], argv[3], argv[4], text, len, &action, &params, &e) < 0)
+			return fail(&e);
+		out = json_pack("{s:s,s:O}", "Action", action, "Params", params);
+		return print_json(out);
+	}
+	if (!strcmp(cmd, "rest-response") && argc == 3) {
+		_cleanup_json_ json_t *result = NULL;
+		_cleanup_free_ char *body = NULL;
+		json_error_t je;
+		text = read_all(stdin, &len);
+		result = text ? json_loadb(text, len, 0, &je) : NULL;
+		if (!result) {
+			fprintf(stderr, "api_tool: bad result JSON: %s\n", text ? je.text : "read");
+			return 2;
+		}
+		if (api_rest_response(m, argv[2], result, &body, &len, &e) < 0)
+			return fail(&e);
+		fwrite(body, 1, len, stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "rest-error") && argc == 4) {
+		int status = 0;
+		_cleanup_free_ char *body = api_rest_error(m, argv[2], argv[3], &status);
+		_cleanup_json_ json_t *out = body ? json_pack("{s:i,s:s}", "Status", status, "Body", body) : NULL;
+		return out ? print_json(out) : 2;
+	}
 	fprintf(stderr, "usage: api_tool actions|form|params ACTION|xml ACTION [ID]|error CODE MSG "
-			"[ID]|status CODE|sigv4 CREDS [SERVICE]|creds PATH|creds-generate PATH\n");
+			"[ID]|status CODE|sigv4 CREDS [SERVICE]|creds PATH|creds-generate PATH|"
+			"rest-match METHOD PATH QUERY|rest-response ACTION|rest-error CODE MSG\n");
 	return 2;
 }

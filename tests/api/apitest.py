@@ -2,7 +2,7 @@
 
 Each test takes api_tool's path as argv[1] and exits 77 (skipped) when botocore cannot be
 imported; botocore is what every test here measures the C code against. argv[2], if given,
-names the service (ec2, sts, iam; API_SERVICE for api_tool), else ec2.
+names the service (ec2, sts, iam, fis; API_SERVICE for api_tool), else ec2.
 """
 import json
 import os

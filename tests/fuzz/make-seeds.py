@@ -13,6 +13,10 @@
   corpus/fuzz_sshkey/*    public keys by ssh-keygen and openssl in every form ImportKeyPair
                           takes (OpenSSH, RFC 4716, DER raw, base64, PEM, PKCS#1 PEM), and
                           ones it refuses (ecdsa, 1536-bit rsa, cut short, a private key)
+  corpus/fuzz_rest/*      FIS requests in fuzz_rest.c's format (method byte, path, query,
+                          body) as botocore's rest-json serializer makes them, and bad ones
+Arguments, if any, name the corpora to write (query sigv4 netlib sshkey rest), so that one
+can be rewritten without touching the others (sshkey's keys are new each run).
 """
 import json
 import os
@@ -22,6 +26,7 @@ from urllib.parse import urlsplit
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "api"))
+ONLY = sys.argv[1:]
 sys.argv = sys.argv[:1] + ["unused"]
 import test_params  # noqa: E402  (the hand-written params; needs botocore)
 from botocore.auth import SigV4Auth, SigV4QueryAuth  # noqa: E402
@@ -164,8 +169,73 @@ def sshkey_seeds():
         write("fuzz_sshkey", name, data)
 
 
+REST_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+REST_ARN = "arn:aws:fis:us-east-1:123456789012:experiment/EXP1"
+
+
+def rest_seed(method, path, query, body):
+    return bytes([REST_METHODS.index(method)]) + ("%s\n%s\n" % (path, query)).encode() + body
+
+
+def rest_seeds():
+    import botocore.serialize
+    import botocore.session
+    from botocore.utils import percent_encode_sequence
+    fis = botocore.session.get_session().get_service_model("fis")
+    ser = botocore.serialize.create_serializer("rest-json", include_validation=False)
+    calls = [
+        ("CreateExperimentTemplate", {
+            "clientToken": "t", "description": "d", "roleArn": "arn:aws:iam::1:role/r",
+            "stopConditions": [{"source": "none"}],
+            "actions": {"stop": {"actionId": "aws:ec2:stop-instances",
+                                 "parameters": {"startInstancesAfterDuration": "PT1M"},
+                                 "targets": {"Instances": "web"}, "startAfter": ["x"]}},
+            "targets": {"web": {"resourceType": "aws:ec2:instance", "selectionMode": "ALL",
+                                "resourceArns": ["arn:aws:ec2:us-east-1:1:instance/i-1"],
+                                "resourceTags": {"Name": "web"},
+                                "filters": [{"path": "State.Name", "values": ["running"]}]}},
+            "tags": {"Name": "x"},
+            "logConfiguration": {"logSchemaVersion": 1,
+                                 "cloudWatchLogsConfiguration": {"logGroupArn": "g"}}}),
+        ("GetExperimentTemplate", {"id": "EXT1"}),
+        ("ListExperimentTemplates", {"maxResults": 5, "nextToken": "n"}),
+        ("UpdateExperimentTemplate", {"id": "EXT1", "description": "new",
+                                      "stopConditions": [{"source": "none"}]}),
+        ("DeleteExperimentTemplate", {"id": "EXT1"}),
+        ("StartExperiment", {"clientToken": "c", "experimentTemplateId": "EXT1",
+                             "tags": {"k": "v"}}),
+        ("GetExperiment", {"id": "EXP1"}),
+        ("ListExperiments", {"maxResults": 100}),
+        ("StopExperiment", {"id": "EXP1"}),
+        ("ListActions", {"nextToken": "t"}),
+        ("GetAction", {"id": "aws:ec2:stop-instances"}),
+        ("ListTargetResourceTypes", {}),
+        ("GetTargetResourceType", {"resourceType": "aws:ec2:instance"}),
+        ("TagResource", {"resourceArn": REST_ARN, "tags": {"a": "1", "b": ""}}),
+        ("UntagResource", {"resourceArn": REST_ARN, "tagKeys": ["a", "b c"]}),
+        ("ListTagsForResource", {"resourceArn": REST_ARN}),
+    ]
+    for i, (action, params) in enumerate(calls):
+        req = ser.serialize_to_request(params, fis.operation_model(action))
+        query = percent_encode_sequence(req["query_string"]) if req["query_string"] else ""
+        body = req["body"] if isinstance(req["body"], bytes) else req["body"].encode()
+        write("fuzz_rest", "%02d-%s" % (i, action),
+              rest_seed(req["method"], req["url_path"], query, body))
+    for name, (method, path, query, body) in {
+            "bad-unknown-member": ("POST", "/experiments", "", b'{"nope":1}'),
+            "bad-type": ("POST", "/experimentTemplates", "", b'{"tags":{"k":[1]}}'),
+            "bad-json": ("POST", "/experiments", "", b'{"tags":'),
+            "bad-deep": ("POST", "/experiments", "", b'{"tags":' + b"[" * 40),
+            "bad-max-results": ("GET", "/experiments", "maxResults=1000", b""),
+            "bad-escape": ("GET", "/experiments/%zz", "", b""),
+            "bad-route": ("PUT", "/experiments/E", "", b""),
+            "presigned": ("GET", "/experiments/E", "X-Amz-Date=20150830T123600Z&a&=b", b""),
+    }.items():
+        write("fuzz_rest", name, rest_seed(method, path, query, body))
+
+
 if __name__ == "__main__":
-    sshkey_seeds()
-    netlib_seeds()
-    query_seeds()
-    sigv4_seeds()
+    for corpus, fn in (("sshkey", sshkey_seeds), ("netlib", netlib_seeds), ("query", query_seeds),
+                       ("sigv4", sigv4_seeds), ("rest", rest_seeds)):
+        if not ONLY or corpus in ONLY:
+            fn()
