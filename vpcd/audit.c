@@ -2,7 +2,8 @@
  * naming the object and the kernel object: a namespace missing or stray (regions, the
  * backbone, VPCs, NAT gateways), a subnet's bridge or a plugged ENI's port missing, a stray
  * link with the lab's prefix in a VPC namespace, a bridge that is down, a VPC namespace
- * without its nftables tables, a VPC with subnets and no running dnsmasq. With drifts the
+ * without its nftables tables, a VPC with subnets and no running dnsmasq, a fault whose table,
+ * chain or qdisc is missing and a fault table or chain of no fault (fault.c). With drifts the
  * answer is the error KernelDrift, whose message lists them (the CLI exits non-zero); with
  * --repair the lab is reconciled (as at vpcd's start) and audited again, and the answer says
  * what was repaired. */
@@ -45,6 +46,17 @@ static int stray_ns(const char *name, void *data)
 static void collect(const char *name, void *data)
 {
 	json_object_set_new(data, name, json_true());
+}
+
+/* A whole line of `list tables`: "table bridge vpclab" is also the start of the fault
+ * table's line, which must not stand in for it. */
+static bool has_table(const char *tables, const char *line)
+{
+	size_t n = strlen(line);
+	for (const char *p = tables; (p = strstr(p, line)); p += n)
+		if ((p == tables || p[-1] == '\n') && (p[n] == '\n' || p[n] == 0))
+			return true;
+	return false;
 }
 
 static void audit_vpc(struct audit *a, const char *vpc_id)
@@ -96,8 +108,10 @@ static void audit_vpc(struct audit *a, const char *vpc_id)
 	a->checked++;
 	if (nft_list(h, "list tables", &tables, &e) < 0)
 		drift(a, "%s: the nftables tables of %s cannot be listed: %s", vpc_id, ns, e.msg);
-	else if (!strstr(tables, "table bridge vpclab") || !strstr(tables, "table inet vpclab"))
+	else if (!has_table(tables, "table bridge vpclab") || !has_table(tables, "table inet vpclab"))
 		drift(a, "%s: %s lacks its nftables tables (it has: %s)", vpc_id, ns, *tables ? tables : "none");
+	if (tables)
+		fault_audit(h, vpc_id, tables, a->drifts, &a->checked);
 	if (subnets) {
 		a->checked++;
 		if (!dns_running(vpc_id, h))

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,13 @@ static const struct verb verbs[] = {
 	{"describe-lab", "", "the prefix, paths and regions in use", NULL, H(h_describe_lab), .global = true},
 	{"audit-lab", "repair:b", "compare the kernel with the model: each drift, non-zero exit on any; --repair converges",
 	 NULL, H(h_audit_lab), .global = true},
+	/* Fault injection (vpclab's own, for ec2d's FIS engine; docs/architecture.md, "Faults"). */
+	{"apply-fault", "fault-id! experiment-id! kind! subnet-id network-interface-id scope loss-percent rate-kbps dry-run:b",
+	 "inject a network fault: disrupt-connectivity, packet-loss, blackhole, rate-limit", NULL, H(h_apply_fault)},
+	{"clear-faults", "experiment-id fault-ids:l dry-run:b", "remove faults (of an experiment, or by ID)", NULL,
+	 H(h_clear_faults)},
+	{"describe-faults", "experiment-id", "list the faults in force, with their kernel objects", NULL,
+	 H(h_describe_faults)},
 #define VPC_VERB(name, flags, summary, handler, global) {name, flags, summary, NULL, H(handler), global},
 #include "vpc_verbs.def"
 #undef VPC_VERB
@@ -115,6 +123,13 @@ static int cmd_serve(int argc, char **argv)
 	int c, r;
 
 	V = &v;
+	/* Every nftables apply makes a libnftables context, whose cache allocates 128 KiB
+	 * hash heads per table (about 2 MiB for a VPC's tables) and frees them again: above
+	 * the default mmap threshold each is a fresh mapping, and first-touch page faults made
+	 * 7-9 of the ~10 ms of a fault's apply here (bench/fault_latency). Kept in the heap,
+	 * they are reused. */
+	mallopt(M_MMAP_THRESHOLD, 4 << 20);
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 	snprintf(v.prefix, sizeof(v.prefix), "vl");
 	snprintf(v.state_dir, sizeof(v.state_dir), "/var/lib/vpclab/vpcd");
 	snprintf(v.run_dir, sizeof(v.run_dir), "%s", getenv("VPCLAB_RUN_DIR") ?: "/run/vpclab");

@@ -282,6 +282,7 @@ int sync_vpc(const char *vpc_id, bool full, json_t *changed, struct err *e)
 		dns_stop(vpc_id, -1);
 		nsh_forget(ns);
 		json_object_del(V->nft_applied, vpc_id);
+		fault_forget(vpc_id);
 		netns_kill_procs(ns);
 		r = netns_delete(ns);
 		return r < 0 ? err_setr(e, r, "InternalError", "cannot delete namespace '%s': %s", ns,
@@ -293,12 +294,18 @@ int sync_vpc(const char *vpc_id, bool full, json_t *changed, struct err *e)
 	if ((created || full) && ((r = ns_init(h, true, e)) < 0 ||
 				  (r = nl_addr_add32(h, "lo", IMDS_ADDR, e)) < 0))
 		return r;
+	/* A request that changed faults alone converges the fault tables: one nftables
+	 * transaction between the request and the first packet it drops or lets through. */
+	if (!created && !full && faults_only(changed))
+		return fault_sync(h, vpc_id, false, e);
 	/* A request that changed ENIs (and elastic IPs) alone converges those ENIs, at a cost
 	 * that does not grow with the VPC; anything else converges the whole VPC. */
 	_cleanup_json_ json_t *only = created || full ? NULL : changed_enis(changed, vpc_id);
 	if (only) {
+		/* Faults too: a subnet's fault names its ENIs' ports, and a rate limit needs the
+		 * port a plug or an attachment just made. */
 		if ((r = sync_eni_links(h, only, e)) < 0 || (r = sync_routing(h, vpc, e)) < 0 ||
-		    (r = firewall_sync(h, vpc_id, false, only, e)) < 0)
+		    (r = firewall_sync(h, vpc_id, false, only, e)) < 0 || (r = fault_sync(h, vpc_id, false, e)) < 0)
 			return r;
 		return dns_sync(h, vpc_id, only, e);
 	}
@@ -396,7 +403,8 @@ int sync_vpc(const char *vpc_id, bool full, json_t *changed, struct err *e)
 		if ((r = nl_link_del(h, name, e)) < 0)
 			return r;
 	}
-	if ((r = sync_routing(h, vpc, e)) < 0 || (r = firewall_sync(h, vpc_id, full || created, NULL, e)) < 0)
+	if ((r = sync_routing(h, vpc, e)) < 0 || (r = firewall_sync(h, vpc_id, full || created, NULL, e)) < 0 ||
+	    (r = fault_sync(h, vpc_id, full || created, e)) < 0)
 		return r;
 	return dns_sync(h, vpc_id, NULL, e);
 }

@@ -229,6 +229,24 @@ bool dns_running(const char *vpc_id, struct nsh *h);
 int h_audit_lab(struct req *rq, json_t **ret, struct err *e);
 int dns_sync(struct nsh *h, const char *vpc_id, json_t *only, struct err *e);
 void dns_stop(const char *vpc_id, int ns_fd); /* ns_fd < 0: the namespace is going anyway */
+/* fault.c: network faults for fault injection (ApplyFault, ClearFaults, DescribeFaults):
+ * model objects of type "fault", each a chain in the VPC namespace's tables
+ * `bridge vpclab_fault` / `inet vpclab_fault`, or a tbf qdisc on an ENI's port. */
+int h_apply_fault(struct req *, json_t **, struct err *);
+int h_clear_faults(struct req *, json_t **, struct err *);
+int h_describe_faults(struct req *, json_t **, struct err *);
+/* Makes the VPC's fault tables and qdiscs what its faults say (`full`: also when the cache of
+ * what was applied says they already are). */
+int fault_sync(struct nsh *h, const char *vpc_id, bool full, struct err *e);
+void fault_forget(const char *vpc_id); /* the VPC's namespace is gone */
+/* Whether every object of a request's undo record (`changed`) is a fault. */
+bool faults_only(json_t *changed);
+/* Clears, in the request's transaction, the faults whose target is `target_id` (a subnet or
+ * an ENI being deleted: its faults go with it). */
+void fault_clear_target(struct txn *t, const char *target_id);
+/* Appends to `drifts` (strings) what differs between the VPC's faults and its kernel, given
+ * the output of `list tables` in its namespace. */
+void fault_audit(struct nsh *h, const char *vpc_id, const char *tables, json_t *drifts, size_t *checked);
 /* peering.c */
 bool pcx_link(json_t *pcx, const char *vpc_id, char link[static 16], uint32_t *ret_peer_ip, uint32_t *ret_own_ip);
 int pcx_sync(struct nsh *h, const char *vpc_id, json_t *wanted, struct err *e);
