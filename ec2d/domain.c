@@ -483,6 +483,22 @@ int domain_stop(json_t *inst, bool graceful, struct err *e)
 	return r;
 }
 
+/* A freeze: the domain suspended (a container's processes frozen, a VM's vCPUs stopped) and
+ * resumed; its memory, addresses and connections stay. */
+int domain_suspend(json_t *inst, bool suspend, struct err *e)
+{
+	virDomainPtr d = lookup(inst);
+	if (!d)
+		return err_set(e, "IncorrectInstanceState", "The instance '%s' has no running domain",
+			       jstr(inst, "InstanceId"));
+	int r = suspend ? virDomainSuspend(d) : virDomainResume(d);
+	if (r < 0)
+		r = err_set(e, "InternalError", "libvirt could not %s '%s': %s", suspend ? "suspend" : "resume",
+			    virDomainGetName(d), virGetLastErrorMessage());
+	virDomainFree(d);
+	return r;
+}
+
 /* --- does KVM really run a guest here? ----------------------------------------------------
  * /dev/kvm can exist while guests hang (see ../shared/ARCHITECTURE.md). The probe runs four
  * bytes of real-mode code (out to a port, then hlt) in a child that is killed after 2 s. */

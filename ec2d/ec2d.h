@@ -174,3 +174,51 @@ int identity_call(const char *service, const char *action, const char *access_ke
 
 /* teardown */
 int ec2d_teardown(const char *prefix, const char *state_dir, struct err *e);
+
+/* fis.c: AWS Fault Injection Service: templates, experiments, the engine. */
+int h_create_experiment_template(struct ereq *, json_t **, struct err *);
+int h_get_experiment_template(struct ereq *, json_t **, struct err *);
+int h_update_experiment_template(struct ereq *, json_t **, struct err *);
+int h_delete_experiment_template(struct ereq *, json_t **, struct err *);
+int h_list_experiment_templates(struct ereq *, json_t **, struct err *);
+int h_start_experiment(struct ereq *, json_t **, struct err *);
+int h_get_experiment(struct ereq *, json_t **, struct err *);
+int h_stop_experiment(struct ereq *, json_t **, struct err *);
+int h_list_experiments(struct ereq *, json_t **, struct err *);
+int h_list_actions(struct ereq *, json_t **, struct err *);
+int h_get_action(struct ereq *, json_t **, struct err *);
+int h_list_target_resource_types(struct ereq *, json_t **, struct err *);
+int h_get_target_resource_type(struct ereq *, json_t **, struct err *);
+int h_tag_resource(struct ereq *, json_t **, struct err *);
+int h_untag_resource(struct ereq *, json_t **, struct err *);
+int h_list_tags_for_resource(struct ereq *, json_t **, struct err *);
+/* An injected API error for `action` (az NULL), or for a launch into `az` (RunInstances):
+ * <0 with e set when a running experiment makes this call fail. */
+int fis_api_fault(const char *action, const char *az, struct err *e);
+/* At start: every experiment a previous ec2d left running is stopped and its faults undone. */
+void fis_recover(void);
+/* ISO 8601 duration in ms, -1 if not one. */
+long long fis_duration_ms(const char *s);
+/* instance.c: a crash (the domain destroyed, no shutdown; the instance stopped) and a freeze. */
+int instance_crash(json_t *inst, struct err *e);
+int instance_pause(json_t *inst, bool pause, struct err *e);
+/* domain.c */
+int domain_suspend(json_t *inst, bool suspend, struct err *e);
+/* probe.c: probes (records) and their runs during an experiment. */
+int h_create_probe(struct ereq *, json_t **, struct err *);
+int h_describe_probes(struct ereq *, json_t **, struct err *);
+int h_delete_probe(struct ereq *, json_t **, struct err *);
+struct probe_run;
+/* Starts the probes named in `names` (comma-separated; under the lock). */
+int probes_start(const char *region, const char *names, uint64_t seed, struct probe_run **ret, struct err *e);
+const char *probes_alarmed(struct probe_run *pr);
+void probes_stop(struct probe_run *pr);
+void probes_free(struct probe_run *pr);
+json_t *probes_summary(struct probe_run *pr, long long t0_ms);
+json_t *probe_get(const char *region, const char *name);
+/* report.c: an experiment's report (JSON and a timeline in SVG), and the CLI's run/compare. */
+int h_get_experiment_report(struct ereq *, json_t **, struct err *);
+/* fis.c: the workload's API calls during running experiments. */
+void fis_api_record(const char *action, const char *code);
+int cmd_run_experiment(int argc, char **argv);
+int cmd_compare_reports(int argc, char **argv);

@@ -1,4 +1,5 @@
-/* ec2d's two unprivileged fronts (netlib/front.h): "api", the EC2/STS/IAM Query API (http.c),
+/* ec2d's two unprivileged fronts (netlib/front.h): "api", the EC2/STS/IAM Query API and FIS's
+ * REST-JSON (http.c),
  * and "imds", the metadata service (imds.c). The core binds their sockets, keeps them across
  * a front's restart, and serves each front on a socket of its own inside the front's chroot
  * (<run-dir>/ec2d/front-<role>/core.sock, owned by the front's user, mode 0600): a front can
@@ -20,13 +21,13 @@
 char http_endpoint[96], http_credentials[600];
 struct front *api_front, *imds_front;
 static uid_t front_uid;
-static struct api_model *ec2_model;
+static struct api_model *ec2_model, *fis_model;
 
 bool front_may(enum front_role role, const char *action)
 {
 	if (role == FRONT_IMDS)
 		return !strcmp(action, "ImdsGet") || !strcmp(action, "ImdsToken");
-	return api_model_has_action(ec2_model, action);
+	return api_model_has_action(ec2_model, action) || api_model_has_action(fis_model, action);
 }
 
 /* <run-dir>/ec2d/front-<role>: root's, 0755, empty but for the core's socket. */
@@ -55,7 +56,8 @@ static int fronts_init(struct err *e)
 		return 0;
 	gid_t gid;
 	int r = front_user(&front_uid, &gid, e);
-	if (r < 0 || (r = api_model_load_service("ec2", &ec2_model, e)) < 0)
+	if (r < 0 || (r = api_model_load_service("ec2", &ec2_model, e)) < 0 ||
+	    (r = api_model_load_service("fis", &fis_model, e)) < 0)
 		return r;
 	return 0;
 }

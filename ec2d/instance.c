@@ -510,6 +510,8 @@ int h_run_instances(struct ereq *rq, json_t **ret, struct err *e)
 	}
 	L.subnet = subnet;
 	L.groups = groups;
+	if ((r = fis_api_fault("RunInstances", jstr(subnet, "AvailabilityZone"), e)) < 0)
+		return r;
 	if (!L.public_ip && json_is_true(json_object_get(subnet, "MapPublicIpOnLaunch")))
 		L.public_ip = json_true();
 	if (json_is_true(json_object_get(P, "DryRun")))
@@ -866,6 +868,27 @@ static int do_terminate(json_t *inst, struct ereq *rq, struct err *e)
 	r = commit_one(jstr(inst, "InstanceId"), inst, e);
 	imds_release_unused();
 	return r;
+}
+
+/* A host failure: the domain destroyed with no shutdown, the instance stopped as EC2 shows an
+ * instance whose host failed. Started again by StartInstances. */
+int instance_crash(json_t *inst, struct err *e)
+{
+	int r;
+	if (!inst || strcmp(state_of(inst), "running"))
+		return 0;
+	if ((r = domain_stop(inst, false, e)) < 0)
+		return r;
+	set_state(inst, "stopped", "Server.InternalError: Internal error on the host (vpclab fault)");
+	return commit_one(jstr(inst, "InstanceId"), inst, e);
+}
+
+/* A freeze: the state stays running, as EC2 would show an instance that stopped answering. */
+int instance_pause(json_t *inst, bool pause, struct err *e)
+{
+	if (!inst || strcmp(state_of(inst), "running"))
+		return 0;
+	return domain_suspend(inst, pause, e);
 }
 
 int h_stop_instances(struct ereq *rq, json_t **ret, struct err *e)

@@ -32,6 +32,10 @@ static int cmd_front(int argc, char **argv);
 static int prep_run_instances(json_t *params, struct err *e);
 static int prep_import_key_pair(json_t *params, struct err *e);
 static void show_console(json_t *result);
+static int prep_fis(json_t *params, struct err *e);
+static int prep_fis_token(json_t *params, struct err *e);
+static int prep_report(json_t *params, struct err *e);
+static void show_report(json_t *result);
 
 static const struct verb verbs[] = {
 	{"serve", NULL, "run the daemon in the foreground", cmd_serve, NULL, true},
@@ -70,6 +74,39 @@ static const struct verb verbs[] = {
 	{"delete-key-pair", "key-name key-pair-id dry-run:b", "delete a key pair (instances keep their key)",
 	 NULL, NULL},
 	{"exec", NULL, "lab: run a command in an instance: exec --instance-id I -- CMD ARGS...", cmd_exec, NULL},
+/* FIS, as `aws fis` has it (fis.c); its members are camelCase: prep_fis renames the flags'. */
+#define FIS_VERB(name, flags, summary, prep) {name, flags, summary, NULL, NULL, false, prep},
+	FIS_VERB("create-experiment-template",
+		 "description targets:S actions:S stop-conditions:L role-arn tags:S client-token cli-input-json",
+		 "fis: make an experiment template (--cli-input-json file://t.json takes FIS's JSON)", prep_fis_token)
+	FIS_VERB("get-experiment-template", "id!", "fis: one experiment template", prep_fis)
+	FIS_VERB("update-experiment-template",
+		 "id description targets:S actions:S stop-conditions:L role-arn cli-input-json",
+		 "fis: change an experiment template", prep_fis)
+	FIS_VERB("delete-experiment-template", "id!", "fis: delete an experiment template", prep_fis)
+	FIS_VERB("list-experiment-templates", "max-results:i next-token", "fis: list experiment templates", prep_fis)
+	FIS_VERB("start-experiment", "experiment-template-id tags:S client-token cli-input-json",
+		 "fis: start an experiment from a template", prep_fis_token)
+	FIS_VERB("get-experiment", "id!", "fis: an experiment, its actions' states and times", prep_fis)
+	FIS_VERB("stop-experiment", "id!", "fis: stop an experiment: every fault undone now", prep_fis)
+	FIS_VERB("list-experiments", "max-results:i next-token", "fis: list experiments", prep_fis)
+	FIS_VERB("list-actions", "max-results:i next-token", "fis: the actions experiments can take", prep_fis)
+	FIS_VERB("get-action", "id!", "fis: one action, its targets and parameters", prep_fis)
+	FIS_VERB("list-target-resource-types", "max-results:i next-token", "fis: the target resource types", prep_fis)
+	FIS_VERB("get-target-resource-type", "resource-type!", "fis: one target resource type", prep_fis)
+	FIS_VERB("tag-resource", "resource-arn! tags!:S", "fis: tag a template or an experiment", prep_fis)
+	FIS_VERB("untag-resource", "resource-arn! tag-keys:l", "fis: untag a template or an experiment", prep_fis)
+	FIS_VERB("list-tags-for-resource", "resource-arn!", "fis: the tags of a template or an experiment", prep_fis)
+	{"get-experiment-report", "id! svg-file", "lab: an experiment's report: events, outages, API calls (--svg-file: its timeline)",
+	 NULL, NULL, false, prep_report, show_report},
+	{"run-experiment", NULL, "lab: run a template N times (--repeat), keep the reports, medians and spreads", cmd_run_experiment, NULL},
+	{"compare-experiment-reports", NULL, "lab: what differs between two reports but the measures", cmd_compare_reports, NULL, true},
+	{"create-probe",
+	 "probe-name! type! source target! port:i interval-ms:i timeout-ms:i path expect-status:i expect-body alarm-failures:i",
+	 "lab: a probe experiments run (icmp, tcp, http, udp from host, internet, netns:NAME, instance:ID)", NULL, NULL},
+	{"describe-probes", "probe-names:l", "lab: list probes", NULL, NULL},
+	{"delete-probe", "probe-name!", "lab: delete a probe", NULL, NULL},
+#undef FIS_VERB
 /* The network verbs are vpcd's: this daemon passes them on. */
 #define VPC_VERB(name, flags, summary, handler, global) {name, flags, summary, NULL, NULL, global},
 #include "vpc_verbs.def"
@@ -179,6 +216,81 @@ static int prep_run_instances(json_t *p, struct err *e)
 }
 
 /* --public-key-material is a blob: the text or file goes as base64, as the aws CLI sends it. */
+/* FIS's members are camelCase (experimentTemplateId), the CLI's flags make PascalCase; the
+ * JSON of --cli-input-json (a file:// path or the text) is merged under them. */
+static int prep_fis(json_t *p, struct err *e)
+{
+	_cleanup_json_ json_t *in = NULL;
+	const char *k;
+	json_t *v, *tmp;
+	if (json_object_get(p, "CliInputJson")) {
+		size_t n;
+		_cleanup_free_ char *raw = read_value("cli-input-json", jstr(p, "CliInputJson"), &n, e);
+		json_error_t je;
+		if (!raw)
+			return -EINVAL;
+		if (!(in = json_loadb(raw, n, 0, &je)) || !json_is_object(in))
+			return err_set(e, "Usage", "Error parsing parameter '--cli-input-json': Invalid JSON: %s",
+				       in ? "not an object" : je.text);
+		json_object_del(p, "CliInputJson");
+	}
+	json_object_foreach_safe(p, tmp, k, v)
+	{
+		char name[128];
+		snprintf(name, sizeof(name), "%s", k);
+		name[0] = (char)(name[0] >= 'A' && name[0] <= 'Z' ? name[0] - 'A' + 'a' : name[0]);
+		if (strcmp(name, k)) {
+			json_object_set(p, name, v);
+			json_object_del(p, k);
+		}
+	}
+	if (in)
+		json_object_update_missing(p, in);
+	return 0;
+}
+
+/* As the aws CLI fills FIS's idempotency token when none is given. */
+static int prep_fis_token(json_t *p, struct err *e)
+{
+	int r = prep_fis(p, e);
+	if (r == 0 && !json_object_get(p, "clientToken")) {
+		unsigned char b[16];
+		char tok[40];
+		if (getrandom(b, sizeof(b), 0) != sizeof(b))
+			return err_set(e, "InternalError", "getrandom: %m");
+		for (int i = 0; i < 16; i++)
+			snprintf(tok + 2 * i, 3, "%02x", b[i]);
+		json_object_set_new(p, "clientToken", json_string(tok));
+	}
+	return r;
+}
+
+/* get-experiment-report --svg-file PATH: the timeline is asked for, and written there. */
+static char report_svg_path[512];
+
+static int prep_report(json_t *p, struct err *e)
+{
+	(void)e;
+	if (json_object_get(p, "SvgFile")) {
+		snprintf(report_svg_path, sizeof(report_svg_path), "%s", jstr(p, "SvgFile"));
+		json_object_del(p, "SvgFile");
+		json_object_set_new(p, "Svg", json_true());
+	}
+	return 0;
+}
+
+static void show_report(json_t *result)
+{
+	if (*report_svg_path) {
+		FILE *f = fopen(report_svg_path, "w");
+		if (!f || fputs(jstr(result, "Svg"), f) < 0)
+			fprintf(stderr, "ec2d: cannot write '%s': %m\n", report_svg_path);
+		if (f)
+			fclose(f);
+	}
+	json_object_del(result, "Svg"); /* the answer printed is {"Report": ...} */
+}
+
 static int prep_import_key_pair(json_t *p, struct err *e)
 {
 	size_t n;
@@ -275,7 +387,7 @@ static int cmd_serve(int argc, char **argv)
 	 * and into containers (exec). NET_BIND_SERVICE: port 80 of the metadata service.
 	 * CHOWN, FOWNER, DAC_OVERRIDE, DAC_READ_SEARCH, MKNOD: copying an image's root as it is.
 	 * KILL: exec's commands. SETPCAP: exec'd commands get the containers' capability bounds. */
-	static const cap_value_t needed[] = {CAP_SYS_ADMIN, CAP_SYS_CHROOT, CAP_NET_BIND_SERVICE,
+	static const cap_value_t needed[] = {CAP_SYS_ADMIN, CAP_SYS_CHROOT, CAP_NET_BIND_SERVICE, CAP_NET_RAW,
 					     CAP_CHOWN, CAP_FOWNER, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH,
 					     CAP_MKNOD, CAP_KILL, CAP_SETPCAP};
 	struct ec2d d = {.kvm = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
@@ -425,6 +537,7 @@ static int cmd_serve(int argc, char **argv)
 		return 1;
 	}
 	died_worker_start();
+	fis_recover();
 	if (listen && (r = http_start(listen, creds, http_timeout, &e)) < 0) {
 		log_error("%s", e.msg);
 		return 1;

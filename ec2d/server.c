@@ -66,6 +66,28 @@ static const struct action {
 	{"ImportKeyPair", h_import_key_pair, false},
 	{"DescribeKeyPairs", h_describe_key_pairs, false},
 	{"DeleteKeyPair", h_delete_key_pair, false},
+	/* FIS (fis.c), on the same socket: its names do not collide with EC2's. */
+	{"CreateExperimentTemplate", h_create_experiment_template, false},
+	{"GetExperimentTemplate", h_get_experiment_template, false},
+	{"UpdateExperimentTemplate", h_update_experiment_template, false},
+	{"DeleteExperimentTemplate", h_delete_experiment_template, false},
+	{"ListExperimentTemplates", h_list_experiment_templates, false},
+	{"StartExperiment", h_start_experiment, false},
+	{"GetExperiment", h_get_experiment, false},
+	{"StopExperiment", h_stop_experiment, false},
+	{"ListExperiments", h_list_experiments, false},
+	{"ListActions", h_list_actions, false},
+	{"GetAction", h_get_action, false},
+	{"ListTargetResourceTypes", h_list_target_resource_types, false},
+	{"GetTargetResourceType", h_get_target_resource_type, false},
+	{"TagResource", h_tag_resource, false},
+	{"UntagResource", h_untag_resource, false},
+	{"ListTagsForResource", h_list_tags_for_resource, false},
+	/* vpclab's own: probes and the experiment's report (probe.c, report.c). */
+	{"CreateProbe", h_create_probe, false},
+	{"DescribeProbes", h_describe_probes, false},
+	{"DeleteProbe", h_delete_probe, false},
+	{"GetExperimentReport", h_get_experiment_report, false},
 };
 
 /* Network verbs that name an instance (associate-address --instance-id, create-route
@@ -129,7 +151,7 @@ int ec2d_dispatch(const char *action, const char *region, json_t *params, int fd
 /* A request ec2d only forwards goes to vpcd as it came, and vpcd's lines (its events, then
  * its answer) come back as they are: no JSON round in between (a large describe is most of
  * its cost in parsing and printing). 0 once the answer line is passed on. */
-static int vpc_pass(int cfd, json_t *doc, struct err *e)
+static int vpc_pass(int cfd, json_t *doc, bool *ret_failed, struct err *e)
 {
 	char sock[512];
 	snprintf(sock, sizeof(sock), "%s/vpcd.sock", E->run_dir);
@@ -171,6 +193,7 @@ static int vpc_pass(int cfd, json_t *doc, struct err *e)
 		while (!answered && (nl = memchr(buf + done, '\n', len - done))) {
 			size_t ll = (size_t)(nl - (buf + done)) + 1;
 			answered = !strncmp(buf + done, "{\"Result\"", 9) || !strncmp(buf + done, "{\"Error\"", 8);
+			*ret_failed = !strncmp(buf + done, "{\"Error\"", 8);
 			if (rpc_send_all(cfd, buf + done, ll) < 0)
 				answered = true; /* the client went: nothing more to pass */
 			done += ll;
@@ -234,11 +257,18 @@ static void *client(void *arg)
 	if (rpc_parse_request(buf, (size_t)(nl - buf), &rq, &e) == 0) {
 		if (cn.front && !front_may(cn.role, rq.action))
 			err_set(&e, "InvalidAction", "The action %s is not valid for this web service.", rq.action);
+		else if (cn.role != FRONT_IMDS && fis_api_fault(rq.action, NULL, &e) < 0)
+			; /* an experiment's injected error */
 		else if (forwarded(rq.action, rq.params)) {
-			if (vpc_pass(fd, rq.doc, &e) == 0)
+			bool failed = false;
+			if (vpc_pass(fd, rq.doc, &failed, &e) == 0) {
+				fis_api_record(rq.action, failed ? "Error" : NULL);
 				goto out;
+			}
 		} else
 			ec2d_dispatch(rq.action, rq.region, rq.params, cn.front ? -1 : fd, &result, &e);
+		if (!(cn.front && cn.role == FRONT_IMDS) && strcmp(rq.action, "DescribeLab"))
+			fis_api_record(rq.action, err_isset(&e) ? e.code : NULL);
 	}
 	(void)rpc_send_response(fd, err_isset(&e) ? NULL : result, &e);
 	json_decref(result);

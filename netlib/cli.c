@@ -330,7 +330,7 @@ int cli_main(const char *prog, const struct verb *verbs, size_t n, const char *s
 	if (v->present)
 		v->present(result);
 	if (json_object_size(result) > 0) {
-		json_dumpf(result, stdout, JSON_INDENT(4));
+		json_dumpf(result, stdout, JSON_INDENT(4) | JSON_REAL_PRECISION(15));
 		putchar('\n');
 	}
 	return 0;

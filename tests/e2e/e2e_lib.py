@@ -347,9 +347,9 @@ class Lab:
         diag("clients: %s with boto3 %s, botocore %s; aws CLI %s" % (
             sys.executable, boto3.__version__, botocore.__version__, self.aws_bin))
 
-    def boto3_client(self, key=None, secret=None, region=None, **cfg):
+    def boto3_client(self, key=None, secret=None, region=None, service="ec2", **cfg):
         conf = botocore.config.Config(retries={"max_attempts": 0}, connect_timeout=10, read_timeout=120, **cfg)
-        return boto3.client("ec2", endpoint_url=self.endpoint, region_name=region or self.region,
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=region or self.region,
                             aws_access_key_id=key or self.key, aws_secret_access_key=secret or self.secret,
                             config=conf)
 
@@ -364,14 +364,15 @@ class Lab:
                    AWS_DEFAULT_REGION=self.region, AWS_PAGER="")
         return env
 
-    def aws(self, *args, region=None, output="json", timeout=120, creds_file=None):
+    def aws(self, *args, region=None, output="json", timeout=120, creds_file=None, service="ec2"):
         """The real aws CLI: `aws --endpoint-url E --output json ec2 ARGS...`. Returns (exit code,
         the parsed JSON (stdout as text when it is not JSON or output is not "json"; None when
-        empty), stderr). creds_file: another credentials file than the lab's."""
+        empty), stderr). creds_file: another credentials file than the lab's. service: another
+        of the endpoint's services than ec2 (fis)."""
         cmd = [self.aws_bin, "--endpoint-url", self.endpoint, "--output", output]
         if region:
             cmd += ["--region", region]
-        cmd += ["ec2"] + [str(a) for a in args]
+        cmd += [service] + [str(a) for a in args]
         t0 = time.monotonic()
         rc, out, err = run(cmd, env=self.aws_env(creds_file), timeout=timeout)
         dt = time.monotonic() - t0
