@@ -39,7 +39,14 @@ static json_t *report_of(json_t *x)
 	json_array_foreach(json_object_get(x, "_events"), i, ev)
 	{
 		json_t *o = json_pack("{s:I, s:f}", "Seq", (json_int_t)i, "At", rel(json_object_get(ev, "time"), t0)), *v;
-		json_object_foreach(ev, k, v) if (strcmp(k, "time")) json_object_set(o, k, v);
+		json_object_foreach(ev, k, v)
+		{
+			char key[64];
+			snprintf(key, sizeof(key), "%s", k);
+			key[0] = (char)(key[0] >= 'a' && key[0] <= 'z' ? key[0] - 'a' + 'A' : key[0]);
+			if (strcmp(k, "time"))
+				json_object_set(o, key, v); /* the report's members are PascalCase */
+		}
 		json_array_append_new(events, o);
 	}
 	json_object_foreach(json_object_get(x, "actions"), name, a)
@@ -130,7 +137,7 @@ static void esc(struct sb *b, const char *s)
 }
 
 #define SVG_W 1000
-#define SVG_LEFT 220
+#define SVG_LEFT 270
 #define SVG_LANE 34
 
 static char *report_svg(json_t *r)
@@ -176,11 +183,13 @@ static char *report_svg(json_t *r)
 		double s = json_number_value(json_object_get(v, "Start")), e = json_object_get(v, "End") ? json_number_value(json_object_get(v, "End")) : s;
 		put(&b, "<g class=\"action\" data-name=\"");
 		esc(&b, name);
-		put(&b, "\"><text x=\"10\" y=\"%d\">", y + 18);
+		/* The name, and under it the action ID, small: the left column is wide enough for
+		 * FIS's longest IDs. */
+		put(&b, "\"><text x=\"10\" y=\"%d\">", y + 14);
 		esc(&b, name);
-		put(&b, " <tspan fill=\"#777\">");
+		put(&b, "</text><text x=\"10\" y=\"%d\" font-size=\"10\" fill=\"#777\">", y + 27);
 		esc(&b, jstr(v, "ActionId"));
-		put(&b, "</tspan></text>");
+		put(&b, "</text>");
 		if (json_object_get(v, "Start"))
 			put(&b, "<rect class=\"band\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#f0a030\" opacity=\"0.8\"><title>%s %.3f-%.3f s</title></rect>",
 			    SVG_LEFT + s * sx, y + 4, fmax((e - s) * sx, 2), SVG_LANE - 10, jstr(v, "Status"), s, e);
@@ -191,13 +200,13 @@ static char *report_svg(json_t *r)
 	{
 		put(&b, "<g class=\"probe\" data-name=\"");
 		esc(&b, name);
-		put(&b, "\"><text x=\"10\" y=\"%d\">", y + 18);
+		put(&b, "\"><text x=\"10\" y=\"%d\">", y + 14);
 		esc(&b, name);
-		put(&b, " <tspan fill=\"#777\">");
+		put(&b, "</text><text x=\"10\" y=\"%d\" font-size=\"10\" fill=\"#777\">", y + 27);
 		esc(&b, jstr(v, "Type"));
 		put(&b, ", ");
 		esc(&b, jstr(v, "Verdict"));
-		put(&b, "</tspan></text><rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#4caf50\" opacity=\"0.35\"/>",
+		put(&b, "</text><rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#4caf50\" opacity=\"0.35\"/>",
 		    SVG_LEFT, y + 4, end * sx, SVG_LANE - 10);
 		json_array_foreach(json_object_get(v, "Outages"), i, o)
 		{

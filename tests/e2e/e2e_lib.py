@@ -263,12 +263,13 @@ class Lab:
     """One lab: vpcd + ec2d with a fresh prefix, temporary directories and an HTTP endpoint."""
 
     def __init__(self, pool, default_vpc=False, region="us-east-1", private_images=(), need_aws=True,
-                 ec2d_args=()):
+                 ec2d_args=(), vpcd_args=()):
         """pool: the lab's public_pool (each region gets a /24 of it). private_images: names of
         images to copy from the images directory into the lab's own (then ec2d's), so that
         the test may change them. need_aws: skip the script when there is no aws CLI.
-        ec2d_args: more options for `ec2d serve`."""
+        ec2d_args, vpcd_args: more options for `ec2d serve` and `vpcd serve` (--seed N)."""
         self.ec2d_args = list(ec2d_args)
+        self.vpcd_args = list(vpcd_args)
         for var in ("VPCD", "EC2D"):
             if not os.environ.get(var):
                 skip_all("%s is not set (run through meson test)" % var)
@@ -328,7 +329,7 @@ class Lab:
     def _start(self):
         self.vpcd_proc = subprocess.Popen(
             [self.vpcd_bin, "serve", "--prefix", self.prefix, "--run-dir", self.rundir, "--state-dir",
-             self.state, "--config", self.config], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+             self.state, "--config", self.config] + self.vpcd_args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=open(self.vpcd_log, "ab"))
         self._wait_answer(self.vpcd_bin, self.vpcd_proc, self.vpcd_log)
         self.ec2d_proc = subprocess.Popen(
