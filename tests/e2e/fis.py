@@ -296,4 +296,37 @@ t.ok(not ping(NS["b1"], IIP, count=2) and lab.instance(I)["State"]["Name"] == "r
 x = wait_experiment(XPAUSE, timeout=30)
 t.ok(x["state"]["status"] == "completed" and t.retry(lambda: ping(NS["b1"], IIP), timeout=5),
      "... and answers again once resumed", x)
+
+WEB = {"web": {"resourceType": "aws:ec2:instance", "selectionMode": "ALL",
+               "resourceArns": ["arn:aws:ec2:us-east-1:123456789012:instance/" + I]}}
+CRASH = template("crash the web", {"crash": {"actionId": "vpclab:ec2:crash-instances",
+                                             "parameters": {"startInstancesAfterDuration": "PT3S"},
+                                             "targets": {"Instances": "web"}}}, WEB)
+XCRASH = fis.start_experiment(experimentTemplateId=fis.create_experiment_template(**CRASH)["experimentTemplate"]["id"]
+                              )["experiment"]["id"]
+t.ok(lab.wait_state(I, "stopped", 10) and "Server.InternalError" in lab.instance(I)["StateTransitionReason"],
+     "crash-instances: the domain is destroyed, the instance stopped with Server.InternalError",
+     lab.instance(I).get("StateTransitionReason"))
+x = wait_experiment(XCRASH, timeout=60)
+t.ok(x["state"]["status"] == "completed" and lab.wait_state(I, "running", 30) and lab.wait_ready(I),
+     "... and it runs again after startInstancesAfterDuration", x)
+
+# AZ power interruption of us-east-1b: its instance stops, its subnet is cut, launches into it fail.
+POWER = template("power off us-east-1b", {"power": {"actionId": "vpclab:ec2:az-power-interruption", "parameters": {
+    "duration": "PT8S", "availabilityZoneIdentifier": "us-east-1b"}}})
+XPOWER = fis.start_experiment(experimentTemplateId=fis.create_experiment_template(**POWER)["experimentTemplate"]["id"]
+                              )["experiment"]["id"]
+t.ok(lab.wait_state(I, "stopped", 15), "az-power-interruption: the zone's instance is stopped")
+t.ok(not ping(NS["a1"], IP["b1"]) and ping(NS["a1"], IP["c1"]),
+     "... subnet B (us-east-1b) is cut off, subnet C (us-east-1a) is not")
+code = t.call_error(ec2.run_instances, ImageId=bb, InstanceType="t3.micro", MinCount=1, MaxCount=1, SubnetId=B, DryRun=True)
+code_a = t.call_error(ec2.run_instances, ImageId=bb, InstanceType="t3.micro", MinCount=1, MaxCount=1, SubnetId=C, DryRun=True)
+t.ok(code[0] == "InsufficientInstanceCapacity" and code_a[0] == "DryRunOperation",
+     "... RunInstances into us-east-1b: InsufficientInstanceCapacity; into us-east-1a it would succeed", code, code_a)
+x = wait_experiment(XPOWER, timeout=60)
+t.ok(x["state"]["status"] == "completed" and lab.wait_state(I, "running", 30) and
+     t.retry(lambda: ping(NS["a1"], IP["b1"]), timeout=5),
+     "power back: the instance runs again and subnet B is reachable", x)
+code = t.call_error(ec2.run_instances, ImageId=bb, InstanceType="t3.micro", MinCount=1, MaxCount=1, SubnetId=B, DryRun=True)
+t.is_(code[0], "DryRunOperation", "... and RunInstances into us-east-1b would succeed again")
 t.done()
