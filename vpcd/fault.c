@@ -28,7 +28,7 @@
 static json_t *applied;
 static json_t *rated; /* vpc id -> true: some port of the VPC may have a tbf of vpclab's */
 
-enum fault_table { FT_NONE, FT_BRIDGE, FT_INET, FT_QDISC };
+enum fault_table { FT_NONE, FT_BRIDGE, FT_INET, FT_QDISC, FT_BACKBONE };
 
 static const struct fault_kind {
 	const char *name;
@@ -39,6 +39,8 @@ static const struct fault_kind {
 	{"packet-loss", FT_BRIDGE, (const char *const[]){"SubnetId", "NetworkInterfaceId", "LossPercent", NULL}},
 	{"blackhole", FT_BRIDGE, (const char *const[]){"NetworkInterfaceId", NULL}},
 	{"rate-limit", FT_QDISC, (const char *const[]){"NetworkInterfaceId", "RateKbps", NULL}},
+	/* Between the request's region and PeerRegion: the backbone drops what crosses. */
+	{"partition", FT_BACKBONE, (const char *const[]){"PeerRegion", NULL}},
 };
 
 static const struct fault_kind *kind_find(const char *name)
@@ -362,6 +364,54 @@ int fault_sync(struct nsh *h, const char *vpc_id, bool full, struct err *e)
 	return sync_rates(h, vpc_id, full, e);
 }
 
+/* The backbone's fault table: one chain per partition, dropping what crosses between the two
+ * regions' links, both ways. Remade whole when it changes (a lab has few). */
+static char *backbone_text(void)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	const char *id;
+	json_t *o;
+	bool any = false;
+	obj_foreach(FAULT_TYPE, NULL, id, o)
+	{
+		char a[16], b[16], chain[80];
+		if (strcmp(jstr(o, "Kind"), "partition") ||
+		    region_backbone_link(jstr(o, "_region"), a) < 0 ||
+		    region_backbone_link(jstr(json_object_get(o, "Target"), "PeerRegion"), b) < 0)
+			continue;
+		if (!any)
+			fprintf(f, "table inet vpclab_fault {\n");
+		any = true;
+		fault_chain(jstr(o, "FaultId"), chain);
+		fprintf(f, "\tchain %s {\n\t\ttype filter hook forward priority %d; policy accept;\n"
+			   "\t\tiifname \"%s\" oifname \"%s\" drop\n\t\tiifname \"%s\" oifname \"%s\" drop\n\t}\n",
+			chain, INET_PRIO, a, b, b, a);
+	}
+	if (any)
+		fprintf(f, "}\n");
+	fclose(f);
+	return text;
+}
+
+int fault_backbone_sync(struct nsh *bb, bool full, struct err *e)
+{
+	static char *last;
+	_cleanup_free_ char *text = backbone_text();
+	if (!full && last && !strcmp(last, text))
+		return 0;
+	if (!full && !last && !*text)
+		return 0;
+	_cleanup_free_ char *cmds = NULL;
+	if (asprintf(&cmds, "table inet vpclab_fault {}\ndelete table inet vpclab_fault\n%s", text) < 0)
+		return err_setr(e, -ENOMEM, "InternalError", "out of memory");
+	int r = nft_apply(bb, cmds, e);
+	free(last);
+	last = r == 0 ? strdup(text) : NULL;
+	return r;
+}
+
 void fault_forget(const char *vpc_id)
 {
 	json_object_del(applied, vpc_id);
@@ -392,6 +442,11 @@ static json_t *fault_kernel(json_t *fault)
 	char ns[64], chain[80];
 	name_vpc_ns(jstr(fault, "VpcId"), ns);
 	fault_chain(jstr(fault, "FaultId"), chain);
+	if (k && k->table == FT_BACKBONE) {
+		snprintf(ns, sizeof(ns), "%s-backbone", V->prefix);
+		return json_pack("[{s:s, s:s, s:s, s:[s], s:i}]", "Namespace", ns, "Table", "inet vpclab_fault", "Chain",
+				 chain, "Hooks", "forward", "Priority", INET_PRIO);
+	}
 	if (k && k->table == FT_QDISC) {
 		json_t *eni = obj_get(jstr(json_object_get(fault, "Target"), "NetworkInterfaceId"));
 		return json_pack("[{s:s, s:s, s:s, s:s}]", "Namespace", ns, "Qdisc", "tbf", "Parent", "root", "Link",
@@ -434,6 +489,25 @@ static int param_number(struct req *rq, const char *name, double *ret, struct er
 }
 
 /* The fault a request describes, validated, as it would be stored. */
+/* A partition: the region of the request and PeerRegion, both of the lab, not the same. */
+static int partition_parse(struct req *rq, const char *fid, const char *exp, json_t **ret, struct err *e)
+{
+	const char *peer;
+	int r;
+	if ((r = param_str(rq, "PeerRegion", true, &peer, e)) < 0)
+		return r;
+	if (!region_find(peer))
+		return err_set(e, "InvalidParameterValue", "Value (%s) for parameter PeerRegion is invalid: no such region",
+			       peer);
+	if (!strcmp(peer, rq->region))
+		return err_set(e, "InvalidParameterValue", "A partition is between two regions: PeerRegion is %s itself",
+			       peer);
+	*ret = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:s}, s:{}, s:s}", "_type", FAULT_TYPE, "_region", rq->region,
+			 "FaultId", fid, "ExperimentId", exp, "Kind", "partition", "VpcId", "", "Target", "PeerRegion",
+			 peer, "Parameters", "State", "active");
+	return 0;
+}
+
 static int fault_parse(struct req *rq, json_t **ret, struct err *e)
 {
 	const char *fid, *exp, *kname, *sid, *eid, *scope;
@@ -452,7 +526,7 @@ static int fault_parse(struct req *rq, json_t **ret, struct err *e)
 	const struct fault_kind *k = kind_find(kname);
 	if (!k)
 		return err_set(e, "InvalidParameterValue",
-			       "Value (%s) for parameter Kind is invalid. Valid values: disrupt-connectivity, packet-loss, blackhole, rate-limit",
+			       "Value (%s) for parameter Kind is invalid. Valid values: disrupt-connectivity, packet-loss, blackhole, rate-limit, partition",
 			       kname);
 	const char *key;
 	json_t *v;
@@ -466,6 +540,8 @@ static int fault_parse(struct req *rq, json_t **ret, struct err *e)
 			return err_set(e, "InvalidParameterValue", "The parameter %s does not apply to a %s fault", key,
 				       kname);
 	}
+	if (k->table == FT_BACKBONE)
+		return partition_parse(rq, fid, exp, ret, e);
 	if (sid && eid)
 		return err_set(e, "InvalidParameterCombination",
 			       "A fault targets one of SubnetId and NetworkInterfaceId, not both");
@@ -561,14 +637,21 @@ int h_apply_fault(struct req *rq, json_t **ret, struct err *e)
 	time_iso(now);
 	json_object_set_new(fault, "CreateTime", json_string(now));
 	obj_put(&rq->txn, key, fault);
-	txn_touch_vpc(&rq->txn, jstr(fault, "VpcId"));
+	if (*jstr(fault, "VpcId"))
+		txn_touch_vpc(&rq->txn, jstr(fault, "VpcId"));
+	else
+		txn_touch_region(&rq->txn, rq->region); /* a partition: the backbone's */
 	*ret = json_pack("{s:o}", "Fault", fault_public(fault));
 	return 0;
 }
 
 static void fault_drop(struct txn *t, const char *key)
 {
-	txn_touch_vpc(t, jstr(obj_get(key), "VpcId"));
+	json_t *f = obj_get(key);
+	if (*jstr(f, "VpcId"))
+		txn_touch_vpc(t, jstr(f, "VpcId"));
+	else
+		txn_touch_region(t, jstr(f, "_region"));
 	obj_del(t, key);
 }
 

@@ -40,6 +40,15 @@ static void link_name(char buf[static 16], char kind, uint32_t n)
 	snprintf(buf, 16, "%s%c%08x", V->prefix, kind, n);
 }
 
+int region_backbone_link(const char *region, char buf[static 16])
+{
+	int i = region_index(region);
+	if (i < 0)
+		return -1;
+	link_name(buf, 'q', (uint32_t)i);
+	return 0;
+}
+
 /* The backbone namespace and the host's link to it, made once. */
 static int backbone_ensure(struct nsh **ret, struct err *e)
 {
@@ -49,7 +58,7 @@ static int backbone_ensure(struct nsh **ret, struct err *e)
 	int r;
 
 	snprintf(ns, sizeof(ns), "%s-backbone", V->prefix);
-	if ((r = ns_prepare(ns, &created, e)) < 0 || (r = nsh_get(ns, false, &bb, e)) < 0)
+	if ((r = ns_prepare(ns, &created, e)) < 0 || (r = nsh_get(ns, true, &bb, e)) < 0)
 		return r;
 	if (created && (r = ns_init(bb, true, e)) < 0)
 		return r;
@@ -278,7 +287,8 @@ int sync_region(const char *region, json_t *changed, struct err *e)
 	json_t *v;
 	json_object_foreach(present, name, v) if (!json_object_get(links, name) && (r = nl_link_del(h, name, e)) < 0) return r;
 
-	if ((r = backbone_routes(bb, e)) < 0 || (r = host_routes(e)) < 0)
+	if ((r = backbone_routes(bb, e)) < 0 || (r = host_routes(e)) < 0 ||
+	    (r = fault_backbone_sync(bb, changed == NULL, e)) < 0)
 		return r;
 	return inet_host_start(region, h->fd, region_internet_host(&pool), e);
 }

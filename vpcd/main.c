@@ -35,8 +35,8 @@ static const struct verb verbs[] = {
 	{"audit-lab", "repair:b", "compare the kernel with the model: each drift, non-zero exit on any; --repair converges",
 	 NULL, H(h_audit_lab), .global = true},
 	/* Fault injection (vpclab's own, for ec2d's FIS engine; docs/architecture.md, "Faults"). */
-	{"apply-fault", "fault-id! experiment-id! kind! subnet-id network-interface-id scope loss-percent rate-kbps dry-run:b",
-	 "inject a network fault: disrupt-connectivity, packet-loss, blackhole, rate-limit", NULL, H(h_apply_fault)},
+	{"apply-fault", "fault-id! experiment-id! kind! subnet-id network-interface-id scope loss-percent rate-kbps peer-region dry-run:b",
+	 "inject a network fault: disrupt-connectivity, packet-loss, blackhole, rate-limit, partition", NULL, H(h_apply_fault)},
 	{"clear-faults", "experiment-id fault-ids:l dry-run:b", "remove faults (of an experiment, or by ID)", NULL,
 	 H(h_clear_faults)},
 	{"describe-faults", "experiment-id", "list the faults in force, with their kernel objects", NULL,

@@ -239,6 +239,10 @@ int h_describe_faults(struct req *, json_t **, struct err *);
  * what was applied says they already are). */
 int fault_sync(struct nsh *h, const char *vpc_id, bool full, struct err *e);
 void fault_forget(const char *vpc_id); /* the VPC's namespace is gone */
+/* The backbone's table of partitions between regions (`full`: remade even if unchanged). */
+int fault_backbone_sync(struct nsh *bb, bool full, struct err *e);
+/* internet.c: the backbone's end of a region's link; -1 for no such region. */
+int region_backbone_link(const char *region, char buf[static 16]);
 /* Whether every object of a request's undo record (`changed`) is a fault. */
 bool faults_only(json_t *changed);
 /* Clears, in the request's transaction, the faults whose target is `target_id` (a subnet or

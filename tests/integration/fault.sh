@@ -234,6 +234,27 @@ ok "delete-network-interface of an ENI with a fault" vpc delete-network-interfac
 is "$(vpc describe-faults | jq_ 'len(d["Faults"])')" 0 "its fault went with it"
 is "$(fault_tables)" "" "and so did the table"
 
+# ---- a partition between two regions, in the backbone
+vpc describe-vpcs --region eu-west-1 >/dev/null || fail "eu-west-1 made"
+host_of() { vpc describe-lab | jq_ "[r['InternetHost']['PublicIp'] for r in d['Regions'] if r['RegionName'] == '$1'][0]"; }
+H1=$(host_of us-east-1) H2=$(host_of eu-west-1)
+cross() { ip netns exec "$P-us-east-1" ping -c 1 -W 1 -I "$H1" "$H2" >/dev/null 2>&1; }
+ok "us-east-1's internet host reaches eu-west-1's ($H1 -> $H2)" cross
+apply --fault-id part --kind partition --peer-region eu-west-1 || fail "apply-fault partition"
+nok "partition: us-east-1 no longer reaches eu-west-1" cross
+ok "... but the host machine still reaches both" sh -c "ping -c1 -W1 $H1 >/dev/null && ping -c1 -W1 $H2 >/dev/null"
+vpc_try apply-fault --experiment-id EXP1 --fault-id part2 --kind partition --peer-region us-east-1
+is "$RC" 254 "a partition of a region with itself: refused"
+vpc_try apply-fault --experiment-id EXP1 --fault-id part3 --kind partition --peer-region nowhere-1
+like "$ERR" "InvalidParameterValue" "a partition with a region that does not exist: InvalidParameterValue"
+kill9_vpcd
+ip netns exec "$P-backbone" nft delete table inet vpclab_fault
+start_vpcd || bail "vpcd does not start again"
+nok "after kill -9 (and its table removed meanwhile) the restart puts the partition back" cross
+is "$(EXP=EXP1 clear_all)" 1 "clear-faults: the partition cleared"
+ok "the regions reach each other again" cross
+is "$(ip netns exec "$P-backbone" nft list tables)" "" "no fault table is left in the backbone"
+
 stop_vpcd
 ok "teardown" teardown_lab
 is "$(netns_with_prefix "$P-" | tr '\n' ' ')" "" "teardown leaves no namespace of the lab"
