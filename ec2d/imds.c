@@ -7,7 +7,10 @@
  *   on those sockets, one libmicrohttpd daemon per VPC, and asks the core who is calling.
  * The caller is known by the VPC the socket is in and the packet's source address, which the
  * VPC's anti-spoofing sets make trustworthy: each instance sees only its own data. IMDSv1 and
- * IMDSv2 (PUT /latest/api/token) are both accepted, as with HttpTokens=optional. */
+ * IMDSv2 (PUT /latest/api/token) are both accepted, as with HttpTokens=optional. An instance
+ * with an IAM instance profile gets its role's credentials under iam/, derived by the core
+ * from the lab's master secret (api_session_derive), which never leaves it: the front sees
+ * only the derived set. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +23,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
+#include "api.h"
 #include "b64.h"
 #include "cleanup.h"
 #include "ec2d.h"
@@ -55,8 +60,36 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
 	return ret;
 }
 
+/* iam/ of an instance with a profile, in the layout and JSON spacing AWS answers with (its
+ * values have nothing to escape: ARNs, base32 and base64, ISO times). Without credentials
+ * (the core has no credentials file) the role is not listed. */
+static json_t *iam_tree(json_t *inst, json_t *creds)
+{
+	json_t *profile = json_object_get(inst, "IamInstanceProfile");
+	const char *updated = jstr(creds, "LastUpdated");
+	_cleanup_free_ char *info = NULL, *cred = NULL;
+	if (asprintf(&info,
+		     "{\n  \"Code\" : \"Success\",\n  \"LastUpdated\" : \"%s\",\n"
+		     "  \"InstanceProfileArn\" : \"%s\",\n  \"InstanceProfileId\" : \"%s\"\n}",
+		     *updated ? updated : jstr(inst, "LaunchTime"), jstr(profile, "Arn"),
+		     jstr(profile, "Id")) < 0)
+		return NULL;
+	json_t *sc = json_object();
+	if (creds && asprintf(&cred,
+			      "{\n  \"Code\" : \"Success\",\n  \"LastUpdated\" : \"%s\",\n"
+			      "  \"Type\" : \"AWS-HMAC\",\n  \"AccessKeyId\" : \"%s\",\n"
+			      "  \"SecretAccessKey\" : \"%s\",\n  \"Token\" : \"%s\",\n"
+			      "  \"Expiration\" : \"%s\"\n}",
+			      updated, jstr(creds, "AccessKeyId"), jstr(creds, "SecretAccessKey"),
+			      jstr(creds, "Token"), jstr(creds, "Expiration")) >= 0) {
+		json_object_set_new(sc, jstr(inst, "_role"), json_string(cred));
+		OPENSSL_cleanse(cred, strlen(cred));
+	}
+	return json_pack("{s:s, s:o}", "info", info, "security-credentials", sc);
+}
+
 /* The metadata tree of one instance: objects are directories, strings are leaves. */
-static json_t *tree(json_t *inst, json_t *eni, json_t *subnet, json_t *vpc)
+static json_t *tree(json_t *inst, json_t *eni, json_t *subnet, json_t *vpc, json_t *creds)
 {
 	const char *mac = jstr(eni, "MacAddress"), *ip = jstr(inst, "PrivateIpAddress");
 	const char *az = jstr(json_object_get(inst, "Placement"), "AvailabilityZone");
@@ -100,6 +133,12 @@ static json_t *tree(json_t *inst, json_t *eni, json_t *subnet, json_t *vpc)
 	if (*jstr(inst, "_public_key"))
 		json_object_set_new(md, "public-keys",
 				    json_pack("{s:{s:s}}", "0", "openssh-key", jstr(inst, "_public_key")));
+	/* Without a profile there is no iam/ at all (404), as on AWS. */
+	if (json_object_get(inst, "IamInstanceProfile") && *jstr(inst, "_role")) {
+		json_t *iam = iam_tree(inst, creds);
+		if (iam)
+			json_object_set_new(md, "iam", iam);
+	}
 	return md;
 }
 
@@ -196,7 +235,8 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *ur
 	if (strncmp(url, "/latest/meta-data", 17) != 0 || (url[17] && url[17] != '/'))
 		return reply(c, MHD_HTTP_NOT_FOUND, "Not Found\n", NULL);
 
-	_cleanup_json_ json_t *root = tree(inst, eni, json_object_get(res, "Subnet"), json_object_get(res, "Vpc"));
+	_cleanup_json_ json_t *root = tree(inst, eni, json_object_get(res, "Subnet"), json_object_get(res, "Vpc"),
+					   json_object_get(res, "Credentials"));
 	json_t *node = root;
 	char path[512];
 	snprintf(path, sizeof(path), "%s", url + 17);
@@ -397,8 +437,59 @@ static json_t *vpc_first(const char *region, const char *action, const char *ids
 	return o ? o : json_object();
 }
 
-/* ImdsGet {VpcId, SourceIp, Token?, Network}: the caller, whether its token holds, and (with
- * Network) its interface, subnet and VPC. */
+/* The lab's credentials file, read once: the master secret the role credentials come from.
+ * The api front checks them against its own copy of the same file. */
+static struct api_creds *master_creds(void)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static struct api_creds *creds;
+	static bool logged;
+	pthread_mutex_lock(&lock);
+	if (!creds) {
+		char path[600];
+		struct err e = {0};
+		if (*http_credentials)
+			snprintf(path, sizeof(path), "%s", http_credentials);
+		else
+			snprintf(path, sizeof(path), "%s/credentials", E->run_dir);
+		/* Logged once; without a file (ec2d --no-listen) roles get no credentials. */
+		if (api_creds_load(path, &creds, &e) < 0 && !logged)
+			log_error("metadata service: no role credentials: %s", e.msg);
+		logged = true;
+	}
+	pthread_mutex_unlock(&lock);
+	return creds;
+}
+
+/* The role credentials an instance is served now: {AccessKeyId, SecretAccessKey, Token,
+ * LastUpdated, Expiration}, or NULL. */
+static json_t *role_credentials(json_t *inst)
+{
+	struct api_creds *c = master_creds();
+	struct api_session s;
+	struct err e = {0};
+	long long expires, issued = api_session_window(time(NULL), &expires);
+	if (!c || api_session_derive(c, jstr(inst, "InstanceId"), jstr(inst, "_role"), expires, &s, &e) < 0) {
+		if (c)
+			log_error("metadata service: %s", e.msg);
+		return NULL;
+	}
+	char when[2][32];
+	time_t t[2] = {(time_t)issued, (time_t)expires};
+	for (int i = 0; i < 2; i++) {
+		struct tm tm;
+		gmtime_r(&t[i], &tm);
+		strftime(when[i], sizeof(when[i]), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "AccessKeyId", s.access_key, "SecretAccessKey",
+			      s.secret, "Token", s.token, "LastUpdated", when[0], "Expiration", when[1]);
+	OPENSSL_cleanse(&s, sizeof(s));
+	return o;
+}
+
+/* ImdsGet {VpcId, SourceIp, Token?, Network}: the caller, whether its token holds, (with
+ * Network) its interface, subnet and VPC, and (with an instance profile) its role's
+ * credentials. */
 int h_imds_get(struct ereq *rq, json_t **ret, struct err *e)
 {
 	const char *token = json_string_value(json_object_get(rq->params, "Token"));
@@ -414,6 +505,12 @@ int h_imds_get(struct ereq *rq, json_t **ret, struct err *e)
 	if (!inst)
 		return -ENOENT;
 	*ret = json_pack("{s:o, s:b}", "Instance", inst, "TokenValid", token_ok);
+	if (json_object_get(inst, "IamInstanceProfile") && *jstr(inst, "_role") &&
+	    json_is_true(json_object_get(rq->params, "Network"))) {
+		json_t *creds = role_credentials(inst);
+		if (creds)
+			json_object_set_new(*ret, "Credentials", creds);
+	}
 	if (json_is_true(json_object_get(rq->params, "Network"))) {
 		const char *region = jstr(inst, "_region");
 		json_object_set_new(*ret, "NetworkInterface",

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <openssl/sha.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "api.h"
 #include "b64.h"
 #include "cleanup.h"
 #include "ec2d.h"
@@ -137,6 +139,8 @@ static void instance_discard(json_t *inst)
 
 struct launch {
 	const char *region, *image_id, *type, *subnet_id, *private_ip, *user_data, *key_name, *public_key;
+	json_t *profile; /* {Arn, Id} of the IAM instance profile, or NULL */
+	const char *role;
 	json_t *image, *subnet, *groups, *tags, *public_ip;
 	const char *reservation, *client_token;
 	int index;
@@ -182,6 +186,51 @@ static const char *dns_domain(const char *region, char buf[static 64])
 	return buf;
 }
 
+/* IamInstanceProfile {Name} or {Arn}: the lab has no IAM, so any well-formed profile of the
+ * lab's account exists, and its role has the profile's name (what the console's "create role"
+ * makes). Its ID is derived from the name, so the same profile has the same ID everywhere. */
+static int instance_profile(json_t *spec, json_t **ret, char role[static API_ROLE_MAX + 1], struct err *e)
+{
+	static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	const char *name = jstr(spec, "Name"), *arn = jstr(spec, "Arn");
+	char prefix[64], buf[300], id[32], msg[API_ROLE_MAX + 24];
+	unsigned char h[SHA256_DIGEST_LENGTH];
+
+	if (*name && *arn)
+		return err_set(e, "InvalidParameterCombination",
+			       "The parameter 'iamInstanceProfile.name' may not be used in combination with 'iamInstanceProfile.arn'");
+	if (*arn) {
+		/* arn:aws:iam::ACCOUNT:instance-profile/[PATH/]NAME */
+		snprintf(prefix, sizeof(prefix), "arn:aws:iam::%s:instance-profile/", OWNER_ID);
+		const char *rest = strncmp(arn, prefix, strlen(prefix)) ? NULL : arn + strlen(prefix);
+		const char *slash = rest ? strrchr(rest, '/') : NULL;
+		name = slash ? slash + 1 : rest;
+		bool path_ok = rest && strlen(arn) < sizeof(buf);
+		for (const char *p = rest; path_ok && p < name; p++)
+			path_ok = strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+=,.@-/", *p);
+		if (!path_ok || !api_role_name_valid(name))
+			return err_set(e, "InvalidParameterValue",
+				       "Value (%s) for parameter iamInstanceProfile.arn is invalid. Invalid IAM Instance Profile ARN",
+				       arn);
+		snprintf(buf, sizeof(buf), "%s", arn);
+	} else {
+		if (!api_role_name_valid(name))
+			return err_set(e, "InvalidParameterValue",
+				       "Value (%s) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name",
+				       name);
+		snprintf(buf, sizeof(buf), "arn:aws:iam::%s:instance-profile/%s", OWNER_ID, name);
+	}
+	int n = snprintf(msg, sizeof(msg), "instance-profile|%s", name);
+	SHA256((const unsigned char *)msg, (size_t)n, h);
+	memcpy(id, "AIPA", 4);
+	for (int i = 0; i < 17; i++)
+		id[4 + i] = alnum[h[i] % 36];
+	id[21] = 0;
+	snprintf(role, API_ROLE_MAX + 1, "%s", name);
+	*ret = json_pack("{s:s, s:s}", "Arn", buf, "Id", id);
+	return 0;
+}
+
 static int launch_one(struct ereq *rq, struct launch *L, json_t **ret_inst, struct err *e)
 {
 	char id[ID_MAX], when[32], host[32], dom[64], fqdn[128], dir[512], link[16];
@@ -209,6 +258,11 @@ static int launch_one(struct ereq *rq, struct launch *L, json_t **ret_inst, stru
 		json_object_set_new(inst, "KeyName", json_string(L->key_name));
 	if (L->public_key)
 		json_object_set_new(inst, "_public_key", json_string(L->public_key));
+	if (L->profile) {
+		/* The metadata service hands the role's credentials out (imds.c). */
+		json_object_set(inst, "IamInstanceProfile", L->profile);
+		json_object_set_new(inst, "_role", json_string(L->role));
+	}
 	if ((r = commit_one(id, inst, e)) < 0) {
 		json_decref(inst);
 		return r;
@@ -371,8 +425,8 @@ int h_run_instances(struct ereq *rq, json_t **ret, struct err *e)
 	json_t *P = rq->params;
 	long long min = json_integer_value(json_object_get(P, "MinCount"));
 	long long max = json_integer_value(json_object_get(P, "MaxCount"));
-	_cleanup_json_ json_t *subnet = NULL, *groups = NULL, *tags = json_array();
-	char rid[ID_MAX];
+	_cleanup_json_ json_t *subnet = NULL, *groups = NULL, *tags = json_array(), *profile = NULL;
+	char rid[ID_MAX], role[API_ROLE_MAX + 1];
 
 	L.image_id = jstr(P, "ImageId");
 	L.type = *jstr(P, "InstanceType") ? jstr(P, "InstanceType") : "t3.micro";
@@ -437,6 +491,14 @@ int h_run_instances(struct ereq *rq, json_t **ret, struct err *e)
 	if (L.key_name && !key)
 		return err_set(e, "InvalidKeyPair.NotFound", "The key pair '%s' does not exist", L.key_name);
 	L.public_key = key ? jstr(key, "PublicKey") : NULL;
+	json_t *ip_spec = json_object_get(P, "IamInstanceProfile");
+	if (ip_spec && (*jstr(ip_spec, "Name") || *jstr(ip_spec, "Arn"))) {
+		int rr = instance_profile(ip_spec, &profile, role, e);
+		if (rr < 0)
+			return rr;
+		L.profile = profile;
+		L.role = role;
+	}
 	/* Both are required (the aws CLI's --count sends both; so does ec2d's CLI). */
 	if (!json_object_get(P, "MinCount"))
 		return err_set(e, "MissingParameter", "The request must contain the parameter MinCount");
@@ -601,6 +663,8 @@ static const struct filter_map instance_filters[] = {
 	{"instance.group-id", "SecurityGroups.GroupId"},
 	{"instance.group-name", "SecurityGroups.GroupName"},
 	{"tenancy", "Placement.Tenancy"},
+	{"iam-instance-profile.arn", "IamInstanceProfile.Arn"},
+	{"iam-instance-profile.id", "IamInstanceProfile.Id"},
 	{NULL, NULL}};
 
 static int check_ids(struct ereq *rq, json_t *ids, struct err *e)

@@ -151,6 +151,46 @@ const char *api_creds_profile(const struct api_creds *c, const char *access_key)
 /* The first profile's access key id (the [default] one that api_creds_generate writes). */
 const char *api_creds_first_key(const struct api_creds *c);
 
+/* --- Session credentials: an instance's role (IAM instance profiles) ---
+ *
+ * The lab has no STS: the temporary credentials the metadata service hands an instance are
+ * derived from the master secret (the first profile's secret, api_creds_first_key), so that
+ * the api front checks them with nothing but the credentials file it already has, and the
+ * core and the front agree without talking. The derivation and the token's format are in
+ * docs/architecture.md ("The metadata service"). */
+#define API_SESSION_TTL 21600	/* seconds a set lasts, as EC2's do */
+#define API_SESSION_REFRESH 900 /* a new set is served when this much of the old one is left */
+#define API_SESSION_TOKEN_MAX 512
+#define API_ROLE_MAX 128
+
+struct api_session {
+	char instance[32];
+	char role[API_ROLE_MAX + 1];
+	long long expires; /* seconds since the epoch */
+	char access_key[21]; /* ASIA and 16 base32 letters */
+	char secret[41];
+	char token[API_SESSION_TOKEN_MAX + 1];
+};
+
+/* An IAM role or instance profile name: 1 to 128 of [A-Za-z0-9_+=,.@-]. */
+bool api_role_name_valid(const char *s);
+/* The set served at `now`: issued at the returned time, expiring API_SESSION_TTL later, so
+ * that between API_SESSION_TTL and API_SESSION_REFRESH of it is always left. */
+long long api_session_window(long long now, long long *ret_expires);
+/* The credentials of `role` on `instance` ([a-z0-9-]{1,31}) expiring at `expires`. The same
+ * inputs give the same set (no state). *ret holds a secret: OPENSSL_cleanse it after use. */
+int api_session_derive(const struct api_creds *c, const char *instance, const char *role,
+		       long long expires, struct api_session *ret, struct err *e);
+/* Checks a session token (X-Amz-Security-Token, untrusted) presented with `access_key`: its
+ * HMAC under the master secret, that it was issued for that key, that it has not expired.
+ * On success fills *ret (its secret is the one to check the signature with).
+ *   AuthFailure (-EACCES)   no token, one that does not parse, a forged or altered one, one
+ *                           issued for another key
+ *   RequestExpired (-ETIME) past its expiry (what EC2 answers for expired credentials)
+ * Comparisons take the same time wherever the values differ. */
+int api_session_check(const struct api_creds *c, const char *access_key, const char *token,
+		      long long now, struct api_session *ret, struct err *e);
+
 struct api_header {
 	const char *name, *value;
 };
@@ -174,9 +214,14 @@ struct api_request {
  * -SignedHeaders, -Signature). On success writes the region and access key id of the
  * credential scope. The codes are EC2's:
  *   MissingAuthenticationToken (403)  no signature at all
- *   IncompleteSignature (400)         malformed Authorization or X-Amz-* parameters
- *   AuthFailure (401)                 unknown access key id
- *   RequestExpired (400)              date more than 15 minutes off, or past X-Amz-Expires
+ *   IncompleteSignature (400)         malformed Authorization or X-Amz-* parameters; an
+ *                                     X-Amz-Security-Token header not among the signed ones
+ *   AuthFailure (401)                 unknown access key id; a session key (ASIA...)
+ *                                     without a valid X-Amz-Security-Token (the header, or
+ *                                     the presigned query parameter): api_session_check
+ *   RequestExpired (400)              date more than 15 minutes off, or past X-Amz-Expires;
+ *                                     a session token past its expiry (for STS and IAM
+ *                                     ExpiredToken, for FIS ExpiredTokenException)
  *   SignatureDoesNotMatch (403)       wrong signature, scope not ec2/aws4_request, scope
  *                                     date not the request's, payload hash header wrong
  *   MalformedQueryString (404)        a query string with a bad %-escape or over the bounds
@@ -190,3 +235,10 @@ int api_sigv4_verify(const struct api_creds *c, const struct api_request *req,
 int api_sigv4_verify_any(const struct api_creds *c, const struct api_request *req,
 			 const char *const *services, int *ret_service, char ret_region[static 32],
 			 char ret_access_key[static 64], struct err *e);
+
+/* The instance and role of the session credentials that the calling thread's last
+ * successful api_sigv4_verify* accepted, if that request was signed with `access_key`: 0, or
+ * -ENOENT (a key of the credentials file, or another request). For what runs after the
+ * verification on the same thread: STS GetCallerIdentity in the api front (identity.c). */
+int api_sigv4_session(const char *access_key, char ret_instance[static 32],
+		      char ret_role[static API_ROLE_MAX + 1]);

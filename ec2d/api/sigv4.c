@@ -4,7 +4,9 @@
  * repeated slashes removed and then percent-encoded again, the query parameters decoded,
  * re-encoded with only A-Z a-z 0-9 - _ . ~ left bare and sorted, the signed headers
  * lowercased with their values trimmed and inner whitespace runs made one space (several
- * headers of one name joined by ','), and the SHA-256 of the body. */
+ * headers of one name joined by ','), and the SHA-256 of the body. A session key of an
+ * instance's role (ASIA...) is not in the credentials file: its secret comes from the session
+ * token it is sent with (api_session_check in creds.c). */
 #include "internal.h"
 #include "cleanup.h"
 #include <ctype.h>
@@ -534,6 +536,49 @@ static int string_to_sign(const struct api_request *req, const struct params *q,
 	return 0;
 }
 
+/* The session the calling thread last accepted (api_sigv4_session), without its secret. */
+static __thread struct {
+	bool set;
+	char access_key[21], instance[32], role[API_ROLE_MAX + 1];
+} last_session;
+
+static void session_cleanse(struct api_session *s)
+{
+	OPENSSL_cleanse(s, sizeof(*s));
+}
+
+/* The session token of a session key (ASIA...): in the header form the X-Amz-Security-Token
+ * header (botocore signs it; the check that it is signed comes with SignedHeaders below), in
+ * the presigned form the query parameter (signed as every parameter is). The errors are
+ * EC2's; an expired token is STS's and IAM's ExpiredToken, FIS's ExpiredTokenException. */
+static int session_of(const struct api_creds *creds, const struct api_request *req,
+		      const struct params *q, bool query_form, const char *access_key,
+		      const char *service, struct api_session *ret, struct err *e)
+{
+	const char *token = NULL;
+	size_t count = 0;
+	int r;
+
+	if (query_form) {
+		bool dup = false;
+		const struct param *x = query_get(q, "X-Amz-Security-Token", &dup);
+		if (x && !dup && strlen(x->value) == x->vlen)
+			token = x->value;
+	} else {
+		token = header_get(req, "x-amz-security-token", &count);
+		if (count > 1)
+			token = NULL;
+	}
+	r = api_session_check(creds, access_key, token, req->now, ret, e);
+	if (r == -ETIME && service && !strcmp(service, "fis"))
+		return err_setr(e, r, "ExpiredTokenException",
+				"The security token included in the request is expired");
+	if (r == -ETIME && service && strcmp(service, "ec2"))
+		return err_setr(e, r, "ExpiredToken",
+				"The security token included in the request is expired");
+	return r;
+}
+
 static int verify(const struct api_creds *creds, const struct api_request *req,
 		  const struct params *q, bool query_form, struct auth *a, const char *const *services,
 		  int *ret_service, char *region, char *access_key, struct err *e)
@@ -545,8 +590,10 @@ static int verify(const struct api_creds *creds, const struct api_request *req,
 	size_t nparts = 0, nnames = 0, count;
 	char payload[65], scope[160], sig[65];
 	unsigned char k[32];
-	bool has_host = false;
+	bool has_host = false, has_token = false;
 	_cleanup_free_ char *ksecret = NULL;
+	_cleanup_(session_cleanse) struct api_session session = {0};
+	bool is_session = false;
 	int r;
 
 	if (!cred || !names_buf)
@@ -575,7 +622,17 @@ static int verify(const struct api_creds *creds, const struct api_request *req,
 	for (int i = 0; services[i] && !service; i++)
 		if (!strcmp(parts[3], services[i]))
 			service = services[i], *ret_service = i;
-	if (strlen(parts[0]) > 63 || !(secret = api_creds_secret(creds, parts[0])))
+	secret = strlen(parts[0]) > 63 ? NULL : api_creds_secret(creds, parts[0]);
+	/* A key of the file is long-term: a token sent with it is ignored (AWS's test vectors
+	 * sign one with theirs). A session key is good only with the token it was made with. */
+	if (!secret && !strncmp(parts[0], "ASIA", 4)) {
+		r = session_of(creds, req, q, query_form, parts[0], service, &session, e);
+		if (r < 0)
+			return r;
+		secret = session.secret;
+		is_session = true;
+	}
+	if (!secret)
 		return err_setr(e, -EACCES, "AuthFailure",
 				"AWS was not able to validate the provided access credentials");
 
@@ -647,6 +704,8 @@ static int verify(const struct api_creds *creds, const struct api_request *req,
 					a->signed_headers);
 		if (!strcmp(p, "host"))
 			has_host = true;
+		if (!strcmp(p, "x-amz-security-token"))
+			has_token = true;
 		names[nnames++] = p;
 		if (!semi)
 			break;
@@ -654,6 +713,11 @@ static int verify(const struct api_creds *creds, const struct api_request *req,
 	if (!has_host)
 		return err_setr(e, -EBADMSG, "IncompleteSignature",
 				"'Host' must be a 'SignedHeader' in the AWS Authorization");
+	/* Else a token could be swapped for another of the same key under the same signature. */
+	if (is_session && !query_form && !has_token)
+		return err_setr(e, -EBADMSG, "IncompleteSignature",
+				"'X-Amz-Security-Token' must be a 'SignedHeader' in the AWS "
+				"Authorization");
 
 	r = sha256_hex(req->body, req->body_len, payload);
 	if (r < 0)
@@ -696,6 +760,22 @@ static int verify(const struct api_creds *creds, const struct api_request *req,
 
 	snprintf(region, 32, "%s", parts[2]);
 	snprintf(access_key, 64, "%s", parts[0]);
+	if (is_session) {
+		last_session.set = true;
+		memcpy(last_session.access_key, session.access_key, sizeof(last_session.access_key));
+		memcpy(last_session.instance, session.instance, sizeof(last_session.instance));
+		memcpy(last_session.role, session.role, sizeof(last_session.role));
+	}
+	return 0;
+}
+
+int api_sigv4_session(const char *access_key, char ret_instance[static 32],
+		      char ret_role[static API_ROLE_MAX + 1])
+{
+	if (!last_session.set || !access_key || strcmp(access_key, last_session.access_key))
+		return -ENOENT;
+	memcpy(ret_instance, last_session.instance, 32);
+	memcpy(ret_role, last_session.role, API_ROLE_MAX + 1);
 	return 0;
 }
 
@@ -726,6 +806,7 @@ int api_sigv4_verify_any(const struct api_creds *creds, const struct api_request
 	int r;
 
 	*ret_service = -1;
+	last_session.set = false;
 	r = parse_query(req->query ? req->query : "", &q);
 	if (r == -ENOMEM)
 		return err_setr(e, r, "InternalError", "Out of memory checking the signature");

@@ -6,13 +6,16 @@
  * and is checked at 2015-08-30T12:36:00Z against the key of AWS's SigV4 test vectors
  * (AKIDEXAMPLE), for service "ec2" and for the vectors' "service", so the seed corpus
  * (tests/fuzz/corpus/fuzz_sigv4: the vectors, botocore-signed EC2 requests) starts on the
- * paths where signatures match. Built and run by tests/fuzz/run. */
+ * paths where signatures match. An X-Amz-Security-Token header, and the input itself, also go
+ * through api_session_check (the session token parser; a credential scope's ASIA key takes
+ * the verification there too). Built and run by tests/fuzz/run. */
 #include "api.h"
 #include "internal.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -103,6 +106,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (r < 0 && (!e.code[0] || !e.msg[0]))
 			abort();
 		if (r == 0 && (strlen(region) >= 32 || strcmp(key, "AKIDEXAMPLE")))
+			abort();
+	}
+	/* The token parser on its own: a header's value, and the whole input as a token. */
+	for (size_t i = 0; i <= req.nheaders; i++) {
+		struct api_session sess;
+		char tok[API_SESSION_TOKEN_MAX + 2];
+		const char *t = tok;
+		if (i < req.nheaders) {
+			if (strcasecmp(headers[i].name, "x-amz-security-token"))
+				continue;
+			t = headers[i].value;
+		} else {
+			size_t n = size < sizeof(tok) - 1 ? size : sizeof(tok) - 1;
+			memcpy(tok, data, n);
+			tok[n] = 0;
+		}
+		err_clear(&e);
+		r = api_session_check(creds, "ASIAAAAAAAAAAAAAAAAA", t, NOW, &sess, &e);
+		if (r < 0 && (strcmp(e.code, "AuthFailure") && strcmp(e.code, "RequestExpired")))
+			abort();
+		if (r == 0 && (strlen(sess.access_key) != 20 || strlen(sess.secret) != 40))
 			abort();
 	}
 	free(buf);
