@@ -383,6 +383,7 @@ int api_error_status(const char *code)
 	    {"MissingAuthenticationToken", 403},
 	    {"UnauthorizedOperation", 403},
 	    {"InvalidClientTokenId", 403},
+	    {"ExpiredToken", 403},
 	    {"OptInRequired", 403},
 	    {"AccessDenied", 403},
 	    {"MalformedQueryString", 404},
