@@ -222,3 +222,17 @@ int h_get_experiment_report(struct ereq *, json_t **, struct err *);
 void fis_api_record(const char *action, const char *code);
 int cmd_run_experiment(int argc, char **argv);
 int cmd_compare_reports(int argc, char **argv);
+
+/* vpc_api.c: the EC2 API inside every VPC with instances, at VPC_API_IP:80 in its namespace
+ * (vpcd puts the address on lo; ec2.<region>.amazonaws.com resolves to it there: vpcd/dns.c),
+ * served by the api front with the host endpoint's handler. A VPC's socket lives as its
+ * metadata socket does: imds_front_listen (fronts.c) opens and closes both. */
+#define VPC_API_IP "169.254.169.249"
+struct front;
+/* Called with the lock held. */
+int vpc_api_ensure(const char *vpc_id, struct err *e);
+void vpc_api_release(const char *vpc_id);
+/* Every socket again to an api front that has just started; takes the lock. */
+void vpc_api_resend(struct front *f);
+/* fronts.c: hands a VPC's API socket to the api front (fd -1: it closes the VPC's). */
+void api_front_listen(const char *vpc, int fd);

@@ -1,5 +1,5 @@
 /* ec2d's two unprivileged fronts (netlib/front.h): "api", the EC2/STS/IAM Query API and FIS's
- * REST-JSON (http.c),
+ * REST-JSON (http.c), on the host's endpoint and inside every VPC with instances (vpc_api.c),
  * and "imds", the metadata service (imds.c). The core binds their sockets, keeps them across
  * a front's restart, and serves each front on a socket of its own inside the front's chroot
  * (<run-dir>/ec2d/front-<role>/core.sock, owned by the front's user, mode 0600): a front can
@@ -101,6 +101,22 @@ static int tcp_listen(const char *addr, char host[static 64], unsigned *port, st
 	return fd;
 }
 
+/* Every VPC's API socket again, to an api front that has just started. */
+static void api_resend(struct front *f, void *data)
+{
+	(void)data;
+	vpc_api_resend(f);
+}
+
+/* Called with the lock held (vpc_api.c). */
+void api_front_listen(const char *vpc, int fd)
+{
+	char msg[64];
+	snprintf(msg, sizeof(msg), "%s %s", fd >= 0 ? "listen" : "close", vpc);
+	if (api_front)
+		front_send(api_front, msg, fd);
+}
+
 int http_start(const char *listen, const char *creds_path, unsigned timeout, struct err *e)
 {
 	char host[64], path[600], secs[16], root[600];
@@ -129,8 +145,20 @@ int http_start(const char *listen, const char *creds_path, unsigned timeout, str
 	snprintf(root, sizeof(root), "%s/ec2d/front-api", E->run_dir);
 	char *argv[] = {"ec2d", "front", "api", "--root", root, "--timeout", secs, NULL};
 	int fds[] = {lfd, cfd};
-	if ((r = start(FRONT_API, "api", argv, fds, 2, NULL, &api_front, e)) < 0)
+	if ((r = start(FRONT_API, "api", argv, fds, 2, api_resend, &api_front, e)) < 0)
 		return r;
+	/* The VPCs that got their metadata socket before the API was up (the instances found
+	 * again at start) get their API socket now; later ones with their metadata socket. */
+	pthread_mutex_lock(&E->lock);
+	const char *vpc;
+	json_t *v;
+	json_object_foreach(E->imds, vpc, v)
+	{
+		struct err why = {0};
+		if (vpc_api_ensure(vpc, &why) < 0)
+			log_error("no EC2 API inside %s: %s", vpc, why.msg);
+	}
+	pthread_mutex_unlock(&E->lock);
 	snprintf(http_endpoint, sizeof(http_endpoint), "http://%s:%u", host, port);
 	snprintf(http_credentials, sizeof(http_credentials), "%s", path);
 	log_info("EC2 API on %s (credentials: %s), served by an unprivileged front (pid %d)", http_endpoint,
@@ -167,13 +195,24 @@ int imds_front_start(struct err *e)
 	return r;
 }
 
-/* Called with the lock held. */
+/* Called with the lock held. The VPC's EC2 API socket (vpc_api.c) comes and goes with its
+ * metadata socket: the same VPCs need both, and either left open would keep a deleted VPC's
+ * namespace alive. Without the API (--no-listen, or before http_start) there is no front to
+ * serve it, and none is made. An API socket that cannot be made is logged and leaves the
+ * launch alone: the instance runs, without the endpoint. */
 void imds_front_listen(const char *vpc, int fd)
 {
 	char msg[64];
 	snprintf(msg, sizeof(msg), "%s %s", fd >= 0 ? "listen" : "close", vpc);
 	if (imds_front)
 		front_send(imds_front, msg, fd);
+	if (fd < 0) {
+		vpc_api_release(vpc);
+	} else if (api_front) {
+		struct err why = {0};
+		if (vpc_api_ensure(vpc, &why) < 0)
+			log_error("no EC2 API inside %s: %s", vpc, why.msg);
+	}
 }
 
 /* --- describe-lab ------------------------------------------------------------------------- */

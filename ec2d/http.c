@@ -2,7 +2,8 @@
  * (libmicrohttpd), so that the aws CLI, boto3 and the SDKs drive the lab with --endpoint-url;
  * STS and IAM's identity calls on the same endpoint, and FIS (rest-json: the method and
  * path name the operation, JSON in and out), told apart by the SigV4 scope's service
- * name. It runs without privilege, on the socket and credentials the core gave it. Every
+ * name. It runs without privilege, on the sockets and credentials the core gave it: the host's
+ * endpoint at start, and one inside each VPC with instances as they come (vpc_api.c). Every
  * request is SigV4-verified; its form (POST body or query string) becomes the same parameter
  * object the CLI sends, and goes to the core over the RPC of its own socket (/core.sock in its
  * chroot). The untrusted-input parsing lives in ec2d/api/ (fuzzed); this file only moves
@@ -29,6 +30,12 @@
  * API_FORM_MAX_BYTES. 512 connections of 256 KiB bound what clients can pin to 128 MiB. */
 #define HTTP_MAX_CONNECTIONS 512
 #define HTTP_CONNECTION_MEMORY (256 * 1024)
+/* Inside a VPC (vpc_api.c): fewer, and a bound per caller, so that one instance holding
+ * connections open cannot shut the others of its VPC out (as for the metadata service). Two
+ * threads, so that one slow call (a launch) does not hold every other caller of the VPC. */
+#define VPC_CONNECTIONS 64u
+#define VPC_CONNECTIONS_PER_INSTANCE 16u
+#define VPC_THREADS 2u
 
 /* The services on the endpoint, by SigV4 signing name: EC2 and FIS go to the core's dispatch
  * (their action names do not collide), STS and IAM to identity.c. */
@@ -40,6 +47,7 @@ struct http {
 	struct api_model *models[NSERVICES];
 	struct api_creds *creds;
 	long long created; /* the credentials file's mtime: the IAM user's CreateDate */
+	unsigned timeout;  /* seconds a connection may be idle */
 };
 
 static struct http H;
@@ -297,6 +305,63 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	return send_body(c, 200, xml, xlen);
 }
 
+/* A daemon on one listening socket (it owns it from here), with the request handler above. */
+static struct MHD_Daemon *serve(int fd, unsigned threads, unsigned connections, unsigned per_ip)
+{
+	return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY, 0, NULL, NULL,
+				handle, NULL, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, threads,
+				MHD_OPTION_URI_LOG_CALLBACK, uri_logger, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+				completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, H.timeout,
+				MHD_OPTION_CONNECTION_LIMIT, connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+				per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
+				MHD_OPTION_END);
+}
+
+/* The endpoint inside each VPC (vpc_api.c), by VPC: the channel's thread's alone. */
+struct vpc_listener {
+	char vpc[32];
+	struct MHD_Daemon *d;
+};
+static struct vpc_listener **vls;
+static size_t nvls;
+
+static void vpc_listen(const char *vpc, int fd)
+{
+	for (size_t i = 0; i < nvls; i++)
+		if (!strcmp(vls[i]->vpc, vpc)) {
+			close(fd); /* a start-up resend of one already served */
+			return;
+		}
+	struct vpc_listener *l = calloc(1, sizeof(*l)), **nv = realloc(vls, (nvls + 1) * sizeof(*vls));
+	if (nv)
+		vls = nv;
+	if (!l || !nv) {
+		free(l);
+		close(fd);
+		return;
+	}
+	snprintf(l->vpc, sizeof(l->vpc), "%.31s", vpc);
+	l->d = serve(fd, VPC_THREADS, VPC_CONNECTIONS, VPC_CONNECTIONS_PER_INSTANCE);
+	if (!l->d) {
+		log_error("api front: cannot serve the EC2 API inside %s", vpc);
+		close(fd);
+		free(l);
+		return;
+	}
+	vls[nvls++] = l;
+}
+
+static void vpc_close(const char *vpc)
+{
+	for (size_t i = 0; i < nvls; i++)
+		if (!strcmp(vls[i]->vpc, vpc)) {
+			MHD_stop_daemon(vls[i]->d); /* closes the socket it was given */
+			free(vls[i]);
+			vls[i] = vls[--nvls];
+			return;
+		}
+}
+
 /* `ec2d front api --root DIR --timeout S`: the listening socket on FRONT_FIRST_FD, the
  * credentials file on the next. */
 int http_front_main(int argc, char **argv)
@@ -330,24 +395,24 @@ int http_front_main(int argc, char **argv)
 			goto fail;
 	if ((r = front_begin("api", argc, argv, FRONT_FIRST_FD)))
 		return r;
-	H.d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY, 0, NULL, NULL,
-			       handle, NULL, MHD_OPTION_LISTEN_SOCKET, FRONT_FIRST_FD,
-			       MHD_OPTION_THREAD_POOL_SIZE, 4u, MHD_OPTION_URI_LOG_CALLBACK, uri_logger, NULL,
-			       MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-			       MHD_OPTION_CONNECTION_TIMEOUT, timeout,
-			       MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
-			       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONNECTION_MEMORY,
-			       MHD_OPTION_END);
+	H.timeout = timeout;
+	H.d = serve(FRONT_FIRST_FD, 4, HTTP_MAX_CONNECTIONS, 0);
 	if (!H.d) {
 		err_set(&e, "InternalError", "api front: libmicrohttpd does not start: %m");
 		goto fail;
 	}
-	/* Until the core goes (its end of the channel closes). */
+	/* Until the core goes (its end of the channel closes): the VPCs' sockets come as
+	 * "listen <vpc>" with the fd, and go with "close <vpc>". */
 	char msg[FRONT_MSG_MAX + 1];
 	int fd;
-	while (front_recv(FRONT_CHANNEL_FD, msg, sizeof(msg), &fd) > 0)
-		if (fd >= 0)
+	while (front_recv(FRONT_CHANNEL_FD, msg, sizeof(msg), &fd) > 0) {
+		if (!strncmp(msg, "listen ", 7) && fd >= 0)
+			vpc_listen(msg + 7, fd);
+		else if (!strncmp(msg, "close ", 6))
+			vpc_close(msg + 6);
+		else if (fd >= 0)
 			close(fd);
+	}
 	MHD_stop_daemon(H.d);
 	return 0;
 fail:

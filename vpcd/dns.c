@@ -2,9 +2,10 @@
  * DNS"). It hands each ENI its address by MAC (static leases only: an unknown MAC gets nothing),
  * with the hostname ip-a-b-c-d, the router at subnet+1 and the resolver at subnet+2, and it
  * answers ip-a-b-c-d.<domain> for every ENI of the VPC (and, with EnableDnsHostnames, their
- * public DNS names; with EnableDnsSupport off it answers nothing). vpcd writes its files and
- * starts it, or restarts it when an ENI goes or changes or a subnet changes; a new ENI's files
- * dnsmasq reads by itself. */
+ * public DNS names), and ec2.<region>.amazonaws.com with the address of the EC2 API inside the
+ * VPC; with EnableDnsSupport off it answers nothing. vpcd writes its files and starts it, or
+ * restarts it when an ENI goes or changes or a subnet changes; a new ENI's files dnsmasq reads
+ * by itself. */
 #include <dirent.h>
 #include <errno.h>
 #include <sys/syscall.h>
@@ -26,6 +27,9 @@
 #include "vpcd.h"
 
 #define DNSMASQ "/usr/sbin/dnsmasq"
+/* ec2d's EC2 API inside the VPC (VPC_API_IP in ec2d/ec2d.h; sync.c puts it on the namespace's
+ * lo). */
+#define EC2_API_IP "169.254.169.249"
 
 static void dns_dir(const char *vpc_id, char buf[static 512])
 {
@@ -372,6 +376,11 @@ int dns_sync(struct nsh *h, const char *vpc_id, json_t *only, struct err *e)
 		"dhcp-optsdir=%s/" OPTS_DIR "\ndhcp-range=%s,static,%s,1h\n"
 		"dhcp-authoritative\nleasefile-ro\nno-ping\n",
 		vpc_id, dir, dir, V->prefix, domain, domain, dir, dir, dir, a, mask);
+	/* The regional EC2 endpoint is the one inside the VPC, as with an interface VPC endpoint
+	 * and private DNS: an instance reaches the API with no internet gateway. Its zone is
+	 * local, so that an AAAA query gets "no data". */
+	fprintf(cf, "host-record=ec2.%s.amazonaws.com," EC2_API_IP "\nlocal=/ec2.%s.amazonaws.com/\n",
+		jstr(vpc, "_region"), jstr(vpc, "_region"));
 	/* EnableDnsSupport off: DHCP only, nothing answers on port 53. */
 	if (!vpc_dns_support(vpc))
 		fprintf(cf, "port=0\n");

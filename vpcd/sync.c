@@ -12,6 +12,9 @@
 #define METRIC_LAST 0xffffffffu
 #define IGW_REGION_SIDE 0xa9fe0001u /* 169.254.0.1, see internet.c */
 #define IGW_VPC_SIDE 0xa9fe0002u
+/* 169.254.169.249: ec2d's EC2 API inside the VPC (VPC_API_IP in ec2d/ec2d.h), which the VPC's
+ * resolver gives for ec2.<region>.amazonaws.com (dns.c). */
+#define EC2_API_ADDR 0xa9fea9f9u
 
 
 void name_vpc_ns(const char *vpc_id, char buf[static 64]) { snprintf(buf, 64, "%s-%s", V->prefix, vpc_id); }
@@ -292,7 +295,8 @@ int sync_vpc(const char *vpc_id, bool full, json_t *changed, struct err *e)
 	if ((r = ns_prepare(ns, &created, e)) < 0 || (r = nsh_get(ns, true, &h, e)) < 0)
 		return r;
 	if ((created || full) && ((r = ns_init(h, true, e)) < 0 ||
-				  (r = nl_addr_add32(h, "lo", IMDS_ADDR, e)) < 0))
+				  (r = nl_addr_add32(h, "lo", IMDS_ADDR, e)) < 0 ||
+				  (r = nl_addr_add32(h, "lo", EC2_API_ADDR, e)) < 0))
 		return r;
 	/* A request that changed faults alone converges the fault tables: one nftables
 	 * transaction between the request and the first packet it drops or lets through. */
