@@ -31,7 +31,7 @@
 #define FIS_MAX_ACTIONS 20
 #define FIS_MAX_TARGETS 20
 
-enum kind { K_STOP, K_REBOOT, K_TERMINATE, K_CRASH, K_PAUSE, K_DISRUPT, K_LOSS, K_BLACKHOLE, K_RATE,
+enum kind { K_STOP, K_REBOOT, K_TERMINATE, K_CRASH, K_PAUSE, K_DISRUPT, K_LOSS, K_BLACKHOLE, K_RATE, K_PARTITION,
 	    K_ICE, K_API_INTERNAL, K_API_THROTTLE, K_API_UNAVAILABLE, K_WAIT, K_AZ_POWER };
 
 struct param_def {
@@ -81,6 +81,10 @@ static const struct action_def action_defs[] = {
 	 "Limit the rate towards the target network interfaces (a token bucket on their port) for the duration.",
 	 "NetworkInterfaces", "vpclab:ec2:network-interface", true, K_RATE,
 	 {DURATION_P(true), {"rateKbps", "The rate in kbit/s, 8 to 10000000", true}}},
+	{"vpclab:network:region-partition",
+	 "Cut the backbone between the experiment's region and another for the duration: their internets no longer reach each other.",
+	 NULL, NULL, false, K_PARTITION,
+	 {DURATION_P(true), {"peerRegion", "The other region", true}}},
 	{"aws:ec2:api-insufficient-instance-capacity-error",
 	 "RunInstances into the given zones answers InsufficientInstanceCapacity for a share of the calls.",
 	 "Roles", "aws:iam:role", false, K_ICE,
@@ -1290,6 +1294,11 @@ static int apply(json_t *x, const char *name, int ai, long long *lasts, struct e
 	case K_RATE: {
 		_cleanup_json_ json_t *ex = json_pack("{s:I}", "RateKbps", (json_int_t)strtoll(param(a, "rateKbps"), NULL, 10));
 		r = faults_apply(x, applied, ai, "rate-limit", "NetworkInterfaceId", ids, ex, e);
+		break;
+	}
+	case K_PARTITION: {
+		_cleanup_json_ json_t *peer = json_pack("[s]", param(a, "peerRegion")), *none = json_object();
+		r = faults_apply(x, applied, ai, "partition", "PeerRegion", peer, none, e);
 		break;
 	}
 	case K_BLACKHOLE: {

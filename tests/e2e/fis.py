@@ -236,6 +236,20 @@ t.ok(ec2.describe_subnets()["Subnets"], "... and DescribeSubnets, not named, wor
 wait_experiment(XTHR, timeout=20)
 t.ok(ec2.describe_vpcs()["Vpcs"], "after the experiment DescribeVpcs works again")
 
+# --------------------------------------------------------------------------- region partition
+lab.boto3_client(region="us-east-2").describe_vpcs()
+H1, H2 = lab.lab_region("us-east-1")["InternetHost"]["PublicIp"], lab.lab_region("us-east-2")["InternetHost"]["PublicIp"]
+cross = lambda: lab.netns("%s-us-east-1" % lab.prefix, "ping", "-c1", "-W1", "-I", H1, H2)[0] == 0  # noqa: E731
+t.ok(t.retry(cross, timeout=5), "us-east-1's internet reaches us-east-2's (%s -> %s)" % (H1, H2))
+PART = template("partition us-east-1 from us-east-2", {"p": {"actionId": "vpclab:network:region-partition",
+                                                            "parameters": {"duration": "PT3S", "peerRegion": "us-east-2"}}})
+XPART = fis.start_experiment(experimentTemplateId=fis.create_experiment_template(**PART)["experimentTemplate"]["id"]
+                             )["experiment"]["id"]
+t.retry(lambda: fis.get_experiment(id=XPART)["experiment"]["state"]["status"] == "running", timeout=5, interval=0.05)
+t.ok(t.retry(lambda: not cross(), timeout=3), "region-partition: us-east-1 no longer reaches us-east-2")
+x = wait_experiment(XPART, timeout=20)
+t.ok(x["state"]["status"] == "completed" and t.retry(cross, timeout=3), "... and does again once it completes", x)
+
 # --------------------------------------------------------------------------- kill -9 of ec2d
 LONG = template("cut A for a minute", {"cut": {"actionId": "aws:network:disrupt-connectivity",
                                                "parameters": {"duration": "PT60S"}, "targets": {"Subnets": "s"}}},
