@@ -4,6 +4,7 @@
  * the tables `bridge vpclab_fault` and `inet vpclab_fault` of the VPC's namespace, or a tbf
  * qdisc on an ENI's port. The tables, hooks and priorities are described in
  * docs/architecture.md, "Faults". */
+#include <arpa/inet.h>
 #include <math.h>
 #include <netlink/route/link.h>
 #include <netlink/route/qdisc.h>
@@ -13,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cleanup.h"
+#include "impair.h"
+#include "log.h"
 #include "nft.h"
 #include "vpcd.h"
 
@@ -28,7 +31,7 @@
 static json_t *applied;
 static json_t *rated; /* vpc id -> true: some port of the VPC may have a tbf of vpclab's */
 
-enum fault_table { FT_NONE, FT_BRIDGE, FT_INET, FT_QDISC, FT_BACKBONE };
+enum fault_table { FT_NONE, FT_BRIDGE, FT_INET, FT_QDISC, FT_BACKBONE, FT_IMPAIR };
 
 static const struct fault_kind {
 	const char *name;
@@ -41,6 +44,10 @@ static const struct fault_kind {
 	{"rate-limit", FT_QDISC, (const char *const[]){"NetworkInterfaceId", "RateKbps", NULL}},
 	/* Between the request's region and PeerRegion: the backbone drops what crosses. */
 	{"partition", FT_BACKBONE, (const char *const[]){"PeerRegion", NULL}},
+	/* Delay, jitter, reordering, duplication, corruption: NFQUEUE and a thread (impair.c). */
+	{"impair", FT_IMPAIR,
+	 (const char *const[]){"NetworkInterfaceId", "DelayMs", "JitterMs", "ReorderPercent", "DuplicatePercent",
+			       "CorruptPercent", "Direction", NULL}},
 };
 
 static const struct fault_kind *kind_find(const char *name)
@@ -336,6 +343,8 @@ static int sync_rates(struct nsh *h, const char *vpc_id, bool full, struct err *
 
 /* --- converging ------------------------------------------------------------------------ */
 
+static int sync_impairs(const char *vpc_id, bool full, struct err *e);
+
 int fault_sync(struct nsh *h, const char *vpc_id, bool full, struct err *e)
 {
 	_cleanup_free_ char *text = vpc_fault_text(vpc_id);
@@ -361,7 +370,92 @@ int fault_sync(struct nsh *h, const char *vpc_id, bool full, struct err *e)
 		else
 			json_object_del(applied, vpc_id);
 	}
-	return sync_rates(h, vpc_id, full, e);
+	if ((r = sync_rates(h, vpc_id, full, e)) < 0)
+		return r;
+	return sync_impairs(vpc_id, full, e);
+}
+
+/* Running impairments: fault key -> their thread (impair.c), by VPC. */
+struct running {
+	char key[80], vpc[ID_MAX];
+	struct impair *im;
+	struct running *next;
+};
+static struct running *impairs;
+
+static struct impair_spec impair_spec_of(json_t *fault, uint32_t addr)
+{
+	json_t *p = json_object_get(fault, "Parameters");
+	const char *dir = jstr(p, "Direction");
+	uint64_t seed = 0xcbf29ce484222325ull;
+	for (const char *c = jstr(fault, "FaultId"); *c; c++)
+		seed = (seed ^ (unsigned char)*c) * 0x100000001b3ull; /* the same fault, the same choices */
+	return (struct impair_spec){.addr = addr,
+				    .dir = !strcmp(dir, "both") ? IMPAIR_BOTH : !strcmp(dir, "ingress") ? IMPAIR_INGRESS : IMPAIR_EGRESS,
+				    .delay_us = (unsigned)(json_number_value(json_object_get(p, "DelayMs")) * 1000),
+				    .jitter_us = (unsigned)(json_number_value(json_object_get(p, "JitterMs")) * 1000),
+				    .reorder_pct = json_number_value(json_object_get(p, "ReorderPercent")),
+				    .duplicate_pct = json_number_value(json_object_get(p, "DuplicatePercent")),
+				    .corrupt_pct = json_number_value(json_object_get(p, "CorruptPercent")),
+				    .seed = seed};
+}
+
+/* Starts the VPC's impairments that are not running and stops those whose fault is gone;
+ * `full` (the start, a repair): also starts again one whose table is missing, and one that
+ * fails is logged and left (not running: the audit's drift) rather than failing the sync. */
+static int sync_impairs(const char *vpc_id, bool full, struct err *e)
+{
+	size_t n;
+	const char **keys = vpc_faults(vpc_id, &n);
+	char ns[64];
+	int r = 0;
+	name_vpc_ns(vpc_id, ns);
+	for (struct running **pp = &impairs; *pp;) {
+		struct running *x = *pp;
+		bool keep = false;
+		for (size_t i = 0; i < n && !keep; i++)
+			keep = !strcmp(keys[i], x->key);
+		if (!strcmp(x->vpc, vpc_id) && (!keep || (full && !impair_present(ns, jstr(obj_get(x->key), "FaultId"))))) {
+			impair_stop(x->im);
+			*pp = x->next;
+			free(x);
+		} else
+			pp = &x->next;
+	}
+	for (size_t i = 0; i < n && r == 0; i++) {
+		json_t *f = obj_get(keys[i]);
+		const struct fault_kind *k = fault_kind_of(f);
+		bool on = false;
+		if (!k || k->table != FT_IMPAIR)
+			continue;
+		for (struct running *x = impairs; x && !on; x = x->next)
+			on = !strcmp(x->key, keys[i]);
+		json_t *eni = obj_get(jstr(json_object_get(f, "Target"), "NetworkInterfaceId"));
+		uint32_t addr;
+		if (on || !eni || ip_parse(jstr(eni, "PrivateIpAddress"), &addr) < 0)
+			continue;
+		struct impair_spec spec = impair_spec_of(f, htonl(addr));
+		struct running *x = calloc(1, sizeof(*x));
+		if (!x)
+			abort();
+		snprintf(x->key, sizeof(x->key), "%s", keys[i]);
+		snprintf(x->vpc, sizeof(x->vpc), "%s", vpc_id);
+		struct err ie = {0};
+		if ((r = impair_start(ns, jstr(f, "FaultId"), &spec, &x->im, full ? &ie : e)) < 0) {
+			free(x);
+			if (!full)
+				break;
+			/* At the start or a repair one impairment that cannot run must not stop
+			 * the lab from coming up: it is said here, and the audit reports it. */
+			log_error("fault %s: cannot start its impairment in %s: %s", jstr(f, "FaultId"), ns, ie.msg);
+			r = 0;
+			continue;
+		}
+		x->next = impairs;
+		impairs = x;
+	}
+	free(keys);
+	return r;
 }
 
 /* The backbone's fault table: one chain per partition, dropping what crosses between the two
@@ -414,6 +508,16 @@ int fault_backbone_sync(struct nsh *bb, bool full, struct err *e)
 
 void fault_forget(const char *vpc_id)
 {
+	/* The namespace is going: its impairments' sockets would keep it alive. */
+	for (struct running **pp = &impairs; *pp;) {
+		struct running *x = *pp;
+		if (!strcmp(x->vpc, vpc_id)) {
+			impair_stop(x->im);
+			*pp = x->next;
+			free(x);
+		} else
+			pp = &x->next;
+	}
 	json_object_del(applied, vpc_id);
 	json_object_del(rated, vpc_id);
 }
@@ -446,6 +550,11 @@ static json_t *fault_kernel(json_t *fault)
 		snprintf(ns, sizeof(ns), "%s-backbone", V->prefix);
 		return json_pack("[{s:s, s:s, s:s, s:[s], s:i}]", "Namespace", ns, "Table", "inet vpclab_fault", "Chain",
 				 chain, "Hooks", "forward", "Priority", INET_PRIO);
+	}
+	if (k && k->table == FT_IMPAIR) {
+		char table[96];
+		impair_table_name(jstr(fault, "FaultId"), table);
+		return json_pack("[{s:s, s:s, s:s}]", "Namespace", ns, "Table", table, "Queue", "NFQUEUE, read by vpcd");
 	}
 	if (k && k->table == FT_QDISC) {
 		json_t *eni = obj_get(jstr(json_object_get(fault, "Target"), "NetworkInterfaceId"));
@@ -489,6 +598,41 @@ static int param_number(struct req *rq, const char *name, double *ret, struct er
 }
 
 /* The fault a request describes, validated, as it would be stored. */
+/* An impairment's parameters: each optional, at least one of them doing something. */
+static int impair_parse(struct req *rq, json_t *params, struct err *e)
+{
+	static const struct {
+		const char *name;
+		double max;
+	} nums[] = {{"DelayMs", 10000}, {"JitterMs", 10000}, {"ReorderPercent", 100}, {"DuplicatePercent", 100},
+		    {"CorruptPercent", 100}};
+	bool any = false;
+	int r;
+	for (size_t i = 0; i < ARRAY_SIZE(nums); i++) {
+		double v = 0;
+		if (!json_object_get(rq->params, nums[i].name))
+			continue;
+		if ((r = param_number(rq, nums[i].name, &v, e)) < 0)
+			return r;
+		if (!(v >= 0 && v <= nums[i].max))
+			return err_set(e, "InvalidParameterValue", "Value (%g) for parameter %s is invalid: 0 to %g", v,
+				       nums[i].name, nums[i].max);
+		any |= v > 0;
+		json_object_set_new(params, nums[i].name, v == (double)(long long)v ? json_integer((long long)v) : json_real(v));
+	}
+	if (!any)
+		return err_set(e, "InvalidParameterValue",
+			       "An impair fault needs one of DelayMs, JitterMs, ReorderPercent, DuplicatePercent, CorruptPercent above 0");
+	const char *dir = NULL;
+	if ((r = param_str(rq, "Direction", false, &dir, e)) < 0)
+		return r;
+	if (dir && strcmp(dir, "egress") && strcmp(dir, "ingress") && strcmp(dir, "both"))
+		return err_set(e, "InvalidParameterValue",
+			       "Value (%s) for parameter Direction is invalid. Valid values: egress, ingress, both", dir);
+	json_object_set_new(params, "Direction", json_string(dir ? dir : "egress"));
+	return 0;
+}
+
 /* A partition: the region of the request and PeerRegion, both of the lab, not the same. */
 static int partition_parse(struct req *rq, const char *fid, const char *exp, json_t **ret, struct err *e)
 {
@@ -526,7 +670,7 @@ static int fault_parse(struct req *rq, json_t **ret, struct err *e)
 	const struct fault_kind *k = kind_find(kname);
 	if (!k)
 		return err_set(e, "InvalidParameterValue",
-			       "Value (%s) for parameter Kind is invalid. Valid values: disrupt-connectivity, packet-loss, blackhole, rate-limit, partition",
+			       "Value (%s) for parameter Kind is invalid. Valid values: disrupt-connectivity, packet-loss, blackhole, rate-limit, partition, impair",
 			       kname);
 	const char *key;
 	json_t *v;
@@ -600,6 +744,9 @@ static int fault_parse(struct req *rq, json_t **ret, struct err *e)
 		}
 		json_object_set_new(params, "RateKbps", json_integer(kbps));
 		json_object_set_new(params, "Direction", json_string("to-instance"));
+	} else if (!strcmp(kname, "impair") && (r = impair_parse(rq, params, e)) < 0) {
+		json_decref(fault);
+		return r;
 	}
 	*ret = fault;
 	return 0;
@@ -801,6 +948,22 @@ void fault_audit(struct nsh *h, const char *vpc_id, const char *tables, json_t *
 					json_array_append_new(drifts, json_string(line));
 				}
 			}
+		}
+	}
+	/* Impairments: their table (and vpcd's thread reading its queue). */
+	for (size_t i = 0; i < n; i++) {
+		json_t *fault = obj_get(keys[i]);
+		const struct fault_kind *k = fault_kind_of(fault);
+		bool on = false;
+		if (!k || k->table != FT_IMPAIR)
+			continue;
+		(*checked)++;
+		for (struct running *x = impairs; x && !on; x = x->next)
+			on = !strcmp(x->key, keys[i]);
+		if (!impair_present(h->name, jstr(fault, "FaultId")) || !on) {
+			snprintf(line, sizeof(line), "fault %s: its impairment in %s is %s", jstr(fault, "FaultId"), h->name,
+				 on ? "without its table" : "not running");
+			json_array_append_new(drifts, json_string(line));
 		}
 	}
 	/* Rate limits: the port's root qdisc, where the port exists. */

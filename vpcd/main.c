@@ -35,8 +35,8 @@ static const struct verb verbs[] = {
 	{"audit-lab", "repair:b", "compare the kernel with the model: each drift, non-zero exit on any; --repair converges",
 	 NULL, H(h_audit_lab), .global = true},
 	/* Fault injection (vpclab's own, for ec2d's FIS engine; docs/architecture.md, "Faults"). */
-	{"apply-fault", "fault-id! experiment-id! kind! subnet-id network-interface-id scope loss-percent rate-kbps peer-region dry-run:b",
-	 "inject a network fault: disrupt-connectivity, packet-loss, blackhole, rate-limit, partition", NULL, H(h_apply_fault)},
+	{"apply-fault", "fault-id! experiment-id! kind! subnet-id network-interface-id scope loss-percent rate-kbps peer-region delay-ms jitter-ms reorder-percent duplicate-percent corrupt-percent direction dry-run:b",
+	 "inject a network fault: disrupt-connectivity, packet-loss, blackhole, rate-limit, partition, impair (delay, jitter, reorder, duplicate, corrupt)", NULL, H(h_apply_fault)},
 	{"clear-faults", "experiment-id fault-ids:l dry-run:b", "remove faults (of an experiment, or by ID)", NULL,
 	 H(h_clear_faults)},
 	{"describe-faults", "experiment-id", "list the faults in force, with their kernel objects", NULL,
@@ -114,7 +114,8 @@ static int cmd_serve(int argc, char **argv)
 					     {"no-group-commit", 0, 0, 'G'}, {0, 0, 0, 0}};
 	/* NET_ADMIN: links, routes, rules, nftables. SYS_ADMIN: unshare, setns, the bind mounts
 	 * of /run/netns. NET_BIND_SERVICE: the internet test host's ports 80 and 7. */
-	static const cap_value_t needed[] = {CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_NET_BIND_SERVICE};
+	/* NET_RAW: an impairment's duplicates are sent on a raw socket (impair.c). */
+	static const cap_value_t needed[] = {CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_NET_BIND_SERVICE, CAP_NET_RAW};
 	struct vpcd v = {.default_vpc = true};
 	struct server srv = {.verbs = verbs, .nverbs = ARRAY_SIZE(verbs)};
 	struct err e = {0};

@@ -234,6 +234,33 @@ ok "delete-network-interface of an ENI with a fault" vpc delete-network-interfac
 is "$(vpc describe-faults | jq_ 'len(d["Faults"])')" 0 "its fault went with it"
 is "$(fault_tables)" "" "and so did the table"
 
+# ---- impair: delay, jitter and duplication through vpcd's NFQUEUE reader (impair.c)
+rtt_avg() { ip netns exec "$1" ping -n -q -c "${3:-10}" -i 0.05 -W 2 "$2" 2>/dev/null | sed -n 's:.*= [0-9.]*/\([0-9.]*\)/.*:\1:p'; }
+apply --fault-id lat --kind impair --network-interface-id "$b1" --delay-ms 50 || fail "apply-fault impair delay 50 ms"
+avg=$(rtt_avg "$A1" 10.9.2.10)
+ok "impair --delay-ms 50 on b1: a1 -> b1 ping avg ${avg} ms, 50 +- 2" awk "BEGIN { exit !($avg >= 48 && $avg <= 52) }"
+is "$(vpc describe-faults | jq_ '[f["KernelObjects"][0]["Table"] for f in d["Faults"] if f["FaultId"] == "lat"][0]')" \
+	"vpclab_impair_lat" "describe-faults names its table"
+ok "its table is in the VPC's namespace" sh -c "ip netns exec $VNS nft list tables | grep -q 'table ip vpclab_impair_lat'"
+vpc_try audit-lab
+is "$RC" 0 "audit-lab is clean with an impairment"
+kill9_vpcd
+start_vpcd || bail "vpcd does not start again"
+avg=$(rtt_avg "$A1" 10.9.2.10)
+ok "after kill -9 and a restart the delay is back (${avg} ms)" awk "BEGIN { exit !($avg >= 48 && $avg <= 52) }"
+vpc clear-faults --fault-ids lat >/dev/null
+avg=$(rtt_avg "$A1" 10.9.2.10)
+ok "cleared: ${avg} ms" awk "BEGIN { exit !($avg < 5) }"
+ok "and its table is gone" sh -c "! ip netns exec $VNS nft list tables | grep -q vpclab_impair"
+apply --fault-id dup --kind impair --network-interface-id "$b1" --duplicate-percent 100 || fail "apply-fault impair duplicate"
+ok "impair --duplicate-percent 100: every reply comes twice (DUP!; ping ends at the last original)" sh -c \
+	"ip netns exec $A1 ping -n -c 4 -i 0.2 -W 1 10.9.2.10 | grep -c 'DUP!' | grep -qx 3"
+vpc clear-faults --fault-ids dup >/dev/null
+vpc_try apply-fault --experiment-id EXP1 --fault-id bad --kind impair --network-interface-id "$b1"
+like "$ERR" "InvalidParameterValue" "impair with nothing to do: InvalidParameterValue"
+vpc_try apply-fault --experiment-id EXP1 --fault-id bad --kind impair --network-interface-id "$b1" --delay-ms 20000
+like "$ERR" "InvalidParameterValue" "impair with a delay over 10 s: InvalidParameterValue"
+
 # ---- a partition between two regions, in the backbone
 vpc describe-vpcs --region eu-west-1 >/dev/null || fail "eu-west-1 made"
 host_of() { vpc describe-lab | jq_ "[r['InternetHost']['PublicIp'] for r in d['Regions'] if r['RegionName'] == '$1'][0]"; }
