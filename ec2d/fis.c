@@ -31,7 +31,7 @@
 #define FIS_MAX_ACTIONS 20
 #define FIS_MAX_TARGETS 20
 
-enum kind { K_STOP, K_REBOOT, K_TERMINATE, K_CRASH, K_PAUSE, K_DISRUPT, K_LOSS, K_BLACKHOLE, K_RATE, K_PARTITION,
+enum kind { K_STOP, K_REBOOT, K_TERMINATE, K_CRASH, K_PAUSE, K_DISRUPT, K_LOSS, K_BLACKHOLE, K_RATE, K_PARTITION, K_IMPAIR,
 	    K_ICE, K_API_INTERNAL, K_API_THROTTLE, K_API_UNAVAILABLE, K_WAIT, K_AZ_POWER };
 
 struct param_def {
@@ -44,7 +44,7 @@ struct action_def {
 	const char *target_key, *resource_type; /* NULL: takes no target */
 	bool target_required;
 	enum kind kind;
-	struct param_def params[5];
+	struct param_def params[8]; /* NULL-terminated: at most 7 */
 };
 
 #define DURATION_P(req) {"duration", "How long the fault lasts, ISO 8601 (PT5S, PT1M30S)", req}
@@ -81,6 +81,15 @@ static const struct action_def action_defs[] = {
 	 "Limit the rate towards the target network interfaces (a token bucket on their port) for the duration.",
 	 "NetworkInterfaces", "vpclab:ec2:network-interface", true, K_RATE,
 	 {DURATION_P(true), {"rateKbps", "The rate in kbit/s, 8 to 10000000", true}}},
+	{"vpclab:network:interface-impairment",
+	 "Delay (with jitter), reorder, duplicate or corrupt the packets of the target network interfaces for the duration.",
+	 "NetworkInterfaces", "vpclab:ec2:network-interface", true, K_IMPAIR,
+	 {DURATION_P(true), {"delayMilliseconds", "Added to each packet, 0 to 10000", false},
+	  {"jitterMilliseconds", "The delay varies by up to this much either way", false},
+	  {"reorderPercent", "This share of packets skips the delay: reordering", false},
+	  {"duplicatePercent", "This share is sent twice", false},
+	  {"corruptPercent", "This share has a byte flipped (the receiver drops it)", false},
+	  {"direction", "egress (default: what the interface sends), ingress or both", false}}},
 	{"vpclab:network:region-partition",
 	 "Cut the backbone between the experiment's region and another for the duration: their internets no longer reach each other.",
 	 NULL, NULL, false, K_PARTITION,
@@ -379,6 +388,15 @@ static int check_action(const char *name, json_t *a, json_t *targets, json_t *ac
 			if (*end || !(pc > 0 && pc <= 100))
 				return verr(e, "Action '%s': lossPercent '%s' must be a number above 0, at most 100", name, val);
 		}
+		if (*val && (strstr(p->name, "Milliseconds") || (strstr(p->name, "Percent") && strcmp(p->name, "lossPercent")))) {
+			char *end;
+			double num = strtod(val, &end);
+			if (*end || !(num >= 0 && num <= (strstr(p->name, "Percent") ? 100 : 10000)))
+				return verr(e, "Action '%s': %s '%s' must be a number from 0 to %s", name, p->name, val,
+					    strstr(p->name, "Percent") ? "100" : "10000");
+		}
+		if (*val && !strcmp(p->name, "direction") && strcmp(val, "egress") && strcmp(val, "ingress") && strcmp(val, "both"))
+			return verr(e, "Action '%s': direction '%s' must be egress, ingress or both", name, val);
 		if (*val && !strcmp(p->name, "rateKbps")) {
 			char *end;
 			long long kb = strtoll(val, &end, 10);
@@ -1294,6 +1312,20 @@ static int apply(json_t *x, const char *name, int ai, long long *lasts, struct e
 	case K_RATE: {
 		_cleanup_json_ json_t *ex = json_pack("{s:I}", "RateKbps", (json_int_t)strtoll(param(a, "rateKbps"), NULL, 10));
 		r = faults_apply(x, applied, ai, "rate-limit", "NetworkInterfaceId", ids, ex, e);
+		break;
+	}
+	case K_IMPAIR: {
+		/* vpcd's impair fault: milliseconds and percents as numbers. */
+		static const char *const map[][2] = {{"delayMilliseconds", "DelayMs"}, {"jitterMilliseconds", "JitterMs"},
+						     {"reorderPercent", "ReorderPercent"}, {"duplicatePercent", "DuplicatePercent"},
+						     {"corruptPercent", "CorruptPercent"}};
+		_cleanup_json_ json_t *ex = json_object();
+		for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+			if (*param(a, map[i][0]))
+				json_object_set_new(ex, map[i][1], json_real(strtod(param(a, map[i][0]), NULL)));
+		if (*param(a, "direction"))
+			json_object_set_new(ex, "Direction", json_string(param(a, "direction")));
+		r = faults_apply(x, applied, ai, "impair", "NetworkInterfaceId", ids, ex, e);
 		break;
 	}
 	case K_PARTITION: {

@@ -348,6 +348,16 @@ class Lab:
         diag("clients: %s with boto3 %s, botocore %s; aws CLI %s" % (
             sys.executable, boto3.__version__, botocore.__version__, self.aws_bin))
 
+    def restart_vpcd(self):
+        """kill -9 of vpcd alone, and a new one on the same state (ec2d stays)."""
+        self.vpcd_proc.send_signal(signal.SIGKILL)
+        self.vpcd_proc.wait()
+        self.vpcd_proc = subprocess.Popen(
+            [self.vpcd_bin, "serve", "--prefix", self.prefix, "--run-dir", self.rundir, "--state-dir",
+             self.state, "--config", self.config] + self.vpcd_args, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=open(self.vpcd_log, "ab"))
+        self._wait_answer(self.vpcd_bin, self.vpcd_proc, self.vpcd_log)
+
     def boto3_client(self, key=None, secret=None, region=None, service="ec2", **cfg):
         conf = botocore.config.Config(retries={"max_attempts": 0}, connect_timeout=10, read_timeout=120, **cfg)
         return boto3.client(service, endpoint_url=self.endpoint, region_name=region or self.region,

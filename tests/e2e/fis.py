@@ -20,6 +20,7 @@ boto3, each fault proven by packets or by the instance's state:
 """
 import json
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -219,6 +220,25 @@ t.ok(len(fl) == 1 and fl[0].get("Target", {}).get("NetworkInterfaceId") in [v[0]
 x = wait_experiment(XLT, timeout=20)
 t.is_(x["state"]["status"], "completed", "the blackhole experiment completes")
 
+# A 50 ms delay on b1's ENI: what ping sees.
+DELAY = template("delay b1", {"lag": {"actionId": "vpclab:network:interface-impairment",
+                                      "parameters": {"duration": "PT30S", "delayMilliseconds": "50"},
+                                      "targets": {"NetworkInterfaces": "b1"}}},
+                 {"b1": {"resourceType": "vpclab:ec2:network-interface", "selectionMode": "ALL",
+                         "resourceArns": ["arn:aws:ec2:us-east-1:123456789012:network-interface/" + enis["b1"][0]]}})
+XDELAY = fis.start_experiment(experimentTemplateId=fis.create_experiment_template(**DELAY)["experimentTemplate"]["id"]
+                              )["experiment"]["id"]
+t.retry(lambda: fis.get_experiment(id=XDELAY)["experiment"]["state"]["status"] == "running", timeout=5, interval=0.05)
+rc, out, _ = lab.netns(NS["a1"], "ping", "-n", "-q", "-c", "10", "-i", "0.05", IP["b1"])
+m = re.search(r"= [0-9.]+/([0-9.]+)/", out or "")
+avg = float(m.group(1)) if m else -1
+t.ok(48 <= avg <= 53, "interface-impairment delayMilliseconds 50: a1 -> b1 ping avg %.2f ms" % avg, out)
+fis.stop_experiment(id=XDELAY)
+wait_experiment(XDELAY, timeout=20)
+rc, out, _ = lab.netns(NS["a1"], "ping", "-n", "-q", "-c", "5", "-i", "0.05", IP["b1"])
+m = re.search(r"= [0-9.]+/([0-9.]+)/", out or "")
+t.ok(m and float(m.group(1)) < 5, "stopped: the delay is gone (%s ms)" % (m.group(1) if m else "?"))
+
 # --------------------------------------------------------------------------- API faults
 THR = template("throttle DescribeVpcs", {"thr": {"actionId": "aws:fis:inject-api-throttle-error",
                                                  "parameters": {"duration": "PT4S", "service": "ec2",
@@ -249,6 +269,19 @@ t.retry(lambda: fis.get_experiment(id=XPART)["experiment"]["state"]["status"] ==
 t.ok(t.retry(lambda: not cross(), timeout=3), "region-partition: us-east-1 no longer reaches us-east-2")
 x = wait_experiment(XPART, timeout=20)
 t.ok(x["state"]["status"] == "completed" and t.retry(cross, timeout=3), "... and does again once it completes", x)
+
+# --------------------------------------------------------------------------- kill -9 of vpcd
+MID = template("cut A for 5 s", {"cut": {"actionId": "aws:network:disrupt-connectivity",
+                                         "parameters": {"duration": "PT5S"}, "targets": {"Subnets": "s"}}},
+               {"s": subnet_target(A)})
+XMID = fis.start_experiment(experimentTemplateId=fis.create_experiment_template(**MID)["experimentTemplate"]["id"]
+                            )["experiment"]["id"]
+t.ok(t.retry(lambda: not ping(NS["a1"], IP["b1"]), timeout=5), "a 5 s cut of subnet A is on")
+lab.restart_vpcd()
+t.ok(not ping(NS["a1"], IP["b1"]), "after kill -9 of vpcd and its restart, the cut is still on (journaled)")
+x = wait_experiment(XMID, timeout=30)
+t.ok(x["state"]["status"] == "completed" and t.retry(lambda: ping(NS["a1"], IP["b1"]), timeout=3),
+     "the experiment completes and undoes the cut through the new vpcd", x)
 
 # --------------------------------------------------------------------------- kill -9 of ec2d
 LONG = template("cut A for a minute", {"cut": {"actionId": "aws:network:disrupt-connectivity",
