@@ -567,12 +567,18 @@ int h_create_experiment_template(struct ereq *rq, json_t **ret, struct err *e)
 	return 0;
 }
 
-static int template_of(struct ereq *rq, json_t **ret, struct err *e)
+/* The record of type `type` the request's `id` names, or FIS's ResourceNotFoundException. */
+static int named(struct ereq *rq, const char *type, const char *what, json_t **ret, struct err *e)
 {
 	const char *id = jstr(rq->params, "id");
-	if (!(*ret = record_get("fis-template", id, rq->region)))
-		return err_set(e, "ResourceNotFoundException", "Experiment template %s not found.", id);
+	if (!(*ret = record_get(type, id, rq->region)))
+		return err_set(e, "ResourceNotFoundException", "%s %s not found.", what, id);
 	return 0;
+}
+
+static int template_of(struct ereq *rq, json_t **ret, struct err *e)
+{
+	return named(rq, "fis-template", "Experiment template", ret, e);
 }
 
 int h_get_experiment_template(struct ereq *rq, json_t **ret, struct err *e)
@@ -1702,10 +1708,7 @@ int h_start_experiment(struct ereq *rq, json_t **ret, struct err *e)
 
 static int experiment_of(struct ereq *rq, json_t **ret, struct err *e)
 {
-	const char *id = jstr(rq->params, "id");
-	if (!(*ret = record_get("fis-experiment", id, rq->region)))
-		return err_set(e, "ResourceNotFoundException", "Experiment %s not found.", id);
-	return 0;
+	return named(rq, "fis-experiment", "Experiment", ret, e);
 }
 
 int h_get_experiment(struct ereq *rq, json_t **ret, struct err *e)
