@@ -155,6 +155,12 @@ static void audit_all(struct audit *a)
 	snprintf(pfx, sizeof(pfx), "%s-", V->prefix);
 	void *d[] = {a, expected};
 	netns_list(pfx, stray_ns, d);
+	/* Partitions between regions live in the backbone. */
+	struct nsh *bb;
+	struct err ignored = {0};
+	snprintf(ns, sizeof(ns), "%s-backbone", V->prefix);
+	if (netns_exists(ns) && nsh_get(ns, true, &bb, &ignored) == 0)
+		fault_backbone_audit(bb, a->drifts, &a->checked);
 	obj_foreach("vpc", NULL, id, o) audit_vpc(a, id);
 }
 

@@ -458,6 +458,8 @@ static int sync_impairs(const char *vpc_id, bool full, struct err *e)
 	return r;
 }
 
+static bool has_line(const char *text, const char *line);
+
 /* The backbone's fault table: one chain per partition, dropping what crosses between the two
  * regions' links, both ways. Remade whole when it changes (a lab has few). */
 static char *backbone_text(void)
@@ -487,6 +489,38 @@ static char *backbone_text(void)
 		fprintf(f, "}\n");
 	fclose(f);
 	return text;
+}
+
+void fault_backbone_audit(struct nsh *bb, json_t *drifts, size_t *checked)
+{
+	_cleanup_free_ char *want = backbone_text(), *tables = NULL, *listing = NULL;
+	struct err e = {0};
+	char line[600];
+	if (nft_list(bb, "list tables", &tables, &e) < 0)
+		return;
+	bool present = has_line(tables, "table inet vpclab_fault");
+	if (present && nft_list(bb, "list table inet vpclab_fault", &listing, &e) < 0)
+		listing = strdup("");
+	const char *id;
+	json_t *o;
+	obj_foreach(FAULT_TYPE, NULL, id, o)
+	{
+		char chain[80], c1[96];
+		if (strcmp(jstr(o, "Kind"), "partition"))
+			continue;
+		(*checked)++;
+		fault_chain(jstr(o, "FaultId"), chain);
+		snprintf(c1, sizeof(c1), "chain %s {", chain);
+		if (!present || !has_line(listing, c1)) {
+			snprintf(line, sizeof(line), "fault %s: chain %s of table inet vpclab_fault in %s is missing",
+				 jstr(o, "FaultId"), chain, bb->name);
+			json_array_append_new(drifts, json_string(line));
+		}
+	}
+	if (present && !*want) {
+		snprintf(line, sizeof(line), "the backbone: table inet vpclab_fault in %s is of no fault", bb->name);
+		json_array_append_new(drifts, json_string(line));
+	}
 }
 
 int fault_backbone_sync(struct nsh *bb, bool full, struct err *e)

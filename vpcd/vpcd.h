@@ -241,6 +241,8 @@ int fault_sync(struct nsh *h, const char *vpc_id, bool full, struct err *e);
 void fault_forget(const char *vpc_id); /* the VPC's namespace is gone */
 /* The backbone's table of partitions between regions (`full`: remade even if unchanged). */
 int fault_backbone_sync(struct nsh *bb, bool full, struct err *e);
+/* The audit of the backbone's partitions (see fault_audit). */
+void fault_backbone_audit(struct nsh *bb, json_t *drifts, size_t *checked);
 /* internet.c: the backbone's end of a region's link; -1 for no such region. */
 int region_backbone_link(const char *region, char buf[static 16]);
 /* Whether every object of a request's undo record (`changed`) is a fault. */

@@ -274,6 +274,14 @@ vpc_try apply-fault --experiment-id EXP1 --fault-id part2 --kind partition --pee
 is "$RC" 254 "a partition of a region with itself: refused"
 vpc_try apply-fault --experiment-id EXP1 --fault-id part3 --kind partition --peer-region nowhere-1
 like "$ERR" "InvalidParameterValue" "a partition with a region that does not exist: InvalidParameterValue"
+vpc_try audit-lab
+is "$RC" 0 "audit-lab is clean with a partition"
+ip netns exec "$P-backbone" nft delete table inet vpclab_fault
+vpc_try audit-lab
+like "$ERR" "fault part: chain f_part of table inet vpclab_fault in $P-backbone is missing" \
+	"audit-lab names a partition whose chain is gone"
+vpc_try audit-lab --repair
+nok "--repair puts the partition back" cross
 kill9_vpcd
 ip netns exec "$P-backbone" nft delete table inet vpclab_fault
 start_vpcd || bail "vpcd does not start again"
@@ -281,6 +289,12 @@ nok "after kill -9 (and its table removed meanwhile) the restart puts the partit
 is "$(EXP=EXP1 clear_all)" 1 "clear-faults: the partition cleared"
 ok "the regions reach each other again" cross
 is "$(ip netns exec "$P-backbone" nft list tables)" "" "no fault table is left in the backbone"
+ip netns exec "$P-backbone" nft add table inet vpclab_fault
+vpc_try audit-lab
+like "$ERR" "the backbone: table inet vpclab_fault in $P-backbone is of no fault" "a backbone fault table of no fault is a drift"
+vpc_try audit-lab --repair
+vpc_try audit-lab
+is "$RC" 0 "repaired: the audit is clean, the table gone"
 
 stop_vpcd
 ok "teardown" teardown_lab
