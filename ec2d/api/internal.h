@@ -1,5 +1,6 @@
 /* Shared between the files of the EC2 Query API codec; not part of its interface. */
 #pragma once
+#include <stdint.h>
 #include "api.h"
 
 /* The shape named `name`, or NULL. Borrowed from the model. */
@@ -24,6 +25,10 @@ const char *api_shape_type(const json_t *shape);
 int api_sigv4_verify_service(const struct api_creds *c, const struct api_request *req,
 			     const char *service, char ret_region[static 32],
 			     char ret_access_key[static 64], struct err *e);
+
+/* The length of the UTF-8 sequence at s[0..n) with its code point in *cp, or 0 if it is not
+ * well-formed (overlong, a surrogate, past U+10FFFF, cut short). xml.c; rest.c uses it too. */
+size_t api_utf8_next(const unsigned char *s, size_t n, uint32_t *cp);
 
 /* The value of a hex digit, or -1 (percent-decoding in form.c and sigv4.c). */
 static inline int hexval(unsigned char c)

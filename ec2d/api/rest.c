@@ -887,28 +887,6 @@ int api_rest_response(const struct api_model *m, const char *action, json_t *res
 /* --- Errors --- */
 
 /* The length of the UTF-8 sequence at s (NUL-terminated), or 0 if it is not one. */
-static size_t utf8_len(const unsigned char *s)
-{
-	size_t len;
-	uint32_t c, min;
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0)
-		len = 2, c = s[0] & 0x1f, min = 0x80;
-	else if ((s[0] & 0xf0) == 0xe0)
-		len = 3, c = s[0] & 0x0f, min = 0x800;
-	else if ((s[0] & 0xf8) == 0xf0)
-		len = 4, c = s[0] & 0x07, min = 0x10000;
-	else
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = c << 6 | (s[i] & 0x3f);
-	}
-	return c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff) ? 0 : len;
-}
-
 char *api_rest_error(const struct api_model *m, const char *code, const char *message,
 		     int *ret_status)
 {
@@ -943,8 +921,11 @@ char *api_rest_error(const struct api_model *m, const char *code, const char *me
 	message = message ? message : "";
 	if (!(clean = strdup(message)))
 		return NULL;
+	size_t left = strlen(clean);
 	for (unsigned char *p = (unsigned char *)clean; *p;) {
-		size_t n = utf8_len(p);
+		uint32_t c;
+		size_t n = api_utf8_next(p, left, &c);
+		left -= n ? n : 1;
 		if (n)
 			p += n;
 		else

@@ -27,7 +27,7 @@ static void buffer_freep(xmlBufferPtr *b)
 
 /* Decodes one UTF-8 sequence at s[0..n); returns its length and the code point, or 0 if the
  * bytes are not UTF-8 (overlong forms and surrogates included). */
-static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
+size_t api_utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
 {
 	size_t len;
 	uint32_t c, min;
@@ -72,7 +72,7 @@ static char *xml_text(const char *s, size_t n)
 		return NULL;
 	for (size_t i = 0; i < n;) {
 		uint32_t c;
-		size_t len = utf8_next(p + i, n - i, &c);
+		size_t len = api_utf8_next(p + i, n - i, &c);
 		if (len && xml_char(c)) {
 			memcpy(o, p + i, len);
 			o += len;
