@@ -339,6 +339,11 @@ static const struct kind kinds[] = {
 	{"acl-", "acl", "network-acl", "InvalidNetworkAclID.NotFound", "network ACL"},
 	{"i-", "instance", "instance", "InvalidInstanceID.NotFound", "instance ID"},
 	{"dopt-", "dopt", "dhcp-options", "InvalidDhcpOptionID.NotFound", "dhcp options ID"},
+	{"fl-", "flowlog", "vpc-flow-log", "InvalidFlowLogId.NotFound", "flow log ID"},
+	{"nip-", "insightspath", "network-insights-path", "InvalidNetworkInsightsPathId.NotFound",
+	 "network insights path ID"},
+	{"nia-", "insightsanalysis", "network-insights-analysis",
+	 "InvalidNetworkInsightsAnalysisId.NotFound", "network insights analysis ID"},
 };
 
 const struct kind *kind_of_id(const char *id)

@@ -11,6 +11,9 @@
 #include "ids.h"
 #include "nl.h"
 #include "store.h"
+#include "flowlog.h"
+#include "insights.h"
+#include "logs.h"
 
 #define OWNER_ID "123456789012"
 #define LAB_PREFIX_MAX 4

@@ -1,0 +1,2 @@
+/* Packet capture (stub: being written). */
+#include "vpcd.h"
