@@ -28,6 +28,7 @@ struct ec2d *E;
 static int cmd_serve(int argc, char **argv);
 static int cmd_teardown(int argc, char **argv);
 static int cmd_exec(int argc, char **argv);
+static int cmd_capture(int argc, char **argv);
 static int cmd_front(int argc, char **argv);
 static int prep_run_instances(json_t *params, struct err *e);
 static int prep_import_key_pair(json_t *params, struct err *e);
@@ -74,6 +75,7 @@ static const struct verb verbs[] = {
 	{"delete-key-pair", "key-name key-pair-id dry-run:b", "delete a key pair (instances keep their key)",
 	 NULL, NULL},
 	{"exec", NULL, "lab: run a command in an instance: exec --instance-id I -- CMD ARGS...", cmd_exec, NULL},
+	{"capture", NULL, "lab: capture an instance's packets as pcap: capture --instance-id I [vpcd capture's flags]", cmd_capture, NULL, true},
 /* FIS, as `aws fis` has it (fis.c); its members are camelCase: prep_fis renames the flags'. */
 #define FIS_VERB(name, flags, summary, prep) {name, flags, summary, NULL, NULL, false, prep},
 	FIS_VERB("create-experiment-template",
@@ -358,6 +360,80 @@ static int cmd_exec(int argc, char **argv)
 	if (rpc_call_stream(sock, req, exec_event, NULL, &result, &e) < 0)
 		return cli_error("Exec", &e);
 	return (int)json_integer_value(json_object_get(result, "ExitCode"));
+}
+
+/* `ec2d capture`: the capture is vpcd's (vpcd/capture.c, docs/capture.md). An instance means
+ * its ENI; every other flag is passed on to `vpcd capture`, found beside this binary (installed,
+ * or in the build tree) or else on PATH. */
+static int cmd_capture(int argc, char **argv)
+{
+	_cleanup_free_ char **args = calloc((size_t)argc + 4, sizeof(*args));
+	const char *instance = NULL, *region = NULL, *run_dir = NULL;
+	struct err e = {0};
+	int k = 0;
+	if (!args)
+		return 1;
+	args[k++] = "vpcd";
+	args[k++] = "capture";
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--instance-id") || !strncmp(a, "--instance-id=", 14)) {
+			if (!a[13] && i + 1 >= argc) {
+				err_set(&e, "Usage", "argument --instance-id: expected one argument");
+				return cli_error("Capture", &e);
+			}
+			instance = a[13] ? a + 14 : argv[++i];
+			continue;
+		}
+		if (!strcmp(a, "--help"))
+			printf("ec2d capture --instance-id I [flags]: vpcd capture --network-interface-id (the "
+			       "instance's ENI) with the same flags.\n\n");
+		if (!strcmp(a, "--region") && i + 1 < argc)
+			region = argv[i + 1];
+		if (!strcmp(a, "--run-dir") && i + 1 < argc)
+			run_dir = argv[i + 1];
+		args[k++] = argv[i];
+	}
+	if (instance) {
+		struct cli_global g = {.run_dir = run_dir};
+		char sock[512];
+		_cleanup_json_ json_t *result = NULL;
+		cli_sock_path(&g, "ec2d.sock", sock, sizeof(sock));
+		region = region ?: getenv("AWS_DEFAULT_REGION") ?: getenv("AWS_REGION") ?: "us-east-1";
+		_cleanup_json_ json_t *req = json_pack("{s:s, s:s, s:{s:[s]}}", "Action", "DescribeInstances", "Region",
+						       region, "Params", "InstanceIds", instance);
+		if (rpc_call(sock, req, &result, &e) < 0)
+			return cli_error("DescribeInstances", &e);
+		json_t *inst = json_array_get(
+			json_object_get(json_array_get(json_object_get(result, "Reservations"), 0), "Instances"), 0);
+		const char *eni = jstr(json_array_get(json_object_get(inst, "NetworkInterfaces"), 0),
+				       "NetworkInterfaceId");
+		if (!*eni) {
+			err_set(&e, "IncorrectInstanceState", "The instance '%s' has no network interface", instance);
+			return cli_error("Capture", &e);
+		}
+		args[k++] = "--network-interface-id";
+		args[k++] = strdupa(eni);
+	}
+	args[k] = NULL;
+	fflush(stdout); /* the --help line, before exec drops the buffer */
+	char self[4096], path[4096 + 16];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = 0;
+		char *slash = strrchr(self, '/');
+		if (slash)
+			*slash = 0;
+		static const char *const rel[] = {"vpcd", "../vpcd/vpcd"};
+		for (size_t i = 0; i < ARRAY_SIZE(rel); i++) {
+			snprintf(path, sizeof(path), "%s/%s", self, rel[i]);
+			if (access(path, X_OK) == 0)
+				execv(path, args);
+		}
+	}
+	execvp("vpcd", args);
+	fprintf(stderr, "ec2d: capture: cannot run vpcd (beside %s, or on PATH): %m\n", n > 0 ? self : "ec2d");
+	return 1;
 }
 
 /* --- serve --------------------------------------------------------------------------------- */

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "capture.h"
 #include "caps.h"
 #include "cleanup.h"
 #include "cli.h"
@@ -41,6 +42,11 @@ static const struct verb verbs[] = {
 	 H(h_clear_faults)},
 	{"describe-faults", "experiment-id", "list the faults in force, with their kernel objects", NULL,
 	 H(h_describe_faults)},
+	/* Packet capture (vpcd/capture.c, docs/capture.md): the daemon names the place, the CLI captures. */
+	{"capture", CAPTURE_FLAGS, "lab: capture packets as pcap at an ENI, subnet, internet or NAT gateway, or peering",
+	 cmd_capture, NULL, true},
+	{"describe-capture-point", "network-interface-id subnet-id internet-gateway-id nat-gateway-id vpc-peering-connection-id vpc-id",
+	 "lab: the namespace and interface a capture of an object reads", NULL, H(h_describe_capture_point), .global = true},
 #define VPC_VERB(name, flags, summary, handler, global) {name, flags, summary, NULL, H(handler), global},
 #include "vpc_verbs.def"
 #undef VPC_VERB
