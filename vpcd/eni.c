@@ -190,6 +190,7 @@ int h_delete_network_interface(struct req *rq, json_t **ret, struct err *e)
 	/* Its faults go with it: ec2d deletes an instance's ENI when it terminates, which a
 	 * fault in force must not prevent. */
 	fault_clear_target(&rq->txn, id);
+	flowlog_clear_target(&rq->txn, id);
 	txn_touch_vpc(&rq->txn, jstr(eni, "VpcId"));
 	obj_del(&rq->txn, id);
 	*ret = json_object();

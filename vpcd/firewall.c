@@ -115,7 +115,10 @@ static void nacl_rule(struct sbuf *b, json_t *entry, bool egress)
 		if (code >= 0)
 			sb_printf(b, "icmp code %lld ", code);
 	}
-	sb_printf(b, "%s\n", !strcmp(jstr(entry, "RuleAction"), "allow") ? "return" : "drop");
+	if (!strcmp(jstr(entry, "RuleAction"), "allow"))
+		sb_printf(b, "return\n");
+	else
+		sb_printf(b, "log prefix \"fl:n%s\" group %d drop\n", egress ? "e" : "i", FLOWLOG_NFLOG_GROUP);
 }
 
 /* Everything of the inet table but the security group elements. */
@@ -170,7 +173,9 @@ static void inet_skeleton(struct sbuf *b, const char *vpc_id)
 					continue;
 				nacl_rule(b, entry, egress);
 			}
-			sb_printf(b, "\t\tdrop\n\t}\n");
+			/* Rejected packets go to the flow logs' collector (flowlog.c) over NFLOG. */
+			sb_printf(b, "\t\tlog prefix \"fl:n%s\" group %d drop\n\t}\n", egress ? "e" : "i",
+				  FLOWLOG_NFLOG_GROUP);
 		}
 	}
 	/* Subnet bridge -> its ACL's chains (elements are applied as differences); traffic
@@ -196,7 +201,8 @@ static void inet_skeleton(struct sbuf *b, const char *vpc_id)
 			sb_printf(b, "\t\tip %s . icmp type . icmp code . meta mark @%s_grp_icmp return\n", me, d);
 			sb_printf(b, "\t\tip %s . meta l4proto . meta mark @%s_grp_proto return\n", me, d);
 		}
-		sb_printf(b, "\t\tdrop\n\t}\n");
+		sb_printf(b, "\t\tlog prefix \"fl:s%s\" group %d drop\n\t}\n", egress ? "e" : "i",
+			  FLOWLOG_NFLOG_GROUP);
 	}
 	sb_printf(b, 
 		     /* 1:1 NAT of public addresses, stateless so that moving an address
@@ -218,6 +224,8 @@ static void inet_skeleton(struct sbuf *b, const char *vpc_id)
 		     "\t\tct state established,related accept\n"
 		     "\t\tip saddr @sg_enis jump sg_egress\n"
 		     "\t\tip daddr @sg_enis jump sg_ingress\n"
+		     /* A new flow let through: what flow logs count (flowlog.c). */
+		     "\t\tct mark set 0x56\n"
 		     "\t}\n"
 		     "}\n");
 }

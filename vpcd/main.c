@@ -252,7 +252,13 @@ static int cmd_serve(int argc, char **argv)
 	}
 	log_info("vpcd serving on %s (prefix '%s', state %s, %zu objects)", path, v.prefix,
 		 v.state_dir, json_object_size(store_objects(v.store)));
+	if ((r = flowlog_start(&e)) < 0) {
+		log_error("%s", e.msg);
+		unlink(path);
+		return 1;
+	}
 	r = server_run(&srv);
+	flowlog_stop();
 	inet_host_stop_all();
 	unlink(pidfile);
 	log_info("vpcd stopped");

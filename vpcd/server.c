@@ -97,8 +97,11 @@ int dispatch(const struct verb *verbs, size_t nverbs, json_t *req, json_t **ret,
 		json_t *x;
 		json_object_foreach(rq.txn.dirty_vpcs, id, x) if (r == 0) r = sync_vpc(id, false, rq.txn.undo, e);
 		json_object_foreach(rq.txn.dirty_regions, id, x) if (r == 0) r = sync_region(id, region_new ? NULL : rq.txn.undo, e);
+		bool fl = r == 0 && flowlog_affected(rq.txn.undo);
 		if (r == 0)
 			r = txn_commit(&rq.txn, e);
+		if (r == 0 && fl)
+			flowlog_refresh();
 		if (r < 0) {
 			json_decref(*ret);
 			*ret = NULL;

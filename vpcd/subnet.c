@@ -168,6 +168,7 @@ int h_delete_subnet(struct req *rq, json_t **ret, struct err *e)
 	acl_disassociate(&rq->txn, sid);
 	/* Its faults go with it (an FIS experiment's target gone), rather than refusing. */
 	fault_clear_target(&rq->txn, sid);
+	flowlog_clear_target(&rq->txn, sid);
 	txn_touch_vpc(&rq->txn, jstr(s, "VpcId"));
 	obj_del(&rq->txn, sid);
 	*ret = json_object();
