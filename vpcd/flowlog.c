@@ -419,7 +419,9 @@ struct vstate {
 	struct nflog_g_handle *gh;
 	struct nfct_handle *ev, *dump;
 	json_t *cfg;     /* this VPC's part of the picture (borrowed from C.pic) */
-	json_t *seen;    /* conntrack id -> [orig pkts, orig bytes, reply pkts, reply bytes] */
+	uint64_t window_ns; /* CLOCK_REALTIME of the last dump: flows that began after it are new */
+	struct ctent **ct; /* CT_BUCKETS chains */
+	uint32_t gen;      /* dumps so far */
 	json_t *rej;     /* "src dst sport dport proto" -> [pkts, bytes]: rejected since the last dump */
 	bool primed;     /* a first dump has taken the counts that were there before */
 	int64_t next_tick;
@@ -551,44 +553,101 @@ static unsigned ct_flags(const struct nf_conntrack *ct, bool fresh, bool reply)
 	return f;
 }
 
+/* What the collector last saw of each marked conntrack entry: its counters, so that a dump
+ * gives each window's differences. (Dumping with NFCT_Q_DUMP_FILTER_RESET instead would keep
+ * nothing here, but the kernel zeroes an entry's counters while filling the message, and an
+ * entry that does not fit in one is sent again, zeroed, in the next: its counts are lost.)
+ * Chained by conntrack ID; an entry no dump has seen for two ticks, and whose destroy event
+ * was lost, is dropped. */
+struct ctent {
+	uint32_t id, gen;
+	uint32_t src, dst, ports; /* conntrack IDs are 32-bit hashes: two live entries can share one */
+	uint8_t proto;
+	uint64_t c[4]; /* orig packets, orig bytes, reply packets, reply bytes */
+	struct ctent *next;
+};
+#define CT_BUCKETS 65536
+
+static struct ctent **ct_slot(struct vstate *vs, const struct ctent *k)
+{
+	struct ctent **pp = &vs->ct[(k->id * 2654435761u) % CT_BUCKETS];
+	while (*pp && ((*pp)->id != k->id || (*pp)->src != k->src || (*pp)->dst != k->dst ||
+		       (*pp)->ports != k->ports || (*pp)->proto != k->proto))
+		pp = &(*pp)->next;
+	return pp;
+}
+
 /* A conntrack entry's counts since the last look: `gone` for a destroy event. */
 static void ct_seen(struct vstate *vs, const struct nf_conntrack *ct, bool gone)
 {
-	if (nfct_get_attr_u8(ct, ATTR_ORIG_L3PROTO) != AF_INET ||
-	    !nfct_attr_is_set(ct, ATTR_MARK) || nfct_get_attr_u32(ct, ATTR_MARK) != FLOWLOG_CT_MARK)
+	if (nfct_get_attr_u8(ct, ATTR_ORIG_L3PROTO) != AF_INET || !nfct_attr_is_set(ct, ATTR_MARK) ||
+	    nfct_get_attr_u32(ct, ATTR_MARK) != FLOWLOG_CT_MARK)
 		return;
-	char id[16];
-	snprintf(id, sizeof(id), "%u", nfct_get_attr_u32(ct, ATTR_ID));
 	uint64_t now[4] = {nfct_get_attr_u64(ct, ATTR_ORIG_COUNTER_PACKETS), nfct_get_attr_u64(ct, ATTR_ORIG_COUNTER_BYTES),
 			   nfct_get_attr_u64(ct, ATTR_REPL_COUNTER_PACKETS), nfct_get_attr_u64(ct, ATTR_REPL_COUNTER_BYTES)};
-	json_t *old = json_object_get(vs->seen, id);
 	uint64_t was[4] = {0};
-	for (int i = 0; old && i < 4; i++)
-		was[i] = (uint64_t)json_integer_value(json_array_get(old, (size_t)i));
-	if (gone)
-		json_object_del(vs->seen, id);
-	else
-		json_object_set_new(vs->seen, id, json_pack("[I, I, I, I]", (json_int_t)now[0], (json_int_t)now[1],
-							    (json_int_t)now[2], (json_int_t)now[3]));
-	if (!vs->primed && !gone)
-		return; /* counted before the collector looked: not this interval's */
 	struct fl_pkt o = {.src = ntohl(nfct_get_attr_u32(ct, ATTR_ORIG_IPV4_SRC)),
 			   .dst = ntohl(nfct_get_attr_u32(ct, ATTR_ORIG_IPV4_DST)),
 			   .proto = nfct_get_attr_u8(ct, ATTR_ORIG_L4PROTO)};
-	struct fl_pkt rp = {.src = ntohl(nfct_get_attr_u32(ct, ATTR_REPL_IPV4_SRC)),
-			    .dst = ntohl(nfct_get_attr_u32(ct, ATTR_REPL_IPV4_DST)), .proto = o.proto};
+	struct fl_pkt r = {.src = ntohl(nfct_get_attr_u32(ct, ATTR_REPL_IPV4_SRC)),
+			   .dst = ntohl(nfct_get_attr_u32(ct, ATTR_REPL_IPV4_DST)), .proto = o.proto};
 	if (o.proto == IPPROTO_TCP || o.proto == IPPROTO_UDP) {
 		o.sport = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_SRC));
 		o.dport = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST));
-		rp.sport = ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC));
-		rp.dport = ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_DST));
+		r.sport = ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC));
+		r.dport = ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_DST));
 	}
-	int64_t t = now_s();
-	bool fresh = !old;
+	struct ctent key = {.id = nfct_get_attr_u32(ct, ATTR_ID), .src = o.src, .dst = o.dst,
+			    .ports = (uint32_t)o.sport << 16 | o.dport, .proto = o.proto};
+	struct ctent **pp = ct_slot(vs, &key), *x = *pp;
+	if (x)
+		memcpy(was, x->c, sizeof(was));
+	if (gone && x) {
+		*pp = x->next;
+		free(x);
+	} else if (!gone) {
+		if (!x && (x = calloc(1, sizeof(*x)))) {
+			*x = key;
+			*pp = x;
+		}
+		if (x) {
+			memcpy(x->c, now, sizeof(now));
+			x->gen = vs->gen;
+		}
+	}
+	/* Before the first dump: counted before the collector looked, not this window's. A
+	 * counter below what was seen is a reused ID: all of it is new. */
+	if (!vs->primed && !gone)
+		return;
+	for (int i = 0; i < 4; i += 2)
+		if (now[i] < was[i])
+			was[i] = was[i + 1] = 0;
+	if (now[0] == was[0] && now[2] == was[2])
+		return;
+	/* New in this window: its first packets were the SYN and the SYN-ACK, and the record
+	 * starts with it; else with the window. */
+	uint64_t began = nfct_attr_is_set(ct, ATTR_TIMESTAMP_START) ? nfct_get_attr_u64(ct, ATTR_TIMESTAMP_START) : 0;
+	bool fresh = began >= vs->window_ns;
+	int64_t first = (int64_t)((fresh ? began : vs->window_ns) / 1000000000u);
 	if (now[0] > was[0])
-		observe_accept(vs, &o, now[0] - was[0], now[1] - was[1], ct_flags(ct, fresh, false), t);
+		observe_accept(vs, &o, now[0] - was[0], now[1] - was[1], ct_flags(ct, fresh, false), first);
 	if (now[2] > was[2])
-		observe_accept(vs, &rp, now[2] - was[2], now[3] - was[3], ct_flags(ct, fresh && !was[2], true), t);
+		observe_accept(vs, &r, now[2] - was[2], now[3] - was[3], ct_flags(ct, fresh, true), first);
+}
+
+/* Drops the entries that the last dumps did not list (their destroy event was lost). */
+static void ct_sweep(struct vstate *vs)
+{
+	for (size_t b = 0; b < CT_BUCKETS; b++)
+		for (struct ctent **pp = &vs->ct[b]; *pp;) {
+			struct ctent *x = *pp;
+			if (vs->gen - x->gen >= 2) {
+				*pp = x->next;
+				free(x);
+			} else {
+				pp = &x->next;
+			}
+		}
 }
 
 static int ct_dump_cb(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *data)
@@ -601,7 +660,7 @@ static int ct_dump_cb(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, 
 static int ct_event_cb(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *data)
 {
 	if (type == NFCT_T_DESTROY)
-		ct_seen(data, ct, true);
+		ct_seen(data, ct, false);
 	return NFCT_CB_CONTINUE;
 }
 
@@ -645,8 +704,14 @@ static void vstate_close(struct vstate *vs)
 		nfct_close(vs->ev);
 	if (vs->dump)
 		nfct_close(vs->dump);
-	json_decref(vs->seen);
 	json_decref(vs->rej);
+	for (size_t b = 0; vs->ct && b < CT_BUCKETS; b++)
+		while (vs->ct[b]) {
+			struct ctent *x = vs->ct[b];
+			vs->ct[b] = x->next;
+			free(x);
+		}
+	free(vs->ct);
 	free(vs);
 }
 
@@ -659,8 +724,8 @@ static struct vstate *vstate_open(const char *vpc_id, const char *ns)
 	if (!vs)
 		return NULL;
 	snprintf(vs->vpc_id, sizeof(vs->vpc_id), "%s", vpc_id);
-	vs->seen = json_object();
 	vs->rej = json_object();
+	vs->ct = calloc(CT_BUCKETS, sizeof(*vs->ct));
 	int fd = netns_open(ns);
 	if (fd < 0) {
 		log_error("flowlog: %s: cannot open namespace %s: %s", vpc_id, ns, strerror(-fd));
@@ -714,10 +779,16 @@ static void ct_dump(struct vstate *vs)
 	struct nfct_filter_dump_mark m = {.val = FLOWLOG_CT_MARK, .mask = 0xffffffff};
 	nfct_filter_dump_set_attr(f, NFCT_FILTER_DUMP_MARK, &m);
 	nfct_filter_dump_set_attr_u8(f, NFCT_FILTER_DUMP_L3NUM, AF_INET);
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t start = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	vs->gen++;
 	if (nfct_query(vs->dump, NFCT_Q_DUMP_FILTER, f) < 0)
 		log_error("flowlog: %s: conntrack dump: %m", vs->vpc_id);
 	nfct_filter_dump_destroy(f);
+	ct_sweep(vs);
 	vs->primed = true;
+	vs->window_ns = start;
 	json_object_clear(vs->rej);
 }
 
