@@ -38,8 +38,9 @@
 #define VPC_THREADS 2u
 
 /* The services on the endpoint, by SigV4 signing name: EC2 and FIS go to the core's dispatch
- * (their action names do not collide), STS and IAM to identity.c. */
-static const char *const services[] = {"ec2", "sts", "iam", "fis", NULL};
+ * (their action names do not collide), STS and IAM to identity.c; CloudWatch Logs (json
+ * protocol) to the core too, which passes it on to vpcd (docs/logs.md). */
+static const char *const services[] = {"ec2", "sts", "iam", "fis", "logs", NULL};
 #define NSERVICES (sizeof(services) / sizeof(services[0]) - 1)
 
 struct http {
@@ -151,6 +152,14 @@ static enum MHD_Result send_body(struct MHD_Connection *c, unsigned status, char
 static enum MHD_Result send_error(struct MHD_Connection *c, const struct api_model *m, const struct err *e,
 				  const char *rid)
 {
+	if (m && !strcmp(api_model_protocol(m), "json")) {
+		int status = 500;
+		const char *code = NULL;
+		char *j = api_json_error(m, e->code, e->msg, &status, &code);
+		if (!j)
+			return MHD_NO;
+		return send_response(c, (unsigned)status, j, strlen(j), true, rid, code);
+	}
 	if (m && rest_json(m)) {
 		int status = 500;
 		char *j = api_rest_error(m, e->code, e->msg, &status);
@@ -195,6 +204,31 @@ static enum MHD_Result handle_rest(struct MHD_Connection *c, const struct api_mo
 	}
 	if (api_rest_response(m, action, result, &body, &len, &e) < 0)
 		return send_error(c, m, &e, rid);
+	return send_response(c, 200, body, len, true, rid, NULL);
+}
+
+/* A verified json-protocol (CloudWatch Logs) request: POST /, X-Amz-Target names the
+ * operation, the body is its input; the core passes it on to vpcd. */
+static enum MHD_Result handle_json(struct MHD_Connection *c, const struct api_model *m,
+				   const struct api_request *req, const char *region,
+				   const char *rid)
+{
+	_cleanup_json_ json_t *params = NULL, *result = NULL;
+	const char *target = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Target");
+	struct err e = {0};
+	const char *action = NULL;
+	char *body = NULL;
+	size_t len = 0;
+
+	if (strcmp(req->method, "POST") || strcmp(req->path, "/"))
+		target = NULL; /* UnknownOperationException, as the service answers */
+	if (api_json_match(m, target, req->body, req->body_len, &action, &params, &e) < 0 ||
+	    core_call(action, region, params, &result, &e) < 0 ||
+	    api_rest_response(m, action, result, &body, &len, &e) < 0) {
+		if (!err_isset(&e))
+			err_set(&e, "InternalError", "%s failed", action ? action : "the request");
+		return send_error(c, m, &e, rid);
+	}
 	return send_response(c, 200, body, len, true, rid, NULL);
 }
 
@@ -273,6 +307,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return send_error(c, m, &e, rid);
 	if (rest_json(m))
 		return handle_rest(c, m, &req, region, rid);
+	if (!strcmp(api_model_protocol(m), "json"))
+		return handle_json(c, m, &req, region, rid);
 
 	/* The form: the body of a POST, else the query string (minus the signature). */
 	_cleanup_json_ json_t *kv = NULL, *params = NULL;

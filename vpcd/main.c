@@ -350,6 +350,7 @@ static int cmd_teardown(int argc, char **argv)
 			snprintf(p, sizeof(p), "%s/%s", state, files[i]);
 			unlink(p);
 		}
+		logs_teardown(state);
 		rmdir(state);
 	}
 	return 0;

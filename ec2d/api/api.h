@@ -125,6 +125,28 @@ int api_rest_response(const struct api_model *m, const char *action, json_t *res
 char *api_rest_error(const struct api_model *m, const char *code, const char *message,
 		     int *ret_status);
 
+/* --- json (awsJson1_1: CloudWatch Logs) --- */
+
+/* The operation of a json-protocol model named by the X-Amz-Target header `target`
+ * ("<targetPrefix>.<Operation>"), and its params object from the JSON object in
+ * body[0..body_len) (empty: {}), checked against the input shape as api_rest_match checks a
+ * body (unknown members, wrong JSON types, integers out of the shape's range, nesting).
+ *   UnknownOperationException   no target, another prefix, an operation the model lacks
+ *   SerializationException      a body over API_FORM_MAX_BYTES, nested deeper than
+ *                               API_REST_MAX_DEPTH, not JSON, not an object
+ *   InvalidParameterException   a member the shape does not have or of the wrong type
+ * Required members are not checked (the handlers do that). *ret_action is borrowed from the
+ * model; *ret_params is the caller's. Answers are written with api_rest_response. */
+int api_json_match(const struct api_model *m, const char *target, const void *body,
+		   size_t body_len, const char **ret_action, json_t **ret_params, struct err *e);
+/* The json protocol's error body {"__type": CODE, "message": MESSAGE} and its HTTP status
+ * (400 for the model's errors and the client's, 500 for InternalError and
+ * ServiceUnavailableException). SigV4's EC2-style codes become the JSON services' own
+ * (SignatureDoesNotMatch: InvalidSignatureException, ...), in *ret_code (static text or
+ * `code`), which the HTTP front puts in x-amzn-ErrorType. NULL only when out of memory. */
+char *api_json_error(const struct api_model *m, const char *code, const char *message,
+		     int *ret_status, const char **ret_code);
+
 /* --- Credentials and SigV4 --- */
 
 /* Access key id -> secret, from an AWS credentials file (several profiles). */

@@ -11,6 +11,8 @@ again after changing actions.txt:
 
 One operation and one shape per line, in the model's own order (a structure's member order is
 the order elements are written in a response), so a regenerated file diffs line by line.
+A json-protocol model (CloudWatch Logs) keeps its error shapes too, and its jsonVersion and
+targetPrefix (the X-Amz-Target header's prefix).
 """
 import argparse
 import gzip
@@ -23,6 +25,7 @@ DEFAULT_SPEC = "/usr/lib/python3/dist-packages/botocore/data/ec2/2016-11-15/serv
 DROP = {"documentation", "documentationUrl", "deprecatedMessage", "examples"}
 METADATA = ("apiVersion", "endpointPrefix", "protocol", "serviceId", "signatureVersion",
             "signingName", "uid", "xmlNamespace")
+JSON_METADATA = ("jsonVersion", "targetPrefix")
 
 
 def strip(value):
@@ -90,12 +93,15 @@ def main():
         for io in ("input", "output"):
             if io in op:
                 roots.append(op[io]["shape"])
-        if spec["metadata"].get("protocol") == "rest-json":
+        if spec["metadata"].get("protocol") in ("rest-json", "json"):
             # Only there: the query-protocol models stay as they were generated.
             roots.extend(err["shape"] for err in op.get("errors", []))
     keep = reachable(spec["shapes"], roots)
     shapes = {n: strip(s) for n, s in spec["shapes"].items() if n in keep}
     meta = {k: spec["metadata"][k] for k in METADATA if k in spec["metadata"]}
+    if spec["metadata"].get("protocol") == "json":
+        # The json protocol names the operation in X-Amz-Target: targetPrefix.Operation.
+        meta.update({k: spec["metadata"][k] for k in JSON_METADATA if k in spec["metadata"]})
 
     def block(d):
         return ",\n".join(json.dumps(k) + ":" + json.dumps(v, separators=(",", ":"))

@@ -18,6 +18,8 @@ const json_t *api_model_ref_shape(const struct api_model *m, const json_t *ref);
 bool api_model_query_protocol(const struct api_model *m);
 const char *api_model_xmlns(const struct api_model *m);
 const char *api_model_version(const struct api_model *m); /* apiVersion, e.g. 2011-06-15 */
+/* The json protocol's X-Amz-Target prefix (CloudWatch Logs: Logs_20140328), "" if none. */
+const char *api_model_target_prefix(const struct api_model *m);
 const char *api_model_result_wrapper(const struct api_model *m, const char *action);
 /* The "type" of a shape ("structure", "list", "string", ...), "" if missing. */
 const char *api_shape_type(const json_t *shape);

@@ -10,9 +10,9 @@
 #include <string.h>
 
 extern const unsigned char api_model_json[], api_model_sts_json[], api_model_iam_json[],
-    api_model_fis_json[];
+    api_model_fis_json[], api_model_logs_json[];
 extern const size_t api_model_json_len, api_model_sts_json_len, api_model_iam_json_len,
-    api_model_fis_json_len;
+    api_model_fis_json_len, api_model_logs_json_len;
 
 /* The services, by SigV4 signing name, each with its part of botocore's model. */
 static const struct {
@@ -24,6 +24,7 @@ static const struct {
 	{"sts", api_model_sts_json, &api_model_sts_json_len},
 	{"iam", api_model_iam_json, &api_model_iam_json_len},
 	{"fis", api_model_fis_json, &api_model_fis_json_len},
+	{"logs", api_model_logs_json, &api_model_logs_json_len}, /* actions-logs.txt */
 };
 
 struct api_model {
@@ -82,11 +83,12 @@ int api_model_load_service(const char *service, struct api_model **ret, struct e
 	m->service = services[s].name;
 	m->protocol = json_string_value(json_object_get(meta, "protocol"));
 	m->xmlns = json_string_value(json_object_get(meta, "xmlNamespace"));
-	/* rest-json (FIS) has no XML namespace: its answers are JSON (rest.c). */
+	/* rest-json (FIS) and json (CloudWatch Logs) have no XML namespace: their answers are
+	 * JSON (rest.c). */
+	bool json = m->protocol && (!strcmp(m->protocol, "rest-json") || !strcmp(m->protocol, "json"));
 	if (!json_is_object(m->operations) || !json_is_object(m->shapes) || !m->protocol ||
-	    (strcmp(m->protocol, "ec2") && strcmp(m->protocol, "query") &&
-	     strcmp(m->protocol, "rest-json")) ||
-	    (!m->xmlns && strcmp(m->protocol, "rest-json")))
+	    (strcmp(m->protocol, "ec2") && strcmp(m->protocol, "query") && !json) ||
+	    (!m->xmlns && !json))
 		return err_setr(e, -EINVAL, "InternalError",
 				"The embedded %s model has no 'operations', 'shapes', or a protocol this codec writes",
 				service);
@@ -118,6 +120,12 @@ const char *api_model_protocol(const struct api_model *m)
 const char *api_model_version(const struct api_model *m)
 {
 	const char *v = json_string_value(json_object_get(json_object_get(m->root, "metadata"), "apiVersion"));
+	return v ? v : "";
+}
+
+const char *api_model_target_prefix(const struct api_model *m)
+{
+	const char *v = json_string_value(json_object_get(json_object_get(m->root, "metadata"), "targetPrefix"));
 	return v ? v : "";
 }
 

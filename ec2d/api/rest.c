@@ -7,7 +7,10 @@
  * All of it parses untrusted input (fuzz_rest): nothing is trusted until it is checked
  * against the model, the body is bounded in size and nesting before jansson builds it, and
  * every walk is as deep as the shape at most. Body member names are the members'
- * locationName if they have one, else their name, as botocore serializes them. */
+ * locationName if they have one, else their name, as botocore serializes them.
+ *
+ * json (awsJson1_1, CloudWatch Logs) is the same body walk with the operation named by the
+ * X-Amz-Target header instead of the path (api_json_match, fuzz_jsonproto). */
 #include "internal.h"
 #include "cleanup.h"
 #include <ctype.h>
@@ -935,5 +938,113 @@ char *api_rest_error(const struct api_model *m, const char *code, const char *me
 	if (!doc)
 		return NULL;
 	*ret_status = st;
+	return json_dumps(doc, JSON_COMPACT);
+}
+
+/* --- json (awsJson1_1) --- */
+
+/* The operation is named by X-Amz-Target and the whole input is the body: the body walk of
+ * rest-json is all there is to it. Its codes are those of the JSON services (and of
+ * CloudWatch Logs, the one served): a body that does not read is a SerializationException,
+ * a member that does not fit its shape an InvalidParameterException. */
+int api_json_match(const struct api_model *m, const char *target, const void *body,
+		   size_t body_len, const char **ret_action, json_t **ret_params, struct err *e)
+{
+	_cleanup_json_ json_t *doc = NULL, *params = NULL;
+	struct walk w = {.m = m, .e = e};
+	const char *prefix, *dot, *action = NULL;
+	const json_t *input;
+	int r;
+
+	if (!m || strcmp(api_model_protocol(m), "json"))
+		return err_setr(e, -EINVAL, "InternalError", "The model is not a json one");
+	prefix = api_model_target_prefix(m);
+	dot = target ? strrchr(target, '.') : NULL;
+	if (dot && (size_t)(dot - target) == strlen(prefix) && !strncmp(target, prefix, strlen(prefix)))
+		for (size_t i = 0; i < api_model_action_count(m) && !action; i++)
+			if (!strcmp(api_model_action_name(m, i), dot + 1))
+				action = api_model_action_name(m, i);
+	if (!action)
+		return err_setr(e, -ENOENT, "UnknownOperationException",
+				target ? "The operation '%.256s' is not one this endpoint serves"
+				       : "The request has no X-Amz-Target header%.0s",
+				target ? target : "");
+	if (body_len > API_FORM_MAX_BYTES)
+		return err_setr(e, -E2BIG, "SerializationException",
+				"The request body is %zu bytes long, more than the %u allowed",
+				body_len, API_FORM_MAX_BYTES);
+	if (body_len) {
+		json_error_t je;
+		if ((r = check_depth(body, body_len, e)) < 0) {
+			snprintf(e->code, sizeof(e->code), "SerializationException");
+			return r;
+		}
+		doc = json_loadb(body, body_len, JSON_REJECT_DUPLICATES, &je);
+		if (!doc)
+			return err_setr(e, -EINVAL, "SerializationException",
+					"The request body is not valid JSON: '%s' at byte %d",
+					je.text, je.position);
+		if (!json_is_object(doc))
+			return err_setr(e, -EINVAL, "SerializationException",
+					"The request body is %s, not a JSON object",
+					type_name(doc));
+	}
+	input = api_model_input(m, action);
+	if (input && doc)
+		r = from_body(&w, doc, input, 1, &params);
+	else if (!input && json_object_size(doc))
+		r = err_setr(e, -EINVAL, "InvalidParameterException",
+			     "The operation '%s' takes no members, but the body has '%s'", action,
+			     json_object_iter_key(json_object_iter(doc)));
+	else
+		r = (params = json_object()) ? 0 : oom(&w);
+	if (r < 0) {
+		if (!strcmp(e->code, "ValidationException"))
+			snprintf(e->code, sizeof(e->code), "InvalidParameterException");
+		return r;
+	}
+	*ret_action = action;
+	*ret_params = TAKE_PTR(params);
+	return 0;
+}
+
+char *api_json_error(const struct api_model *m, const char *code, const char *message,
+		     int *ret_status, const char **ret_code)
+{
+	/* SigV4's EC2 codes (sigv4.c) as the JSON services name them. */
+	static const struct {
+		const char *from, *to;
+	} renamed[] = {
+	    {"SignatureDoesNotMatch", "InvalidSignatureException"},
+	    {"RequestExpired", "InvalidSignatureException"},
+	    {"IncompleteSignature", "IncompleteSignatureException"},
+	    {"MissingAuthenticationToken", "MissingAuthenticationTokenException"},
+	    {"AuthFailure", "UnrecognizedClientException"},
+	    {"InvalidClientTokenId", "UnrecognizedClientException"},
+	    {"MalformedQueryString", "SerializationException"},
+	    {"RequestEntityTooLarge", "SerializationException"},
+	    {"InvalidHttpRequest", "UnknownOperationException"},
+	    {"ServiceUnavailable", "ServiceUnavailableException"},
+	};
+	_cleanup_json_ json_t *doc = NULL;
+	_cleanup_free_ char *plain = NULL;
+	int status = 400;
+
+	code = code && *code ? code : "InternalError";
+	for (size_t i = 0; i < sizeof(renamed) / sizeof(renamed[0]); i++)
+		if (!strcmp(code, renamed[i].from))
+			code = renamed[i].to;
+	/* The message cleaned of what is not UTF-8, as rest-json's. */
+	if (!(plain = api_rest_error(m, code, message, &status)) || !(doc = json_loads(plain, 0, NULL)))
+		return NULL;
+	status = !strcmp(code, "InternalError") || !strcmp(code, "InternalFailure") ||
+			 !strcmp(code, "ServiceUnavailableException")
+		     ? 500
+		     : 400;
+	if (json_object_set_new(doc, "__type", json_string(code)) < 0)
+		return NULL;
+	*ret_status = status;
+	if (ret_code)
+		*ret_code = code;
 	return json_dumps(doc, JSON_COMPACT);
 }
