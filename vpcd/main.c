@@ -42,6 +42,7 @@ static const struct verb verbs[] = {
 	 H(h_clear_faults)},
 	{"describe-faults", "experiment-id", "list the faults in force, with their kernel objects", NULL,
 	 H(h_describe_faults)},
+	{"explain", "source! destination port:i protocol destination-ip prove:b", "lab: why a flow is allowed or blocked, in plain words (Reachability Analyzer; --prove sends it)", NULL, H(h_explain), .present = insights_present},
 	/* Packet capture (vpcd/capture.c, docs/capture.md): the daemon names the place, the CLI captures. */
 	{"capture", CAPTURE_FLAGS, "lab: capture packets as pcap at an ENI, subnet, internet or NAT gateway, or peering",
 	 cmd_capture, NULL, true},
