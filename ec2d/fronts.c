@@ -29,7 +29,8 @@ bool front_may(enum front_role role, const char *action)
 		return !strcmp(action, "ImdsGet") || !strcmp(action, "ImdsToken");
 	/* CloudWatch Logs' actions are vpcd's: ec2d_dispatch passes them on. */
 	return api_model_has_action(ec2_model, action) || api_model_has_action(fis_model, action) ||
-	       api_model_has_action(logs_model, action);
+	       api_model_has_action(logs_model, action) ||
+	       !strcmp(action, "TopologyRelay"); /* the topology page's calls, checked in topology.c */
 }
 
 /* <run-dir>/ec2d/front-<role>: root's, 0755, empty but for the core's socket. */

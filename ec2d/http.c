@@ -25,6 +25,7 @@
 #include "front.h"
 #include "log.h"
 #include "rpc.h"
+#include "topology.h"
 
 /* The headers of a signed EC2 request are a few KiB; the body is gathered apart, bounded by
  * API_FORM_MAX_BYTES. 512 connections of 256 KiB bound what clients can pin to 128 MiB. */
@@ -280,6 +281,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	const char *q = strchr(raw, '?');
 	_cleanup_free_ char *path = q ? strndup(raw, (size_t)(q - raw)) : strdup(raw);
 	const char *query = q ? q + 1 : "";
+	/* The topology page, on the host's endpoint only, behind its token (topology_http.c). */
+	if (topology_path(path) && topology_on(c, H.d))
+		return topology_http(c, method, path, query, k->body, k->len, core_call);
 
 	struct hdrs h = {0};
 	MHD_get_connection_values(c, MHD_HEADER_KIND, collect, &h);

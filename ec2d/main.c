@@ -20,6 +20,7 @@
 #include "log.h"
 #include "nl.h"
 #include "rpc.h"
+#include "topology.h"
 
 struct ec2d *E;
 #define PIDFILE_FMT "/run/vpclab-ec2d-%s.pid"
@@ -107,6 +108,7 @@ static const struct verb verbs[] = {
 	 "probe-name! type! source target! port:i interval-ms:i timeout-ms:i path expect-status:i expect-body alarm-failures:i",
 	 "lab: a probe experiments run (icmp, tcp, http, udp from host, internet, netns:NAME, instance:ID)", NULL, NULL},
 	{"describe-probes", "probe-names:l", "lab: list probes", NULL, NULL},
+	{"describe-topology", "format", "lab: the lab as it is now (--format json, dot or svg; docs/topology.md)", NULL, NULL, true, NULL, topology_present},
 	{"delete-probe", "probe-name!", "lab: delete a probe", NULL, NULL},
 #undef FIS_VERB
 /* The network verbs are vpcd's: this daemon passes them on. */
@@ -132,6 +134,8 @@ int h_describe_lab(struct ereq *rq, json_t **ret, struct err *e)
 			 "LxcUri", E->lxc_uri, "QemuUri", E->qemu_uri, "VmAccel",
 			 E->kvm < 0 ? "not probed yet" : E->kvm ? "kvm" : "tcg", "Images", imgs);
 	json_object_set_new(*ret, "Fronts", fronts_describe());
+	if (*topology_url())
+		json_object_set_new(*ret, "TopologyUrl", json_string(topology_url()));
 	return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "ec2d.h"
 #include "log.h"
 #include "rpc.h"
+#include "topology.h"
 
 int state_commit(json_t *changes, struct err *e)
 {
@@ -88,6 +89,9 @@ static const struct action {
 	{"DescribeProbes", h_describe_probes, false},
 	{"DeleteProbe", h_delete_probe, false},
 	{"GetExperimentReport", h_get_experiment_report, false},
+	/* The lab's topology and its live page's calls (topology.c). */
+	{"DescribeTopology", h_describe_topology, true},
+	{"TopologyRelay", h_topology_relay, true},
 };
 
 /* Network verbs that name an instance (associate-address --instance-id, create-route
@@ -267,7 +271,8 @@ static void *client(void *arg)
 			}
 		} else
 			ec2d_dispatch(rq.action, rq.region, rq.params, cn.front ? -1 : fd, &result, &e);
-		if (!(cn.front && cn.role == FRONT_IMDS) && strcmp(rq.action, "DescribeLab"))
+		if (!(cn.front && cn.role == FRONT_IMDS) && strcmp(rq.action, "DescribeLab") &&
+		    strcmp(rq.action, "TopologyRelay"))
 			fis_api_record(rq.action, err_isset(&e) ? e.code : NULL);
 	}
 	(void)rpc_send_response(fd, err_isset(&e) ? NULL : result, &e);
