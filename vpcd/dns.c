@@ -346,6 +346,62 @@ void dns_stop(const char *vpc_id, int ns_fd)
 	rmdir(dir);
 }
 
+/* The options of the VPC's DHCP options set (vpc.c), appended to a subnet's options file
+ * `text`: its bridge `br`, AmazonProvidedDNS at `resolver` (subnet + 2). A VPC whose set is
+ * the region's default one that the model has not made yet gets AWS's defaults (the region's
+ * domain name and AmazonProvidedDNS); a VPC with "default" (no set) gets neither; a set gets
+ * what it says, and an option it lacks is sent empty (dnsmasq would send its own address as
+ * the name server, and `domain` as the domain name). */
+static void dhcp_options_text(json_t *vpc, const char *br, const char *resolver, const char *domain,
+			      json_t *text)
+{
+	const char *dopt_id = jstr(vpc, "DhcpOptionsId");
+	json_t *dopt = obj_get_type(dopt_id, "dopt");
+	_cleanup_free_ char *buf = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+	if (!f)
+		abort();
+	fputs(json_string_value(text), f);
+	static const struct {
+		const char *key, *option;
+	} map[] = {
+		{"domain-name", "option:domain-name"},
+		{"domain-name-servers", "option:dns-server"},
+		{"ntp-servers", "option:ntp-server"},
+		{"netbios-name-servers", "option:netbios-ns"},
+		{"netbios-node-type", "option:netbios-nodetype"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
+		json_t *values = NULL, *c, *v;
+		size_t j;
+		bool amazon_default = !dopt && strcmp(dopt_id, "default") != 0;
+		json_array_foreach(json_object_get(dopt, "DhcpConfigurations"), j, c) if (!strcmp(jstr(c, "Key"), map[i].key))
+			values = json_object_get(c, "Values");
+		/* Those dnsmasq sends by itself are sent empty if the set lacks them; the others are
+		 * not sent. */
+		if (i >= 2 && !json_array_size(values))
+			continue;
+		fprintf(f, "tag:%s,%s", br, map[i].option);
+		if (amazon_default && i == 0)
+			fprintf(f, ",%s", domain);
+		else if (amazon_default && i == 1)
+			fprintf(f, ",%s", resolver);
+		json_array_foreach(values, j, v)
+		{
+			const char *x = jstr(v, "Value");
+			/* domain-name: one value, its domains separated by spaces, sent as they are. */
+			if (i == 0)
+				fprintf(f, ",\"%s\"", x);
+			else
+				fprintf(f, ",%s", !strcmp(x, "AmazonProvidedDNS") ? resolver : x);
+		}
+		fputc('\n', f);
+	}
+	fclose(f);
+	json_string_set(text, buf);
+}
+
 int dns_sync(struct nsh *h, const char *vpc_id, json_t *only, struct err *e)
 {
 	char dir[512], path[600], domain[64], a[IP_STRLEN], b[IP_STRLEN], mask[IP_STRLEN];
@@ -404,9 +460,10 @@ int dns_sync(struct nsh *h, const char *vpc_id, json_t *only, struct err *e)
 		ip_format(c.addr | ~m, bc);
 		const char *br = jstr(o, "_bridge");
 		/* The broadcast address has no name in dnsmasq: option 28. */
-		json_object_set_new(opts, id, json_sprintf("tag:%s,option:netmask,%s\ntag:%s,option:router,%s\n"
-							   "tag:%s,option:dns-server,%s\ntag:%s,28,%s\n",
-							   br, mask, br, r1, br, b, br, bc));
+		json_t *text = json_sprintf("tag:%s,option:netmask,%s\ntag:%s,option:router,%s\ntag:%s,28,%s\n",
+					    br, mask, br, r1, br, bc);
+		dhcp_options_text(vpc, br, b, domain, text);
+		json_object_set_new(opts, id, text);
 		nsub++;
 	}
 	fclose(cf);

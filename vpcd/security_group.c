@@ -5,7 +5,48 @@
 #include "cleanup.h"
 #include "vpcd.h"
 
-#define MAX_RULES_PER_GROUP 10000 /* AWS's quota is 60 by default; a lab wants room */
+/* AWS's default quotas: 60 inbound and 60 outbound rules per group, 2,500 groups per region.
+ * Like AWS's, they can be raised: the config's "quotas" object, {"rules_per_security_group":
+ * N, "security_groups_per_region": N} (bench/sg_scale raises the first). */
+#define RULES_PER_GROUP 60
+#define GROUPS_PER_REGION 2500
+
+static long long quota(const char *name, long long dflt)
+{
+	static json_t *quotas;
+	static bool loaded;
+	if (!loaded) {
+		loaded = true;
+		_cleanup_json_ json_t *c = *V->config_path ? json_load_file(V->config_path, 0, NULL) : NULL;
+		json_t *q = json_object_get(c, "quotas");
+		if (json_is_object(q))
+			quotas = json_incref(q);
+	}
+	json_t *v = json_object_get(quotas, name);
+	return json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : dflt;
+}
+
+/* EC2's rule descriptions: up to 255 characters of a fixed set. */
+static int desc_check(const char *d, struct err *e)
+{
+	static const char ok[] = " ._-:/()#,@[]+=&;{}!$*";
+	size_t n = 0;
+	for (const char *p = d ? d : ""; *p; p++, n++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      strchr(ok, *p)))
+			n = 256;
+	if (n > 255)
+		return err_set(e, "InvalidParameterValue",
+			       "Invalid rule description '%s'. Valid descriptions are strings less than 256 characters from the following set:  a-zA-Z0-9. _-:/()#,@[]+=&;{}!$*",
+			       d);
+	return 0;
+}
+
+static void sg_arn(json_t *sg, char buf[static 128])
+{
+	snprintf(buf, 128, "arn:aws:ec2:%s:%s:security-group/%s", jstr(sg, "_region"), OWNER_ID,
+		 jstr(sg, "GroupId"));
+}
 
 static const struct filter_map sg_filters[] = {
 	{"group-id", "GroupId"},
@@ -178,6 +219,9 @@ static json_t *permissions(json_t *sg, bool egress)
 
 static void sg_decorate(json_t *pub, json_t *o)
 {
+	char arn[128];
+	sg_arn(o, arn);
+	json_object_set_new(pub, "SecurityGroupArn", json_string(arn));
 	json_object_set_new(pub, "IpPermissions", permissions(o, false));
 	json_object_set_new(pub, "IpPermissionsEgress", permissions(o, true));
 }
@@ -221,26 +265,103 @@ static int proto_norm(const char *p, char buf[static 8])
 	return 0;
 }
 
+/* Flat rules (appended to `out`) from a list of IpPermissions. Group references must name
+ * groups of the same VPC. */
+static int perms_to_rules(struct req *rq, json_t *sg, bool egress, bool for_revoke, json_t *perms,
+			  json_t *out, struct err *e)
+{
+	json_t *p;
+	size_t i;
+	int r;
+	json_array_foreach(perms, i, p)
+	{
+		char proto[8];
+		bool ok = true;
+		if (!json_is_object(p) || proto_norm(jstr(p, "IpProtocol"), proto) < 0)
+			return err_set(e, "InvalidParameterValue",
+				       "Invalid value '%s' for IP protocol. Unknown protocol.",
+				       jstr(p, "IpProtocol"));
+		int from = int_of(json_object_get(p, "FromPort"), -1, &ok);
+		int to = int_of(json_object_get(p, "ToPort"), -1, &ok);
+		if (!strcmp(proto, "tcp") || !strcmp(proto, "udp")) {
+			if (!ok || from < 0 || to > 65535 || from > to || !json_object_get(p, "FromPort"))
+				return err_set(e, "InvalidParameterValue",
+					       "Invalid TCP/UDP port range: from %d to %d", from, to);
+		} else if (!strcmp(proto, "icmp")) {
+			if (!ok || from < -1 || from > 255 || to < -1 || to > 255)
+				return err_set(e, "InvalidParameterValue",
+					       "Invalid ICMP type %d or code %d", from, to);
+		} else {
+			from = to = -1; /* ports mean nothing here; EC2 stores -1 */
+		}
+		_cleanup_json_ json_t *ranges = param_list(p, "IpRanges");
+		_cleanup_json_ json_t *pairs = param_list(p, "UserIdGroupPairs");
+		size_t n = json_array_size(ranges) + json_array_size(pairs), j;
+		json_t *x;
+		if (json_array_size(json_object_get(p, "Ipv6Ranges")) ||
+		    json_array_size(json_object_get(p, "PrefixListIds")))
+			return err_set(e, "UnsupportedOperation",
+				       "IPv6 ranges and prefix lists are not supported by vpclab");
+		if (n == 0)
+			return err_set(e, "MissingParameter",
+				       "Each permission needs an IpRanges or UserIdGroupPairs entry");
+		json_array_foreach(ranges, j, x)
+		{
+			struct cidr c;
+			const char *cidr = json_is_string(x) ? json_string_value(x) : jstr(x, "CidrIp");
+			if (cidr_parse(cidr, &c) < 0)
+				return err_set(e, "InvalidParameterValue", "CIDR block %s is malformed", cidr);
+			if ((r = desc_check(jstr(x, "Description"), e)) < 0)
+				return r;
+			json_array_append_new(out, rule_new(&rq->txn, egress, proto, from, to, cidr, NULL,
+							    jstr(x, "Description")));
+		}
+		json_array_foreach(pairs, j, x)
+		{
+			const char *gid = jstr(x, "GroupId"), *uid = jstr(x, "UserId");
+			json_t *ref = *gid ? obj_find(rq, gid, "sg", NULL) : NULL;
+			if (!ref && *jstr(x, "GroupName"))
+				ref = sg_by_name(jstr(sg, "VpcId"), jstr(x, "GroupName"));
+			/* One account in a lab: another's group does not exist. */
+			if (*uid && strcmp(uid, OWNER_ID) != 0)
+				ref = NULL;
+			if (!ref || strcmp(jstr(ref, "VpcId"), jstr(sg, "VpcId")) != 0) {
+				if (for_revoke && !ref)
+					return err_set(e, "InvalidPermission.NotFound",
+						       "The specified rule does not exist in this security group.");
+				return err_set(e, "InvalidGroup.NotFound",
+					       "The security group '%s' does not exist in VPC '%s'",
+					       *gid ? gid : jstr(x, "GroupName"), jstr(sg, "VpcId"));
+			}
+			if ((r = desc_check(jstr(x, "Description"), e)) < 0)
+				return r;
+			json_array_append_new(out, rule_new(&rq->txn, egress, proto, from, to, NULL,
+							    jstr(ref, "GroupId"), jstr(x, "Description")));
+		}
+	}
+	return 0;
+}
+
 /* Reads IpPermissions (or the --protocol/--port/--cidr/--source-group shorthand, or EC2's flat
- * IpProtocol/FromPort/ToPort/CidrIp form) into flat rules. Group references must name groups of the same VPC. */
+ * IpProtocol/FromPort/ToPort/CidrIp/SourceSecurityGroupName form) into flat rules. */
 static int parse_permissions(struct req *rq, json_t *sg, bool egress, bool for_revoke,
 			     json_t **ret, struct err *e)
 {
 	_cleanup_json_ json_t *perms = param_list(rq->params, "IpPermissions");
-	json_t *out = json_array(), *p;
-	size_t i;
-	const char *sproto, *sport, *scidr, *sgroup;
+	_cleanup_json_ json_t *out = json_array();
+	const char *sproto, *sport, *scidr, *sgroup, *sowner;
+	int r;
 
-	param_str(rq, "Protocol", false, &sproto, e);
-	param_str(rq, "Port", false, &sport, e);
-	param_str(rq, "Cidr", false, &scidr, e);
-	param_str(rq, "SourceGroup", false, &sgroup, e);
+	if ((r = param_str(rq, "Protocol", false, &sproto, e)) < 0 ||
+	    (r = param_str(rq, "Port", false, &sport, e)) < 0 ||
+	    (r = param_str(rq, "Cidr", false, &scidr, e)) < 0 ||
+	    (r = param_str(rq, "SourceGroup", false, &sgroup, e)) < 0 ||
+	    (r = param_str(rq, "GroupOwner", false, &sowner, e)) < 0)
+		return r;
 	if (sproto || sport || scidr || sgroup) {
-		if (json_array_size(perms)) {
-			json_decref(out);
+		if (json_array_size(perms))
 			return err_set(e, "InvalidParameterCombination",
 				       "--ip-permissions cannot be combined with --protocol, --port, --cidr or --source-group");
-		}
 		json_t *perm = json_pack("{s:s}", "IpProtocol", sproto ? sproto : "");
 		if (sport) {
 			int a = -1, b = -1;
@@ -253,115 +374,62 @@ static int parse_permissions(struct req *rq, json_t *sg, bool egress, bool for_r
 		}
 		if (scidr)
 			json_object_set_new(perm, "IpRanges", json_pack("[{s:s}]", "CidrIp", scidr));
+		/* As the aws CLI reads --source-group: an ID, or else a name. */
 		if (sgroup)
-			json_object_set_new(perm, "UserIdGroupPairs", json_pack("[{s:s}]", "GroupId", sgroup));
+			json_object_set_new(perm, "UserIdGroupPairs",
+					    json_pack("[{s:s, s:s}]", strncmp(sgroup, "sg-", 3) ? "GroupName" : "GroupId",
+						      sgroup, "UserId", sowner ? sowner : OWNER_ID));
 		json_array_append_new(perms, perm);
 	}
-	/* EC2's flat form, which SDK code uses widely: IpProtocol, FromPort, ToPort and CidrIp or
-	 * SourceSecurityGroupName make one permission (a source group alone: every protocol). */
+	/* EC2's flat form, which SDK code uses widely: IpProtocol, FromPort, ToPort and CidrIp make
+	 * one permission; SourceSecurityGroupName (and SourceSecurityGroupOwnerId) without a
+	 * protocol grants full TCP, UDP and ICMP access from that group, as EC2 does. */
 	json_t *fl = rq->params;
-	const char *fproto = jstr(fl, "IpProtocol"), *fcidr = jstr(fl, "CidrIp"),
-		   *fgroup = jstr(fl, "SourceSecurityGroupName");
-	if (*fproto || *fcidr || *fgroup || json_object_get(fl, "FromPort") || json_object_get(fl, "ToPort")) {
-		if (json_array_size(perms)) {
-			json_decref(out);
+	const char *fproto, *fcidr, *fgroup, *fowner;
+	if ((r = param_str(rq, "IpProtocol", false, &fproto, e)) < 0 ||
+	    (r = param_str(rq, "CidrIp", false, &fcidr, e)) < 0 ||
+	    (r = param_str(rq, "SourceSecurityGroupName", false, &fgroup, e)) < 0 ||
+	    (r = param_str(rq, "SourceSecurityGroupOwnerId", false, &fowner, e)) < 0)
+		return r;
+	if (fproto || fcidr || fgroup || fowner || json_object_get(fl, "FromPort") ||
+	    json_object_get(fl, "ToPort")) {
+		if (json_array_size(perms))
 			return err_set(e, "InvalidParameterCombination",
-				       "The parameter 'ipPermissions' may not be used in combination with 'ipProtocol', 'fromPort', 'toPort', 'cidrIp' or 'sourceSecurityGroupName'");
-		}
-		if (*fcidr && *fgroup) {
-			json_decref(out);
+				       "The parameter 'ipPermissions' may not be used in combination with 'ipProtocol', 'fromPort', 'toPort', 'cidrIp', 'sourceSecurityGroupName' or 'sourceSecurityGroupOwnerId'");
+		if (fcidr && fgroup)
 			return err_set(e, "InvalidParameterCombination",
 				       "You may not specify a referenced group and a CIDR IP address range in the same permission");
+		if (fowner && !fgroup)
+			return err_set(e, "MissingParameter",
+				       "The request must contain the parameter sourceSecurityGroupName when sourceSecurityGroupOwnerId is given");
+		if (fgroup && !fproto && !json_object_get(fl, "FromPort") && !json_object_get(fl, "ToPort")) {
+			static const char *const full[][3] = {{"tcp", "0", "65535"}, {"udp", "0", "65535"}, {"icmp", "-1", "-1"}};
+			for (size_t k = 0; k < ARRAY_SIZE(full); k++)
+				json_array_append_new(perms, json_pack("{s:s, s:s, s:s, s:[{s:s, s:s}]}", "IpProtocol",
+								       full[k][0], "FromPort", full[k][1], "ToPort",
+								       full[k][2], "UserIdGroupPairs", "GroupName",
+								       fgroup, "UserId", fowner ? fowner : OWNER_ID));
+		} else {
+			json_t *perm = json_pack("{s:s}", "IpProtocol", fproto ? fproto : "");
+			if (json_object_get(fl, "FromPort"))
+				json_object_set(perm, "FromPort", json_object_get(fl, "FromPort"));
+			if (json_object_get(fl, "ToPort"))
+				json_object_set(perm, "ToPort", json_object_get(fl, "ToPort"));
+			if (fcidr)
+				json_object_set_new(perm, "IpRanges", json_pack("[{s:s}]", "CidrIp", fcidr));
+			if (fgroup)
+				json_object_set_new(perm, "UserIdGroupPairs",
+						    json_pack("[{s:s, s:s}]", "GroupName", fgroup, "UserId",
+							      fowner ? fowner : OWNER_ID));
+			json_array_append_new(perms, perm);
 		}
-		json_t *perm = json_pack("{s:s}", "IpProtocol", *fproto ? fproto : *fgroup ? "-1" : "");
-		if (json_object_get(fl, "FromPort"))
-			json_object_set(perm, "FromPort", json_object_get(fl, "FromPort"));
-		if (json_object_get(fl, "ToPort"))
-			json_object_set(perm, "ToPort", json_object_get(fl, "ToPort"));
-		if (*fcidr)
-			json_object_set_new(perm, "IpRanges", json_pack("[{s:s}]", "CidrIp", fcidr));
-		if (*fgroup)
-			json_object_set_new(perm, "UserIdGroupPairs", json_pack("[{s:s}]", "GroupName", fgroup));
-		json_array_append_new(perms, perm);
 	}
-	if (json_array_size(perms) == 0) {
-		json_decref(out);
+	if (json_array_size(perms) == 0)
 		return err_set(e, "MissingParameter",
 			       "The request must contain the parameter ipPermissions");
-	}
-	json_array_foreach(perms, i, p)
-	{
-		char proto[8];
-		bool ok = true;
-		if (!json_is_object(p) || proto_norm(jstr(p, "IpProtocol"), proto) < 0) {
-			json_decref(out);
-			return err_set(e, "InvalidParameterValue",
-				       "Invalid value '%s' for IP protocol. Unknown protocol.",
-				       jstr(p, "IpProtocol"));
-		}
-		int from = int_of(json_object_get(p, "FromPort"), -1, &ok);
-		int to = int_of(json_object_get(p, "ToPort"), -1, &ok);
-		if (!strcmp(proto, "tcp") || !strcmp(proto, "udp")) {
-			if (!ok || from < 0 || to > 65535 || from > to || !json_object_get(p, "FromPort")) {
-				json_decref(out);
-				return err_set(e, "InvalidParameterValue",
-					       "Invalid TCP/UDP port range: from %d to %d", from, to);
-			}
-		} else if (!strcmp(proto, "icmp")) {
-			if (!ok || from < -1 || from > 255 || to < -1 || to > 255) {
-				json_decref(out);
-				return err_set(e, "InvalidParameterValue",
-					       "Invalid ICMP type %d or code %d", from, to);
-			}
-		} else {
-			from = to = -1; /* ports mean nothing here; EC2 stores -1 */
-		}
-		_cleanup_json_ json_t *ranges = param_list(p, "IpRanges");
-		_cleanup_json_ json_t *pairs = param_list(p, "UserIdGroupPairs");
-		size_t n = json_array_size(ranges) + json_array_size(pairs), j;
-		json_t *x;
-		if (json_array_size(json_object_get(p, "Ipv6Ranges")) ||
-		    json_array_size(json_object_get(p, "PrefixListIds"))) {
-			json_decref(out);
-			return err_set(e, "UnsupportedOperation",
-				       "IPv6 ranges and prefix lists are not supported by vpclab");
-		}
-		if (n == 0) {
-			json_decref(out);
-			return err_set(e, "MissingParameter",
-				       "Each permission needs an IpRanges or UserIdGroupPairs entry");
-		}
-		json_array_foreach(ranges, j, x)
-		{
-			struct cidr c;
-			const char *cidr = json_is_string(x) ? json_string_value(x) : jstr(x, "CidrIp");
-			if (cidr_parse(cidr, &c) < 0) {
-				json_decref(out);
-				return err_set(e, "InvalidParameterValue", "CIDR block %s is malformed", cidr);
-			}
-			json_array_append_new(out, rule_new(&rq->txn, egress, proto, from, to, cidr, NULL,
-							    jstr(x, "Description")));
-		}
-		json_array_foreach(pairs, j, x)
-		{
-			const char *gid = jstr(x, "GroupId");
-			json_t *ref = *gid ? obj_find(rq, gid, "sg", NULL) : NULL;
-			if (!ref && *jstr(x, "GroupName"))
-				ref = sg_by_name(jstr(sg, "VpcId"), jstr(x, "GroupName"));
-			if (!ref || strcmp(jstr(ref, "VpcId"), jstr(sg, "VpcId")) != 0) {
-				json_decref(out);
-				if (for_revoke && !ref)
-					return err_set(e, "InvalidPermission.NotFound",
-						       "The specified rule does not exist in this security group.");
-				return err_set(e, "InvalidGroup.NotFound",
-					       "The security group '%s' does not exist in VPC '%s'",
-					       *gid ? gid : jstr(x, "GroupName"), jstr(sg, "VpcId"));
-			}
-			json_array_append_new(out, rule_new(&rq->txn, egress, proto, from, to, NULL,
-							    jstr(ref, "GroupId"), jstr(x, "Description")));
-		}
-	}
-	*ret = out;
+	if ((r = perms_to_rules(rq, sg, egress, for_revoke, perms, out, e)) < 0)
+		return r;
+	*ret = TAKE_PTR(out);
 	return 0;
 }
 
@@ -448,11 +516,11 @@ static int authorize_rules(struct req *rq, json_t **ret, struct err *e, bool egr
 		}
 		json_object_set_new(idx, key, json_integer(-1));
 	}
-	if (same_dir + json_array_size(rules) > MAX_RULES_PER_GROUP) {
+	if ((long long)(same_dir + json_array_size(rules)) > quota("rules_per_security_group", RULES_PER_GROUP)) {
 		json_decref(rules);
 		return err_set(e, "RulesPerSecurityGroupLimitExceeded",
-			       "The maximum number of rules per security group (%d) has been reached.",
-			       MAX_RULES_PER_GROUP);
+			       "The maximum number of rules per security group has been reached (%lld %s rules).",
+			       quota("rules_per_security_group", RULES_PER_GROUP), egress ? "outbound" : "inbound");
 	}
 	sg = obj_edit(&rq->txn, jstr(sg, "GroupId"));
 	json_array_extend(json_object_get(sg, "_rules"), rules);
@@ -563,11 +631,21 @@ int h_create_security_group(struct req *rq, json_t **ret, struct err *e)
 			       "The security group '%s' already exists for VPC '%s'", name, vpc_id);
 	if ((r = param_tags(rq, "security-group", &tags, e)) < 0)
 		return r;
-	sg_new(&rq->txn, rq->region, vpc_id, name, desc, tags, id);
+	long long groups = 0;
+	const char *oid;
+	json_t *o;
+	obj_foreach("sg", rq->region, oid, o) groups++;
+	if (groups >= quota("security_groups_per_region", GROUPS_PER_REGION))
+		return err_set(e, "SecurityGroupLimitExceeded",
+			       "The maximum number of security groups has been reached (%lld in region '%s').",
+			       quota("security_groups_per_region", GROUPS_PER_REGION), rq->region);
+	char arn[128];
+	sg_arn(sg_new(&rq->txn, rq->region, vpc_id, name, desc, tags, id), arn);
 	txn_touch_vpc(&rq->txn, vpc_id);
 	*ret = json_pack("{s:s}", "GroupId", id);
 	if (json_array_size(tags))
 		json_object_set(*ret, "Tags", tags);
+	json_object_set_new(*ret, "SecurityGroupArn", json_string(arn));
 	return 0;
 }
 
@@ -692,6 +770,173 @@ int h_describe_security_group_rules(struct req *rq, json_t **ret, struct err *e)
 	}
 	*ret = json_pack("{s:o}", "SecurityGroupRules", out);
 	return 0;
+}
+
+/* The index of the rule `rid` in `rules` (of direction `egress`, or either if egress < 0). */
+static long rule_at(json_t *rules, const char *rid, int egress)
+{
+	json_t *r;
+	size_t i;
+	json_array_foreach(rules, i, r) if (!strcmp(jstr(r, "Id"), rid) &&
+					    (egress < 0 || json_is_true(json_object_get(r, "Egress")) == egress))
+		return (long)i;
+	return -1;
+}
+
+/* Two rules of one group with the same key would be one rule twice. */
+static int rules_unique(json_t *rules, struct err *e)
+{
+	_cleanup_json_ json_t *seen = json_object();
+	json_t *r;
+	size_t i;
+	char key[256], text[256];
+	json_array_foreach(rules, i, r)
+	{
+		rule_key(r, key, sizeof(key));
+		if (json_object_get(seen, key)) {
+			rule_text(r, text, sizeof(text));
+			return err_set(e, "InvalidPermission.Duplicate",
+				       "the specified rule \"%s\" already exists", text);
+		}
+		json_object_set_new(seen, key, json_true());
+	}
+	return 0;
+}
+
+/* ModifySecurityGroupRules: each rule named by its ID is replaced in place (same ID, same
+ * direction), and the firewall applies the difference in one transaction. */
+int h_modify_security_group_rules(struct req *rq, json_t **ret, struct err *e)
+{
+	json_t *sg = param_obj(rq, "GroupId", "sg", e), *up;
+	size_t i;
+	int r;
+	if (!sg)
+		return -EINVAL;
+	_cleanup_json_ json_t *ups = param_list(rq->params, "SecurityGroupRules");
+	if (json_array_size(ups) == 0)
+		return err_set(e, "MissingParameter", "The request must contain the parameter SecurityGroupRules");
+	_cleanup_json_ json_t *rules = json_deep_copy(json_object_get(sg, "_rules"));
+	json_array_foreach(ups, i, up)
+	{
+		const char *rid = jstr(up, "SecurityGroupRuleId");
+		json_t *rr = json_object_get(up, "SecurityGroupRule");
+		if (!*rid)
+			return err_set(e, "MissingParameter", "The request must contain the parameter SecurityGroupRuleId");
+		long k = rule_at(rules, rid, -1);
+		if (k < 0)
+			return err_set(e, "InvalidSecurityGroupRuleId.NotFound",
+				       "The security group rule ID '%s' does not exist in security group '%s'", rid,
+				       jstr(sg, "GroupId"));
+		if (!json_is_object(rr))
+			return err_set(e, "MissingParameter", "The request must contain the parameter SecurityGroupRule");
+		if (*jstr(rr, "CidrIpv6") || *jstr(rr, "PrefixListId"))
+			return err_set(e, "UnsupportedOperation",
+				       "IPv6 ranges and prefix lists are not supported by vpclab");
+		const char *cidr = jstr(rr, "CidrIpv4"), *ref = jstr(rr, "ReferencedGroupId");
+		if (*cidr && *ref)
+			return err_set(e, "InvalidParameterCombination",
+				       "You may not specify a referenced group and a CIDR IP address range in the same rule");
+		if (!*cidr && !*ref)
+			return err_set(e, "MissingParameter",
+				       "The request must contain one of the parameters CidrIpv4, CidrIpv6, PrefixListId or ReferencedGroupId");
+		json_t *old = json_array_get(rules, (size_t)k);
+		bool egress = json_is_true(json_object_get(old, "Egress"));
+		json_t *peer = json_pack("{s:s}", *cidr ? "CidrIp" : "GroupId", *cidr ? cidr : ref);
+		if (json_object_get(rr, "Description"))
+			json_object_set(peer, "Description", json_object_get(rr, "Description"));
+		_cleanup_json_ json_t *perms = json_pack("[{s:s, s:[o]}]", "IpProtocol", jstr(rr, "IpProtocol"),
+							 *cidr ? "IpRanges" : "UserIdGroupPairs", peer);
+		json_t *perm = json_array_get(perms, 0);
+		if (json_object_get(rr, "FromPort"))
+			json_object_set(perm, "FromPort", json_object_get(rr, "FromPort"));
+		if (json_object_get(rr, "ToPort"))
+			json_object_set(perm, "ToPort", json_object_get(rr, "ToPort"));
+		_cleanup_json_ json_t *one = json_array();
+		if ((r = perms_to_rules(rq, sg, egress, false, perms, one, e)) < 0)
+			return r;
+		json_t *nr = json_array_get(one, 0);
+		json_object_set(nr, "Id", json_object_get(old, "Id"));
+		json_array_set(rules, (size_t)k, nr);
+	}
+	if ((r = rules_unique(rules, e)) < 0)
+		return r;
+	sg = obj_edit(&rq->txn, jstr(sg, "GroupId"));
+	json_object_set(sg, "_rules", rules);
+	sg_bump(sg);
+	txn_touch_vpc(&rq->txn, jstr(sg, "VpcId"));
+	*ret = json_pack("{s:b}", "Return", 1);
+	return 0;
+}
+
+/* UpdateSecurityGroupRuleDescriptions{Ingress,Egress}: by rule ID, or by IpPermissions whose
+ * ranges and pairs carry the new descriptions. Descriptions are not in the ruleset: nothing is
+ * applied. */
+static int update_descriptions(struct req *rq, json_t **ret, struct err *e, bool egress)
+{
+	json_t *sg = group_param(rq, e), *x;
+	size_t i;
+	int r;
+	if (!sg)
+		return -EINVAL;
+	_cleanup_json_ json_t *descs = param_list(rq->params, "SecurityGroupRuleDescriptions");
+	_cleanup_json_ json_t *perms = param_list(rq->params, "IpPermissions");
+	if (json_array_size(descs) && json_array_size(perms))
+		return err_set(e, "InvalidParameterCombination",
+			       "The parameter 'ipPermissions' may not be used in combination with 'securityGroupRuleDescriptions'");
+	if (!json_array_size(descs) && !json_array_size(perms))
+		return err_set(e, "MissingParameter",
+			       "The request must contain the parameter ipPermissions or securityGroupRuleDescriptions");
+	_cleanup_json_ json_t *rules = json_deep_copy(json_object_get(sg, "_rules"));
+	_cleanup_json_ json_t *want = json_array();
+	if (json_array_size(perms) && (r = perms_to_rules(rq, sg, egress, true, perms, want, e)) < 0)
+		return r;
+	_cleanup_json_ json_t *idx = rule_index(sg);
+	json_array_foreach(json_array_size(descs) ? descs : want, i, x)
+	{
+		long k;
+		const char *desc;
+		if (json_array_size(descs)) {
+			const char *rid = jstr(x, "SecurityGroupRuleId");
+			if (!*rid)
+				return err_set(e, "MissingParameter",
+					       "The request must contain the parameter SecurityGroupRuleId");
+			if ((k = rule_at(rules, rid, egress)) < 0)
+				return err_set(e, "InvalidSecurityGroupRuleId.NotFound",
+					       "The security group rule ID '%s' does not exist in security group '%s'",
+					       rid, jstr(sg, "GroupId"));
+			desc = jstr(x, "Description");
+			if ((r = desc_check(desc, e)) < 0)
+				return r;
+		} else {
+			char key[256];
+			rule_key(x, key, sizeof(key));
+			json_t *at = json_object_get(idx, key);
+			if (!at)
+				return err_set(e, "InvalidPermission.NotFound",
+					       "The specified rule does not exist in this security group.");
+			k = (long)json_integer_value(at);
+			desc = jstr(x, "Desc");
+		}
+		json_t *rule = json_array_get(rules, (size_t)k);
+		if (*desc)
+			json_object_set_new(rule, "Desc", json_string(desc));
+		else
+			json_object_del(rule, "Desc");
+	}
+	sg = obj_edit(&rq->txn, jstr(sg, "GroupId"));
+	json_object_set(sg, "_rules", rules);
+	*ret = json_pack("{s:b}", "Return", 1);
+	return 0;
+}
+
+int h_update_security_group_rule_descriptions_ingress(struct req *rq, json_t **ret, struct err *e)
+{
+	return update_descriptions(rq, ret, e, false);
+}
+
+int h_update_security_group_rule_descriptions_egress(struct req *rq, json_t **ret, struct err *e)
+{
+	return update_descriptions(rq, ret, e, true);
 }
 
 /* ENI membership: validates a Groups list (IDs) for an ENI in vpc_id; returns the

@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "cleanup.h"
 #include "vpcd.h"
@@ -258,6 +259,185 @@ int h_modify_vpc_attribute(struct req *rq, json_t **ret, struct err *e)
 	vpc = obj_edit(&rq->txn, vpc_id);
 	json_object_set_new(vpc, which->key, json_boolean(value));
 	txn_touch_vpc(&rq->txn, vpc_id);
+	*ret = json_object();
+	return 0;
+}
+
+/* DHCP options sets (dopt-): what the VPC's dnsmasq hands out with each lease (dns.c). Each
+ * region has a default set, the `_dopt` of its region object, which every new VPC names; it
+ * is made in the model on the first call of these verbs, and until then dnsmasq gives AWS's
+ * defaults for it. "default" (associated by AssociateDhcpOptions) is no set at all. */
+static const struct filter_map dopt_filters[] = {
+	{"dhcp-options-id", "DhcpOptionsId"},
+	{"key", "DhcpConfigurations.Key"},
+	{"value", "DhcpConfigurations.Values.Value"},
+	{"owner-id", "OwnerId"},
+	{NULL, NULL}};
+
+static json_t *dopt_config(const char *key, json_t *values)
+{
+	return json_pack("{s:s, s:o}", "Key", key, "Values", values);
+}
+
+static void dopt_ensure_default(struct req *rq)
+{
+	char key[64], domain[64];
+	snprintf(key, sizeof(key), "region:%s", rq->region);
+	const char *id = jstr(obj_get(key), "_dopt");
+	if (strncmp(id, "dopt-", 5) != 0 || obj_get(id))
+		return;
+	json_t *cfg = json_pack("[o, o]",
+				dopt_config("domain-name", json_pack("[{s:s}]", "Value", dns_domain(rq->region, domain))),
+				dopt_config("domain-name-servers", json_pack("[{s:s}]", "Value", "AmazonProvidedDNS")));
+	char copy[ID_MAX];
+	snprintf(copy, sizeof(copy), "%s", id);
+	obj_put(&rq->txn, copy,
+		json_pack("{s:s, s:s, s:o, s:s, s:s, s:[]}", "_type", "dopt", "_region", rq->region,
+			  "DhcpConfigurations", cfg, "DhcpOptionsId", copy, "OwnerId", OWNER_ID, "Tags"));
+}
+
+static bool domain_ok(const char *d)
+{
+	size_t n = strlen(d);
+	if (n == 0 || n > 255)
+		return false;
+	for (const char *p = d; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '-' || *p == '.' || *p == ' '))
+			return false;
+	return true;
+}
+
+/* One DhcpConfigurations entry, checked as EC2 checks it; its values as stored. */
+static int dopt_values(const char *k, json_t *values, json_t **ret, struct err *e)
+{
+	static const char *const keys[] = {"domain-name", "domain-name-servers", "ntp-servers",
+					   "netbios-name-servers", "netbios-node-type",
+					   "ipv6-address-preferred-lease-time"};
+	size_t kind = ARRAY_SIZE(keys), i;
+	json_t *v;
+	for (size_t j = 0; j < ARRAY_SIZE(keys); j++)
+		if (!strcmp(k, keys[j]))
+			kind = j;
+	if (kind == ARRAY_SIZE(keys))
+		return err_set(e, "InvalidParameterValue", "Value (%s) for parameter name is invalid. Unknown DHCP option", k);
+	if (json_array_size(values) == 0)
+		return err_set(e, "InvalidParameterValue", "Value for DHCP option '%s' is missing", k);
+	size_t max = kind == 0 || kind >= 4 ? 1 : 4;
+	if (json_array_size(values) > max)
+		return err_set(e, "InvalidParameterValue",
+			       "DHCP option '%s' takes at most %zu value%s", k, max, max > 1 ? "s" : "");
+	_cleanup_json_ json_t *out = json_array();
+	json_array_foreach(values, i, v)
+	{
+		const char *x = json_is_string(v) ? json_string_value(v) : jstr(v, "Value");
+		uint32_t ip;
+		bool ok;
+		if (kind == 0)
+			ok = domain_ok(x);
+		else if (kind == 4)
+			ok = !strcmp(x, "1") || !strcmp(x, "2") || !strcmp(x, "4") || !strcmp(x, "8");
+		else if (kind == 5) {
+			char *end;
+			long long n = strtoll(x, &end, 10);
+			ok = *x && !*end && n >= 140 && n <= 2147483647;
+		} else
+			ok = ip_parse(x, &ip) == 0 || (kind == 1 && !strcmp(x, "AmazonProvidedDNS"));
+		if (!ok)
+			return err_set(e, "InvalidParameterValue",
+				       "Value (%s) for parameter value is invalid. Invalid value for DHCP option '%s'", x, k);
+		json_array_append_new(out, json_pack("{s:s}", "Value", x));
+	}
+	*ret = TAKE_PTR(out);
+	return 0;
+}
+
+int h_create_dhcp_options(struct req *rq, json_t **ret, struct err *e)
+{
+	_cleanup_json_ json_t *confs = param_list(rq->params, "DhcpConfigurations");
+	_cleanup_json_ json_t *tags = NULL, *cfg = json_array();
+	json_t *c, *have;
+	size_t i, j;
+	char id[ID_MAX];
+	int r;
+	if (json_array_size(confs) == 0)
+		return err_set(e, "MissingParameter", "The request must contain the parameter dhcpConfiguration");
+	json_array_foreach(confs, i, c)
+	{
+		const char *k = jstr(c, "Key");
+		_cleanup_json_ json_t *vals = param_list(c, "Values");
+		json_t *stored = NULL;
+		if (!*k)
+			return err_set(e, "MissingParameter", "The request must contain the parameter dhcpConfiguration.%zu.key", i + 1);
+		json_array_foreach(cfg, j, have) if (!strcmp(jstr(have, "Key"), k))
+			return err_set(e, "InvalidParameterValue", "DHCP option '%s' is given more than once", k);
+		if ((r = dopt_values(k, vals, &stored, e)) < 0)
+			return r;
+		json_array_append_new(cfg, dopt_config(k, stored));
+	}
+	if ((r = param_tags(rq, "dhcp-options", &tags, e)) < 0)
+		return r;
+	dopt_ensure_default(rq);
+	new_id(&rq->txn, "dopt", id);
+	obj_put(&rq->txn, id,
+		json_pack("{s:s, s:s, s:O, s:s, s:s, s:O}", "_type", "dopt", "_region", rq->region,
+			  "DhcpConfigurations", cfg, "DhcpOptionsId", id, "OwnerId", OWNER_ID, "Tags", tags));
+	*ret = json_pack("{s:o}", "DhcpOptions", obj_public(obj_get(id)));
+	return 0;
+}
+
+int h_describe_dhcp_options(struct req *rq, json_t **ret, struct err *e)
+{
+	json_t *list, *token = NULL;
+	dopt_ensure_default(rq);
+	int r = describe(rq, "dopt", "DhcpOptionsIds", "DhcpOptionsId", "InvalidDhcpOptionID.NotFound",
+			 "dhcp options ID", dopt_filters, NULL, &list, &token, e);
+	if (r < 0)
+		return r;
+	*ret = json_pack("{s:o, s:o*}", "DhcpOptions", list, "NextToken", token);
+	return 0;
+}
+
+int h_delete_dhcp_options(struct req *rq, json_t **ret, struct err *e)
+{
+	const char *id, *vid;
+	json_t *o;
+	char key[64];
+	int r;
+	if ((r = param_str(rq, "DhcpOptionsId", true, &id, e)) < 0)
+		return r;
+	dopt_ensure_default(rq);
+	if (!obj_find(rq, id, "dopt", e))
+		return -EINVAL;
+	obj_foreach("vpc", rq->region, vid, o) if (!strcmp(jstr(o, "DhcpOptionsId"), id))
+		return err_set(e, "DependencyViolation",
+			       "The dhcpOptions '%s' has dependencies and cannot be deleted (associated with %s).", id, vid);
+	/* The region's default set gone, new VPCs have none. */
+	snprintf(key, sizeof(key), "region:%s", rq->region);
+	if (!strcmp(jstr(obj_get(key), "_dopt"), id))
+		json_object_set_new(obj_edit(&rq->txn, key), "_dopt", json_string("default"));
+	obj_del(&rq->txn, id);
+	*ret = json_object();
+	return 0;
+}
+
+int h_associate_dhcp_options(struct req *rq, json_t **ret, struct err *e)
+{
+	const char *id, *vpc_id;
+	int r;
+	if ((r = param_str(rq, "DhcpOptionsId", true, &id, e)) < 0 ||
+	    (r = param_str(rq, "VpcId", true, &vpc_id, e)) < 0)
+		return r;
+	dopt_ensure_default(rq);
+	if (strcmp(id, "default") != 0 && !obj_find(rq, id, "dopt", e))
+		return -EINVAL;
+	json_t *vpc = obj_find(rq, vpc_id, "vpc", e);
+	if (!vpc)
+		return -EINVAL;
+	if (strcmp(jstr(vpc, "DhcpOptionsId"), id) != 0) {
+		json_object_set_new(obj_edit(&rq->txn, vpc_id), "DhcpOptionsId", json_string(id));
+		txn_touch_vpc(&rq->txn, vpc_id);
+	}
 	*ret = json_object();
 	return 0;
 }

@@ -323,6 +323,14 @@ int h_authorize_security_group_ingress(struct req *, json_t **, struct err *);
 int h_authorize_security_group_egress(struct req *, json_t **, struct err *);
 int h_revoke_security_group_ingress(struct req *, json_t **, struct err *);
 int h_revoke_security_group_egress(struct req *, json_t **, struct err *);
+/* api_breadth (docs/api_breadth.md) */
+int h_modify_security_group_rules(struct req *, json_t **, struct err *);
+int h_update_security_group_rule_descriptions_ingress(struct req *, json_t **, struct err *);
+int h_update_security_group_rule_descriptions_egress(struct req *, json_t **, struct err *);
+int h_create_dhcp_options(struct req *, json_t **, struct err *);
+int h_describe_dhcp_options(struct req *, json_t **, struct err *);
+int h_delete_dhcp_options(struct req *, json_t **, struct err *);
+int h_associate_dhcp_options(struct req *, json_t **, struct err *);
 int h_create_network_acl(struct req *, json_t **, struct err *);
 int h_delete_network_acl(struct req *, json_t **, struct err *);
 int h_describe_network_acls(struct req *, json_t **, struct err *);

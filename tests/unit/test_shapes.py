@@ -9,14 +9,17 @@ type or a string outside the shape's enum. botocore member names are the JSON ke
 
 Exit 77 (skip) if the botocore model is not installed.
 """
+import gzip
 import json
 import os
 import subprocess
 import sys
 
-MODEL = os.environ.get(
-    "BOTOCORE_EC2_MODEL",
-    "/usr/lib/python3/dist-packages/botocore/data/ec2/2016-11-15/service-2.json")
+# The spec ec2d/api/model.json is generated from (a newer botocore than Debian's, with members
+# such as SecurityGroupArn), else Debian's.
+_SPECS = ["/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/botocore/data/ec2/2016-11-15/service-2.json.gz",
+          "/usr/lib/python3/dist-packages/botocore/data/ec2/2016-11-15/service-2.json"]
+MODEL = os.environ.get("BOTOCORE_EC2_MODEL") or next((p for p in _SPECS if os.path.exists(p)), _SPECS[-1])
 
 # The operations the brief asks about; each must appear in the dump.
 REQUIRED = ["CreateVpc", "DescribeSubnets", "DescribeRouteTables", "DescribeNetworkInterfaces",
@@ -90,7 +93,7 @@ def main():
     if len(sys.argv) < 2:
         print("Bail out! usage: test_shapes.py PATH-TO-test_handlers")
         return 1
-    with open(MODEL) as f:
+    with (gzip.open(MODEL, "rt") if MODEL.endswith(".gz") else open(MODEL)) as f:
         model = json.load(f)
     shapes = model["shapes"]
 
