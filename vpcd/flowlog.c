@@ -260,10 +260,22 @@ int h_describe_flow_logs(struct req *rq, json_t **ret, struct err *e)
 	json_t *f = json_object_get(rq->params, "Filter");
 	if (f && !json_object_get(rq->params, "Filters"))
 		json_object_set(rq->params, "Filters", f);
-	int r = describe(rq, "flowlog", "FlowLogIds", "FlowLogId", "InvalidFlowLogId.NotFound", "flow log",
-			 fl_filters, fl_decorate, &list, &token, e);
+	/* An ID that names no flow log is no error here, as in EC2: it matches nothing. */
+	_cleanup_json_ json_t *ids = param_list(rq->params, "FlowLogIds");
+	int r = describe(rq, "flowlog", NULL, "FlowLogId", NULL, "flow log", fl_filters, fl_decorate, &list, &token, e);
 	if (r < 0)
 		return r;
+	if (json_array_size(ids)) {
+		size_t i, j;
+		json_t *fl, *v;
+		json_array_foreach(list, i, fl)
+		{
+			bool want = false;
+			json_array_foreach(ids, j, v) want |= !strcmp(jstr(fl, "FlowLogId"), json_string_value(v) ?: "");
+			if (!want)
+				json_array_remove(list, i--);
+		}
+	}
 	*ret = json_pack("{s:o}", "FlowLogs", list);
 	if (token)
 		json_object_set_new(*ret, "NextToken", token);

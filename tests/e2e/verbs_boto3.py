@@ -277,8 +277,11 @@ DEFSG_V = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [V]
     "SecurityGroups"][0]["GroupId"]
 ec2.authorize_security_group_ingress(GroupId=WEB, SourceSecurityGroupName="default")
 r = [x for x in rules(WEB, False) if x.get("ReferencedGroupInfo")]
-t.ok(len(r) == 1 and r[0]["IpProtocol"] == "-1" and r[0]["ReferencedGroupInfo"]["GroupId"] == DEFSG_V,
-     "AuthorizeSecurityGroupIngress SourceSecurityGroupName=default: every protocol from the VPC's default group", r)
+t.ok(sorted((x["IpProtocol"], x["FromPort"], x["ToPort"]) for x in r) ==
+     [("icmp", -1, -1), ("tcp", 0, 65535), ("udp", 0, 65535)] and
+     all(x["ReferencedGroupInfo"]["GroupId"] == DEFSG_V for x in r),
+     "AuthorizeSecurityGroupIngress SourceSecurityGroupName=default: full ICMP, UDP and TCP from the VPC's default "
+     "group (three rules, as EC2's model documents)", r)
 ec2.revoke_security_group_ingress(GroupId=WEB, SourceSecurityGroupName="default")
 t.ok(not [x for x in rules(WEB, False) if x.get("ReferencedGroupInfo")], "... and revoked by name again")
 
@@ -543,6 +546,49 @@ code, msg, _ = t.call_error(c2.reboot_instances, InstanceIds=[L])
 st = (lab2.instance(L) or {}).get("State", {}).get("Name")
 t.ok(code is None and st == "running", "RebootInstances of a running instance launched from the old AMI",
      "%s: %s; state now %s" % (code, msg, st))
+
+# Flow logs, path analysis, security group rules in place and DHCP options, in the default VPC.
+VD = dv[0]["VpcId"] if dv else "-"
+fl = c2.create_flow_logs(ResourceType="VPC", ResourceIds=[VD], TrafficType="ALL", LogDestinationType="s3",
+                         LogDestination="arn:aws:s3:::boto3-flows")["FlowLogIds"]
+t.is_([f["FlowLogId"] for f in c2.describe_flow_logs(FlowLogIds=fl)["FlowLogs"]], fl, "CreateFlowLogs, DescribeFlowLogs")
+t.is_(c2.delete_flow_logs(FlowLogIds=fl)["Unsuccessful"], [], "DeleteFlowLogs")
+eni_k = k.get("NetworkInterfaces", [{}])[0].get("NetworkInterfaceId", "-")
+eni_l = ((lab2.instance(L) or {}).get("NetworkInterfaces") or [{}])[0].get("NetworkInterfaceId", "-")
+nip = c2.create_network_insights_path(Source=eni_k, Destination=eni_l, Protocol="tcp",
+                                      DestinationPort=22)["NetworkInsightsPath"]["NetworkInsightsPathId"]
+nia = c2.start_network_insights_analysis(NetworkInsightsPathId=nip)["NetworkInsightsAnalysis"]["NetworkInsightsAnalysisId"]
+an = c2.describe_network_insights_analyses(NetworkInsightsAnalysisIds=[nia])["NetworkInsightsAnalyses"]
+t.ok(an and an[0]["Status"] == "succeeded" and an[0]["NetworkPathFound"] is True,
+     "StartNetworkInsightsAnalysis: two instances of the default group reach each other", an)
+c2.delete_network_insights_analysis(NetworkInsightsAnalysisId=nia)
+t.is_([p["NetworkInsightsPathId"] for p in c2.describe_network_insights_paths(NetworkInsightsPathIds=[nip])["NetworkInsightsPaths"]],
+      [nip], "DescribeNetworkInsightsPaths")
+c2.delete_network_insights_path(NetworkInsightsPathId=nip)
+g = c2.create_security_group(GroupName="b3-rules", Description="rules", VpcId=VD)["GroupId"]
+rid = c2.authorize_security_group_ingress(GroupId=g, IpProtocol="tcp", FromPort=8080, ToPort=8080,
+                                          CidrIp="10.0.0.0/8")["SecurityGroupRules"][0]["SecurityGroupRuleId"]
+c2.modify_security_group_rules(GroupId=g, SecurityGroupRules=[{"SecurityGroupRuleId": rid, "SecurityGroupRule": {
+    "IpProtocol": "tcp", "FromPort": 8081, "ToPort": 8081, "CidrIpv4": "10.0.0.0/8"}}])
+c2.update_security_group_rule_descriptions_ingress(GroupId=g, SecurityGroupRuleDescriptions=[
+    {"SecurityGroupRuleId": rid, "Description": "proxy"}])
+rules = c2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [g]}])["SecurityGroupRules"]
+out = [r for r in rules if r["IsEgress"]]
+c2.update_security_group_rule_descriptions_egress(GroupId=g, SecurityGroupRuleDescriptions=[
+    {"SecurityGroupRuleId": out[0]["SecurityGroupRuleId"], "Description": "out"}])
+rules = {r["SecurityGroupRuleId"]: r for r in
+         c2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [g]}])["SecurityGroupRules"]}
+t.ok(rules[rid]["FromPort"] == 8081 and rules[rid].get("Description") == "proxy" and
+     rules[out[0]["SecurityGroupRuleId"]].get("Description") == "out",
+     "ModifySecurityGroupRules, UpdateSecurityGroupRuleDescriptionsIngress/Egress", rules)
+c2.delete_security_group(GroupId=g)
+do = c2.create_dhcp_options(DhcpConfigurations=[{"Key": "domain-name", "Values": ["boto3.example"]}])["DhcpOptions"]["DhcpOptionsId"]
+c2.associate_dhcp_options(DhcpOptionsId=do, VpcId=VD)
+t.is_(c2.describe_vpcs(VpcIds=[VD])["Vpcs"][0]["DhcpOptionsId"], do, "CreateDhcpOptions, AssociateDhcpOptions")
+t.is_(len(c2.describe_dhcp_options(DhcpOptionsIds=[do])["DhcpOptions"]), 1, "DescribeDhcpOptions")
+c2.associate_dhcp_options(DhcpOptionsId="default", VpcId=VD)
+c2.delete_dhcp_options(DhcpOptionsId=do)
+t.is_(t.call_error(c2.describe_dhcp_options, DhcpOptionsIds=[do])[0], "InvalidDhcpOptionID.NotFound", "DeleteDhcpOptions")
 
 # Every action of actions.txt went out through boto3.
 with open(os.path.join(lab.srcdir, "ec2d", "api", "actions.txt")) as f:

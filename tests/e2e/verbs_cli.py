@@ -372,6 +372,60 @@ t.ok(x and rc == 0, "terminate-instances, then `aws ec2 wait instance-terminated
 t.ok(gone(ec2.describe_network_interfaces, "InvalidNetworkInterfaceID.NotFound", NetworkInterfaceIds=[ENI]) and
      not [d for _, d in t.domain_names() if d == "%s-%s" % (P, I)], "... the instance's ENI and its libvirt domain are gone")
 
+# -------------------------------------------------- flow logs, path analysis (seeing inside)
+fl = must("create-flow-logs", "--resource-type", "VPC", "--resource-ids", V, "--traffic-type", "REJECT",
+          "--log-destination-type", "s3", "--log-destination", "arn:aws:s3:::cli-flows")["FlowLogIds"]
+d = must("describe-flow-logs", "--filter", "Name=resource-id,Values=" + V)["FlowLogs"]
+t.ok(len(fl) == 1 and [f["FlowLogId"] for f in d] == fl and d[0]["TrafficType"] == "REJECT",
+     "create-flow-logs, describe-flow-logs --filter resource-id", d)
+x = must("delete-flow-logs", "--flow-log-ids", fl[0])
+t.ok(not x.get("Unsuccessful") and not must("describe-flow-logs", "--flow-log-ids", fl[0], "--query", "FlowLogs"),
+     "delete-flow-logs: it is gone", x)
+nip = must("create-network-insights-path", "--source", FREE, "--destination", IGW, "--protocol", "tcp",
+           "--destination-port", "22")["NetworkInsightsPath"]["NetworkInsightsPathId"]
+nia = must("start-network-insights-analysis", "--network-insights-path-id", nip)["NetworkInsightsAnalysis"]
+an = must("describe-network-insights-analyses", "--network-insights-analysis-ids", nia["NetworkInsightsAnalysisId"])
+an = an["NetworkInsightsAnalyses"][0]
+t.ok(an["Status"] == "succeeded" and (an["NetworkPathFound"] or an.get("Explanations")) and
+     an.get("ForwardPathComponents"),
+     "start-network-insights-analysis, describe-network-insights-analyses: a verdict, hop by hop", an)
+must("delete-network-insights-analysis", "--network-insights-analysis-id", nia["NetworkInsightsAnalysisId"])
+ps = must("describe-network-insights-paths", "--network-insights-path-ids", nip)["NetworkInsightsPaths"]
+t.ok(ps and ps[0]["Source"] == FREE and ps[0]["DestinationPort"] == 22, "describe-network-insights-paths", ps)
+must("delete-network-insights-path", "--network-insights-path-id", nip)
+t.ok(gone(ec2.describe_network_insights_paths, "InvalidNetworkInsightsPathId.NotFound", NetworkInsightsPathIds=[nip]),
+     "delete-network-insights-analysis, delete-network-insights-path: NotFound")
+
+# ------------------------------------------- security group rules in place, DHCP options
+G = must("create-security-group", "--group-name", "cli-rules", "--description", "rules", "--vpc-id", V)["GroupId"]
+rid = must("authorize-security-group-ingress", "--group-id", G, "--protocol", "tcp", "--port", "8080",
+           "--cidr", "10.0.0.0/8")["SecurityGroupRules"][0]["SecurityGroupRuleId"]
+must("modify-security-group-rules", "--group-id", G, "--security-group-rules",
+     "SecurityGroupRuleId=%s,SecurityGroupRule={IpProtocol=tcp,FromPort=8081,ToPort=8081,CidrIpv4=10.0.0.0/8}" % rid)
+must("update-security-group-rule-descriptions-ingress", "--group-id", G, "--security-group-rule-descriptions",
+     "SecurityGroupRuleId=%s,Description=proxy" % rid)
+eg = must("describe-security-group-rules", "--filters", "Name=group-id,Values=" + G)["SecurityGroupRules"]
+egress = [r for r in eg if r["IsEgress"]]
+must("update-security-group-rule-descriptions-egress", "--group-id", G, "--security-group-rule-descriptions",
+     "SecurityGroupRuleId=%s,Description=out" % egress[0]["SecurityGroupRuleId"])
+rules = {r["SecurityGroupRuleId"]: r for r in must("describe-security-group-rules", "--filters",
+                                                      "Name=group-id,Values=" + G)["SecurityGroupRules"]}
+t.ok(rules[rid]["FromPort"] == 8081 and rules[rid].get("Description") == "proxy" and
+     rules[egress[0]["SecurityGroupRuleId"]].get("Description") == "out",
+     "modify-security-group-rules keeps the rule ID; update-security-group-rule-descriptions-ingress/egress", rules)
+must("delete-security-group", "--group-id", G)
+DO = must("create-dhcp-options", "--dhcp-configurations", "Key=domain-name,Values=cli.example",
+          "Key=domain-name-servers,Values=AmazonProvidedDNS")["DhcpOptions"]["DhcpOptionsId"]
+must("associate-dhcp-options", "--dhcp-options-id", DO, "--vpc-id", V)
+t.is_(must("describe-vpcs", "--vpc-ids", V, "--query", "Vpcs[0].DhcpOptionsId"), DO,
+      "create-dhcp-options, associate-dhcp-options: the VPC's DhcpOptionsId")
+t.ok(must("describe-dhcp-options", "--dhcp-options-ids", DO, "--query", "DhcpOptions[0].DhcpConfigurations[?Key=='domain-name'].Values[0].Value") == ["cli.example"],
+     "describe-dhcp-options")
+must("associate-dhcp-options", "--dhcp-options-id", "default", "--vpc-id", V)
+must("delete-dhcp-options", "--dhcp-options-id", DO)
+t.ok(gone(ec2.describe_dhcp_options, "InvalidDhcpOptionID.NotFound", DhcpOptionsIds=[DO]),
+     "associate-dhcp-options default, delete-dhcp-options: NotFound")
+
 # ------------------------------------------------------------------------ the rest
 must_batch(("detach-internet-gateway", "--internet-gateway-id", IGW, "--vpc-id", V),
            ("release-address", "--allocation-id", AL["AllocationId"]), ("delete-vpc", "--vpc-id", V2))

@@ -164,7 +164,8 @@ refused InvalidParameter CreateFlowLogs "an interval of 30 s" -- create-flow-log
 refused InvalidParameter CreateFlowLogs "a bucket path out of the lab" -- create-flow-logs "${X[@]}" --traffic-type ALL \
 	--log-destination-type s3 --log-destination 'arn:aws:s3:::../../etc'
 refused MissingParameter CreateFlowLogs "no traffic type" -- create-flow-logs "${X[@]}" "${S[@]}"
-refused InvalidFlowLogId.NotFound DescribeFlowLogs "an unknown flow log" -- describe-flow-logs --flow-log-ids fl-0123456789abcdef0
+is "$(vpc describe-flow-logs --flow-log-ids fl-0123456789abcdef0 | jq_ 'len(d["FlowLogs"])')" 0 \
+	"describe-flow-logs of an unknown ID lists nothing (no error, as in EC2)"
 is "$(vpc create-flow-logs --resource-type VPC --resource-ids vpc-0123456789abcdef0 --traffic-type ALL "${S[@]}" |
 	jq_ 'd["Unsuccessful"][0]["Error"]["Code"]')" InvalidVpcID.NotFound "an unknown VPC is an Unsuccessful item"
 is "$(vpc create-flow-logs "${X[@]}" --traffic-type ALL --log-destination-type s3 --log-destination arn:aws:s3:::flows/lab |
