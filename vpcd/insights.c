@@ -965,6 +965,18 @@ static json_t *prove(struct ends *x, const struct result *res, const char *regio
 				 "Detail", "the source port is in use in the source namespace");
 	long long t0 = now_ms();
 	if (x->proto == 6) {
+		/* A listener of the proof's own in the destination's namespace, when vpcd can enter
+		 * it and the port is free there: then only a connection that this listener accepts
+		 * counts, and not an answer from another host that holds the same address (a
+		 * source in an overlapping VPC reaches its own 10.0.1.10, not the other VPC's). */
+		const char *dns = jstr(x->dst_eni, "_plugged");
+		_cleanup_close_ int dfd = *dns && dst_ip == eni_ip(x->dst_eni) ? netns_open(dns) : -1;
+		if (dfd >= 0 && (ds = sock_in(dfd, SOCK_STREAM)) >= 0) {
+			struct sockaddr_in any = sin_of(0, res->dport);
+			setsockopt(ds, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+			if (bind(ds, (struct sockaddr *)&any, sizeof(any)) < 0 || listen(ds, 4) < 0)
+				close(ds), ds = -1;
+		}
 		int r = connect(s, (struct sockaddr *)&to, sizeof(to));
 		int err = r == 0 ? 0 : errno;
 		if (err == EINPROGRESS) {
@@ -977,8 +989,16 @@ static json_t *prove(struct ends *x, const struct result *res, const char *regio
 				getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len);
 		}
 		reached = err == 0 || err == ECONNREFUSED;
+		bool elsewhere = false;
+		if (ds >= 0) {
+			struct pollfd lp = {.fd = ds, .events = POLLIN};
+			elsewhere = reached && !(err == 0 && poll(&lp, 1, 100) > 0);
+			reached = reached && !elsewhere;
+		}
 		snprintf(detail, sizeof(detail), "%s after %lld ms",
-			 err == 0 ? "SYN-ACK: connected" : err == ECONNREFUSED ? "RST: the destination answered (no listener)" :
+			 elsewhere ? "answered, but not by the destination (another host holds its address on this path)" :
+			 err == 0 ? (ds >= 0 ? "SYN-ACK: the proof's listener at the destination accepted" : "SYN-ACK: connected") :
+			 err == ECONNREFUSED ? "RST: the destination answered (no listener)" :
 			 err == ETIMEDOUT ? "no answer (the SYN or its answer was dropped)" : strerror(err), now_ms() - t0);
 	} else {
 		/* UDP: an echo at the destination when vpcd can enter its namespace; else an answer

@@ -232,3 +232,6 @@ ok "tcp 7004 still connects" tcp_ok "$C" $SIP 7004
 vpc_try audit-lab
 is "$RC" 0 "audit-lab is clean"
 [ "$RC" -eq 0 ] || diag "$OUT $ERR"
+
+# The model and the packets agree on every path between the ENIs left plugged (lib.sh).
+prove_paths

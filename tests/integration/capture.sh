@@ -267,3 +267,6 @@ is "$left" "" "no capture process is left"
 is "$(pgrep -f "$VPCD capture" | tr '\n' ' ')" "" "no 'vpcd capture' process at all"
 is "$(ip -n "$VNS" -d link show "$(bridge_of "$sa")" | grep -c promiscuity\ 0)" 1 \
 	"subnet A's bridge is no longer promiscuous"
+
+# The model and the packets agree on every path between the ENIs left plugged (lib.sh).
+prove_paths

@@ -197,6 +197,7 @@ vpc unplug-network-interface --network-interface-id "$b1" >/dev/null && vpc dele
 is "$(vpc describe-flow-logs --filter "Name=resource-id,Values=$b1" | jq_ 'len(d["FlowLogs"])')" 0 \
 	"deleting an ENI deletes its flow log"
 
+prove_paths 5555
 stop_vpcd
 ok "teardown" teardown_lab
 is "$(netns_with_prefix "$P-" | tr '\n' ' ')" "" "teardown leaves no namespace of the lab"

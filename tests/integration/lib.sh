@@ -368,6 +368,39 @@ eni_field() {
 }
 
 vpc_ns() { echo "$P-$1"; }
+
+# prove_paths [PORT]: path analysis against packets over the lab as it is: for every ordered
+# pair of ENIs plugged into namespaces (at most 6 ENIs, the first by ID), a Reachability
+# Analyzer run of tcp/PORT (default 22) with the proof on (tag vpclab:prove): vpcd sends the
+# packet, and the model and the kernel must agree on each. One assertion; the disagreements
+# in its diagnostics. Paths and analyses are deleted after.
+prove_paths() {
+	local port=${1:-22} enis s d out n=0 bad=
+	enis=$(vpc describe-network-interfaces | jq_ '" ".join(sorted(e["NetworkInterfaceId"] for e in d["NetworkInterfaces"] if e.get("Status") == "in-use" and not e.get("Attachment", {}).get("InstanceId"))[:6])')
+	for s in $enis; do
+		for d in $enis; do
+			[ "$s" != "$d" ] || continue
+			local nip nia
+			nip=$(vpc create-network-insights-path --source "$s" --destination "$d" --protocol tcp --destination-port "$port" |
+				jq_ 'd["NetworkInsightsPath"]["NetworkInsightsPathId"]') || continue
+			out=$(vpc start-network-insights-analysis --network-insights-path-id "$nip" \
+				--tag-specifications 'ResourceType=network-insights-analysis,Tags=[{Key=vpclab:prove,Value=1}]')
+			nia=$(jq_ 'd["NetworkInsightsAnalysis"]["NetworkInsightsAnalysisId"]' <<<"$out")
+			case $(jq_ 'str(d["NetworkInsightsAnalysis"].get("VpclabProof", {}).get("Possible")) + " " + str(d["NetworkInsightsAnalysis"].get("VpclabProof", {}).get("KernelAgrees"))' <<<"$out") in
+			"True True") n=$((n + 1)) ;;
+			"True False") bad="$bad $s->$d:$(jq_ 'd["NetworkInsightsAnalysis"]["VpclabProof"]["Detail"]' <<<"$out")" ;;
+			esac
+			vpc delete-network-insights-analysis --network-insights-analysis-id "$nia" >/dev/null
+			vpc delete-network-insights-path --network-insights-path-id "$nip" >/dev/null
+		done
+	done
+	if [ -z "$bad" ]; then
+		_tap_result 0 "path analysis and packets agree on the lab's $n proven paths (tcp/$port)"
+	else
+		_tap_result 1 "path analysis and packets agree on the lab's proven paths (tcp/$port)"
+		diag "disagree:$bad"
+	fi
+}
 bridge_of() { echo "${P}b${1: -8}"; }
 port_of() { echo "${P}e${1: -8}"; }
 peer_of() { echo "${P}p${1: -8}"; }

@@ -64,3 +64,6 @@ vpc unplug-network-interface --network-interface-id "$a1" >/dev/null || bail "un
 ip -n "${P}a2" neigh flush all
 nok "with a1 unplugged, a2 gets no answer from 10.0.1.10" ping_once "${P}a2" 10.0.1.10
 ok "b2 still reaches b1" ping_ok "${P}b2" 10.0.1.10
+
+# The model and the packets agree on every path between the ENIs left plugged (lib.sh).
+prove_paths

@@ -99,3 +99,6 @@ ok "delete-route of an active route" vpc delete-route --route-table-id "$rt" --d
 nok "after delete-route, client cannot reach 192.168.50.1" ping_once "$C" 192.168.50.1
 is "$(rtbs | jq_ '[len(t["Routes"]) for t in d["RouteTables"]]' | sort | tr '\n' ' ')" "1 1 " \
 	"both tables are back to the local route alone"
+
+# The model and the packets agree on every path between the ENIs left plugged (lib.sh).
+prove_paths

@@ -64,3 +64,6 @@ ip -n "$S1" neigh replace 10.3.1.97 lladdr "$mac2" dev eth0
 nok "check on: a packet for 10.3.1.97 sent to s2's MAC does not reach s2" ping_once "$S1" 10.3.1.97
 vpc modify-network-interface-attribute --network-interface-id "$e2" --no-source-dest-check >/dev/null
 ok "s2's check off: s2 receives (and answers) for 10.3.1.97" ping_ok "$S1" 10.3.1.97
+
+# The model and the packets agree on every path between the ENIs left plugged (lib.sh).
+prove_paths

@@ -21,3 +21,6 @@ is "$(ping_ttl "${P}z" 10.1.2.1)" 64 "z's own router: ttl=64"
 is "$(ping_ttl "${P}x" 10.1.2.1)" 64 "the router's address in the other subnet: ttl=64 (it is the router itself)"
 # An address in the VPC CIDR outside every subnet: the local route has nowhere to send it.
 nok "an address of the VPC outside every subnet (10.1.9.9) does not answer" ping_once "${P}x" 10.1.9.9
+
+# The model and the packets agree on every path between the ENIs left plugged (lib.sh).
+prove_paths
