@@ -149,7 +149,9 @@ int h_delete_subnet(struct req *rq, json_t **ret, struct err *e)
 		return -EINVAL;
 	json_object_foreach(store_objects(V->store), id, o)
 	{
-		if (strcmp(jstr(o, "SubnetId"), sid) == 0 && o != s)
+		/* A deleted NAT gateway stays listed (state deleted) for a while, as in EC2, but
+		 * no longer holds its subnet. */
+		if (strcmp(jstr(o, "SubnetId"), sid) == 0 && o != s && strcmp(jstr(o, "State"), "deleted") != 0)
 			return err_set(e, "DependencyViolation",
 				       "The subnet '%s' has dependencies and cannot be deleted.", sid);
 	}
