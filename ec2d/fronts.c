@@ -21,7 +21,7 @@
 char http_endpoint[96], http_credentials[600];
 struct front *api_front, *imds_front;
 static uid_t front_uid;
-static struct api_model *ec2_model, *fis_model, *logs_model;
+static struct api_model *ec2_model, *fis_model, *logs_model, *cfn_model;
 
 bool front_may(enum front_role role, const char *action)
 {
@@ -30,6 +30,7 @@ bool front_may(enum front_role role, const char *action)
 	/* CloudWatch Logs' actions are vpcd's: ec2d_dispatch passes them on. */
 	return api_model_has_action(ec2_model, action) || api_model_has_action(fis_model, action) ||
 	       api_model_has_action(logs_model, action) ||
+	       api_model_has_action(cfn_model, action) || /* CloudFormation: cfn.c */
 	       !strcmp(action, "TopologyRelay"); /* the topology page's calls, checked in topology.c */
 }
 
@@ -61,7 +62,8 @@ static int fronts_init(struct err *e)
 	int r = front_user(&front_uid, &gid, e);
 	if (r < 0 || (r = api_model_load_service("ec2", &ec2_model, e)) < 0 ||
 	    (r = api_model_load_service("fis", &fis_model, e)) < 0 ||
-	    (r = api_model_load_service("logs", &logs_model, e)) < 0)
+	    (r = api_model_load_service("logs", &logs_model, e)) < 0 ||
+	    (r = api_model_load_service("cloudformation", &cfn_model, e)) < 0)
 		return r;
 	return 0;
 }

@@ -41,7 +41,7 @@
 /* The services on the endpoint, by SigV4 signing name: EC2 and FIS go to the core's dispatch
  * (their action names do not collide), STS and IAM to identity.c; CloudWatch Logs (json
  * protocol) to the core too, which passes it on to vpcd (docs/logs.md). */
-static const char *const services[] = {"ec2", "sts", "iam", "fis", "logs", NULL};
+static const char *const services[] = {"ec2", "sts", "iam", "fis", "logs", "cloudformation", NULL};
 #define NSERVICES (sizeof(services) / sizeof(services[0]) - 1)
 
 struct http {
@@ -328,7 +328,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	if (api_params_from_query(m, action, kv, &params, &e) < 0)
 		return send_error(c, m, &e, rid);
 	json_t *result = NULL;
-	r = svc > 0 ? identity_call(services[svc], action, key, api_creds_profile(H.creds, key), H.created,
+	/* CloudFormation (query protocol) is the core's (cfn.c), like EC2. */
+	bool identity = svc > 0 && strcmp(services[svc], "cloudformation");
+	r = identity ? identity_call(services[svc], action, key, api_creds_profile(H.creds, key), H.created,
 				    params, &result, &e)
 		    : core_call(action, region, params, &result, &e);
 	if (r < 0) {

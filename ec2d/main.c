@@ -15,6 +15,8 @@
 #include "b64.h"
 #include "caps.h"
 #include "cleanup.h"
+#include "cfn.h"
+#include "check.h"
 #include "cli.h"
 #include "ec2d.h"
 #include "log.h"
@@ -111,6 +113,30 @@ static const struct verb verbs[] = {
 	{"describe-topology", "format", "lab: the lab as it is now (--format json, dot or svg; docs/topology.md)", NULL, NULL, true, NULL, topology_present},
 	{"delete-probe", "probe-name!", "lab: delete a probe", NULL, NULL},
 #undef FIS_VERB
+/* CloudFormation, as `aws cloudformation` has it (cfn.c); deploy waits and prints events. */
+	{"deploy", NULL, "cloudformation: create or update a stack from --template-file F, wait, print its events", cmd_cfn_deploy, NULL},
+	{"create-stack", "stack-name! template-body template-url parameters:L disable-rollback:b on-failure capabilities:l tags:L",
+	 "cloudformation: make a stack (--template-body file://lab.yaml)", NULL, NULL, false, cfn_prep},
+	{"update-stack", "stack-name! template-body template-url use-previous-template:b parameters:L disable-rollback:b capabilities:l tags:L",
+	 "cloudformation: change a stack to a new template or parameters", NULL, NULL, false, cfn_prep},
+	{"delete-stack", "stack-name!", "cloudformation: delete a stack and every resource it made", NULL, NULL},
+	{"describe-stacks", "stack-name", "cloudformation: stacks, their status, parameters and outputs", NULL, NULL},
+	{"describe-stack-events", "stack-name!", "cloudformation: a stack's events, newest first", NULL, NULL},
+	{"describe-stack-resources", "stack-name logical-resource-id physical-resource-id", "cloudformation: a stack's resources", NULL, NULL},
+	{"describe-stack-resource", "stack-name! logical-resource-id!", "cloudformation: one resource of a stack", NULL, NULL},
+	{"list-stacks", "stack-status-filter:l", "cloudformation: every stack, also deleted ones", NULL, NULL},
+	{"list-stack-resources", "stack-name!", "cloudformation: a stack's resources, in short", NULL, NULL},
+	{"get-template", "stack-name! change-set-name", "cloudformation: a stack's template as it was given", NULL, NULL},
+	{"get-template-summary", "stack-name template-body", "cloudformation: a template's parameters and resource types", NULL, NULL, false, cfn_prep},
+	{"validate-template", "template-body template-url", "cloudformation: check a template (--template-body file://lab.yaml)", NULL, NULL, false, cfn_prep},
+	{"create-change-set", "stack-name! change-set-name! template-body use-previous-template:b parameters:L change-set-type description capabilities:l",
+	 "cloudformation: what a template would change, to look at before executing it", NULL, NULL, false, cfn_prep},
+	{"describe-change-set", "change-set-name! stack-name", "cloudformation: a change set and its changes", NULL, NULL},
+	{"execute-change-set", "change-set-name! stack-name disable-rollback:b", "cloudformation: apply a change set", NULL, NULL},
+	{"delete-change-set", "change-set-name! stack-name", "cloudformation: drop a change set", NULL, NULL},
+	{"list-change-sets", "stack-name!", "cloudformation: a stack's change sets", NULL, NULL},
+	{"list-exports", "", "cloudformation: the stacks' exported outputs", NULL, NULL},
+	{"check", NULL, "lab: run a lab's check file: check --check-file F [--stack-name S] [--format table|tap|json]", cmd_check, NULL},
 /* The network verbs are vpcd's: this daemon passes them on. */
 #define VPC_VERB(name, flags, summary, handler, global) {name, flags, summary, NULL, NULL, global},
 #include "vpc_verbs.def"
@@ -618,6 +644,7 @@ static int cmd_serve(int argc, char **argv)
 	}
 	died_worker_start();
 	fis_recover();
+	cfn_recover(); /* stacks an earlier ec2d left mid-operation (cfn.c) */
 	if (listen && (r = http_start(listen, creds, http_timeout, &e)) < 0) {
 		log_error("%s", e.msg);
 		return 1;

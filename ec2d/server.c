@@ -11,6 +11,8 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include "cfn.h"
+#include "check.h"
 #include "cleanup.h"
 #include "ec2d.h"
 #include "log.h"
@@ -89,9 +91,31 @@ static const struct action {
 	{"DescribeProbes", h_describe_probes, false},
 	{"DeleteProbe", h_delete_probe, false},
 	{"GetExperimentReport", h_get_experiment_report, false},
+	/* ec2d check's packets (check.c): unlocked, it takes the lock only to find the source. */
+	{"CheckReach", h_check_reach, true},
 	/* The lab's topology and its live page's calls (topology.c). */
 	{"DescribeTopology", h_describe_topology, true},
 	{"TopologyRelay", h_topology_relay, true},
+	/* CloudFormation (cfn.c): unlocked, since a stack's engine calls ec2d_dispatch; the
+	 * handlers take the lock themselves. */
+	{"CreateStack", h_cfn_create_stack, true},
+	{"UpdateStack", h_cfn_update_stack, true},
+	{"DeleteStack", h_cfn_delete_stack, true},
+	{"DescribeStacks", h_cfn_describe_stacks, true},
+	{"DescribeStackEvents", h_cfn_describe_stack_events, true},
+	{"DescribeStackResources", h_cfn_describe_stack_resources, true},
+	{"DescribeStackResource", h_cfn_describe_stack_resource, true},
+	{"ListStacks", h_cfn_list_stacks, true},
+	{"ListStackResources", h_cfn_list_stack_resources, true},
+	{"GetTemplate", h_cfn_get_template, true},
+	{"GetTemplateSummary", h_cfn_get_template_summary, true},
+	{"ValidateTemplate", h_cfn_validate_template, true},
+	{"CreateChangeSet", h_cfn_create_change_set, true},
+	{"DescribeChangeSet", h_cfn_describe_change_set, true},
+	{"ExecuteChangeSet", h_cfn_execute_change_set, true},
+	{"DeleteChangeSet", h_cfn_delete_change_set, true},
+	{"ListChangeSets", h_cfn_list_change_sets, true},
+	{"ListExports", h_cfn_list_exports, true},
 };
 
 /* Network verbs that name an instance (associate-address --instance-id, create-route

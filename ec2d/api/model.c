@@ -10,9 +10,9 @@
 #include <string.h>
 
 extern const unsigned char api_model_json[], api_model_sts_json[], api_model_iam_json[],
-    api_model_fis_json[], api_model_logs_json[];
+    api_model_fis_json[], api_model_logs_json[], api_model_cloudformation_json[];
 extern const size_t api_model_json_len, api_model_sts_json_len, api_model_iam_json_len,
-    api_model_fis_json_len, api_model_logs_json_len;
+    api_model_fis_json_len, api_model_logs_json_len, api_model_cloudformation_json_len;
 
 /* The services, by SigV4 signing name, each with its part of botocore's model. */
 static const struct {
@@ -25,6 +25,7 @@ static const struct {
 	{"iam", api_model_iam_json, &api_model_iam_json_len},
 	{"fis", api_model_fis_json, &api_model_fis_json_len},
 	{"logs", api_model_logs_json, &api_model_logs_json_len}, /* actions-logs.txt */
+	{"cloudformation", api_model_cloudformation_json, &api_model_cloudformation_json_len}, /* actions-cloudformation.txt */
 };
 
 struct api_model {

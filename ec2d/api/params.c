@@ -178,6 +178,11 @@ static int insert(const struct api_model *m, json_t *root, const json_t *shape, 
 
 		if (!dot) {
 			_cleanup_json_ json_t *v = NULL;
+			/* botocore's QuerySerializer sends an empty list as "Name=" (aws
+			 * cloudformation deploy's Capabilities and Tags): an empty list. */
+			if (api_model_query_protocol(m) && !*value && !json_object_get(node, slot) &&
+			    !strcmp(api_shape_type(child_shape), "list"))
+				return json_object_set_new(node, slot, json_object()) < 0 ? -ENOMEM : 0;
 			if (is_container(api_shape_type(child_shape)) ||
 			    json_object_get(node, slot))
 				return unknown(e, key);
