@@ -20,9 +20,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		return 0;
 	}
+	/* YAML's line breaks: LF, CR (a CR LF pair is one), NEL (C2 85), LS and PS (E2 80 A8/A9). */
 	size_t i, lines = 1;
 	for (size_t k = 0; k < size; k++)
-		lines += data[k] == '\n';
+		lines += data[k] == '\n' || (data[k] == '\r' && (k + 1 == size || data[k + 1] != '\n')) ||
+			 data[k] == 0x85 || data[k] == 0xa8 || data[k] == 0xa9;
 	json_t *c;
 	if (!json_is_array(checks) || !json_array_size(checks))
 		abort();
