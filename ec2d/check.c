@@ -237,33 +237,7 @@ static int source_netns(const char *region, const char *src, int *ret, struct er
 			return err_set(e, "InvalidParameterValue", "The region's internet namespace '%s' does not exist", path);
 		return 0;
 	}
-	const char *iid = src + strlen("instance:");
-	json_t *inst = instance_get(iid);
-	if (!inst || strcmp(jstr(inst, "_region"), region))
-		return err_set(e, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", iid);
-	if (strcmp(jstr(inst, "_kind"), "lxc"))
-		return err_set(e, "InvalidParameterValue", "A check sends from a container instance; '%s' is a VM", iid);
-	char name[64];
-	domain_name(iid, name);
-	virConnectPtr c = domain_conn("lxc", e);
-	virDomainPtr d = c ? virDomainLookupByName(c, name) : NULL;
-	int *fds = NULL, n = d ? virDomainLxcOpenNamespace(d, &fds, 0) : -1;
-	if (d)
-		virDomainFree(d);
-	*ret = -1;
-	for (int i = 0; i < n; i++) {
-		char fdp[64], link[64];
-		snprintf(fdp, sizeof(fdp), "/proc/self/fd/%d", fds[i]);
-		ssize_t l = readlink(fdp, link, sizeof(link) - 1);
-		if (*ret < 0 && l > 0 && (link[l] = 0, !strncmp(link, "net:", 4)))
-			*ret = fds[i];
-		else
-			close(fds[i]);
-	}
-	free(fds);
-	if (*ret < 0)
-		return err_set(e, "IncorrectInstanceState", "The instance '%s' is not running", iid);
-	return 0;
+	return instance_netns(region, src + strlen("instance:"), "A check sends", ret, e);
 }
 
 int h_check_reach(struct ereq *rq, json_t **ret, struct err *e)

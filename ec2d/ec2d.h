@@ -208,6 +208,7 @@ int domain_suspend(json_t *inst, bool suspend, struct err *e);
 int h_create_probe(struct ereq *, json_t **, struct err *);
 int h_describe_probes(struct ereq *, json_t **, struct err *);
 int h_delete_probe(struct ereq *, json_t **, struct err *);
+int instance_netns(const char *region, const char *iid, const char *what, int *ret, struct err *e);
 struct probe_run;
 /* Starts the probes named in `names` (comma-separated; under the lock). */
 int probes_start(const char *region, const char *names, uint64_t seed, struct probe_run **ret, struct err *e);

@@ -454,28 +454,16 @@ out:
 	return NULL;
 }
 
-/* The network namespace a source names, as an open fd (-1 for the host's). */
-static int source_ns(const char *region, const char *src, int *ret, struct err *e)
+/* A running container instance's network namespace, as an open fd in *ret; under the lock.
+ * `what` names the caller in the errors ("A probe runs", "A check sends"). */
+int instance_netns(const char *region, const char *iid, const char *what, int *ret, struct err *e)
 {
-	char path[300];
 	*ret = -1;
-	if (!strcmp(src, "host"))
-		return 0;
-	if (!strcmp(src, "internet") || !strncmp(src, "netns:", 6)) {
-		if (!strcmp(src, "internet"))
-			snprintf(path, sizeof(path), "/run/netns/%s-%s", E->prefix, region);
-		else
-			snprintf(path, sizeof(path), "/run/netns/%s", src + 6);
-		if ((*ret = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-			return err_set(e, "InvalidParameterValue", "The probe's source namespace '%s' does not exist", path);
-		return 0;
-	}
-	const char *iid = src + 9;
 	json_t *inst = instance_get(iid);
 	if (!inst || strcmp(jstr(inst, "_region"), region))
 		return err_set(e, "InvalidInstanceID.NotFound", "The instance ID '%s' does not exist", iid);
 	if (strcmp(jstr(inst, "_kind"), "lxc"))
-		return err_set(e, "InvalidParameterValue", "A probe runs from a container instance; '%s' is a VM", iid);
+		return err_set(e, "InvalidParameterValue", "%s from a container instance; '%s' is a VM", what, iid);
 	char name[64];
 	domain_name(iid, name);
 	virConnectPtr c = domain_conn("lxc", e);
@@ -494,8 +482,27 @@ static int source_ns(const char *region, const char *src, int *ret, struct err *
 	}
 	free(fds);
 	if (*ret < 0)
-		return err_set(e, "IncorrectInstanceState", "The instance '%s' is not running: no probe from it", iid);
+		return err_set(e, "IncorrectInstanceState", "The instance '%s' is not running", iid);
 	return 0;
+}
+
+/* The network namespace a source names, as an open fd (-1 for the host's). */
+static int source_ns(const char *region, const char *src, int *ret, struct err *e)
+{
+	char path[300];
+	*ret = -1;
+	if (!strcmp(src, "host"))
+		return 0;
+	if (!strcmp(src, "internet") || !strncmp(src, "netns:", 6)) {
+		if (!strcmp(src, "internet"))
+			snprintf(path, sizeof(path), "/run/netns/%s-%s", E->prefix, region);
+		else
+			snprintf(path, sizeof(path), "/run/netns/%s", src + 6);
+		if ((*ret = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			return err_set(e, "InvalidParameterValue", "The probe's source namespace '%s' does not exist", path);
+		return 0;
+	}
+	return instance_netns(region, src + strlen("instance:"), "A probe runs", ret, e);
 }
 
 static int target_addr(json_t *o, struct sockaddr_storage *ss, socklen_t *len, struct err *e)
