@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cleanup.h"
+#include "sbuf.h"
 #include "cli.h"
 #include "ec2d.h"
 #include "rpc.h"
@@ -96,45 +97,6 @@ static json_t *report_of(json_t *x)
 
 /* --- the timeline -------------------------------------------------------------------------- */
 
-struct sb {
-	char *s;
-	size_t n, cap;
-};
-
-static void put(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct sb *b, const char *fmt, ...)
-{
-	va_list ap;
-	for (;;) {
-		va_start(ap, fmt);
-		int w = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0, fmt, ap);
-		va_end(ap);
-		if (b->s && (size_t)w < b->cap - b->n) {
-			b->n += (size_t)w;
-			return;
-		}
-		b->cap = (b->cap + (size_t)w + 1) * 2;
-		b->s = realloc(b->s, b->cap);
-		if (!b->s)
-			abort();
-	}
-}
-
-static void esc(struct sb *b, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '<')
-			put(b, "&lt;");
-		else if (*s == '>')
-			put(b, "&gt;");
-		else if (*s == '&')
-			put(b, "&amp;");
-		else if (*s == '"')
-			put(b, "&quot;");
-		else
-			put(b, "%c", *s);
-	}
-}
 
 #define SVG_W 1000
 #define SVG_LEFT 270
@@ -142,7 +104,7 @@ static void esc(struct sb *b, const char *s)
 
 static char *report_svg(json_t *r)
 {
-	struct sb b = {0};
+	struct sbuf b = {0};
 	json_t *actions = json_object_get(r, "Actions"), *probes = json_object_get(r, "Probes"), *v, *o;
 	const char *name;
 	size_t i;
@@ -158,68 +120,68 @@ static char *report_svg(json_t *r)
 	size_t lanes = json_object_size(actions) + json_object_size(probes);
 	int h = 70 + (int)lanes * SVG_LANE + 40;
 	double sx = (SVG_W - SVG_LEFT - 20) / end;
-	put(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+	sb_printf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
 		"font-family=\"sans-serif\" font-size=\"12\">\n", SVG_W, h, SVG_W, h);
-	put(&b, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n<text x=\"10\" y=\"20\" font-size=\"15\" font-weight=\"bold\">");
-	esc(&b, jstr(r, "ExperimentId"));
-	put(&b, " (");
-	esc(&b, jstr(r, "ExperimentTemplateId"));
-	put(&b, "): ");
-	esc(&b, jstr(r, "Status"));
-	put(&b, "</text>\n<text x=\"10\" y=\"38\" fill=\"#555\">");
-	esc(&b, jstr(r, "Reason"));
-	put(&b, "</text>\n");
+	sb_printf(&b, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n<text x=\"10\" y=\"20\" font-size=\"15\" font-weight=\"bold\">");
+	sb_xml(&b, jstr(r, "ExperimentId"));
+	sb_printf(&b, " (");
+	sb_xml(&b, jstr(r, "ExperimentTemplateId"));
+	sb_printf(&b, "): ");
+	sb_xml(&b, jstr(r, "Status"));
+	sb_printf(&b, "</text>\n<text x=\"10\" y=\"38\" fill=\"#555\">");
+	sb_xml(&b, jstr(r, "Reason"));
+	sb_printf(&b, "</text>\n");
 	/* The time axis, a tick every "nice" step. */
 	double step = end <= 10 ? 1 : end <= 30 ? 5 : end <= 120 ? 10 : end <= 600 ? 60 : 300;
 	int axis = 60 + (int)lanes * SVG_LANE;
 	for (double t = 0; t <= end + 1e-9; t += step) {
 		double x = SVG_LEFT + t * sx;
-		put(&b, "<line class=\"tick\" x1=\"%.1f\" y1=\"50\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>"
+		sb_printf(&b, "<line class=\"tick\" x1=\"%.1f\" y1=\"50\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>"
 			"<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#555\">%gs</text>\n", x, x, axis, x, axis + 16, t);
 	}
 	int y = 56;
 	json_object_foreach(actions, name, v)
 	{
 		double s = json_number_value(json_object_get(v, "Start")), e = json_object_get(v, "End") ? json_number_value(json_object_get(v, "End")) : s;
-		put(&b, "<g class=\"action\" data-name=\"");
-		esc(&b, name);
+		sb_printf(&b, "<g class=\"action\" data-name=\"");
+		sb_xml(&b, name);
 		/* The name, and under it the action ID, small: the left column is wide enough for
 		 * FIS's longest IDs. */
-		put(&b, "\"><text x=\"10\" y=\"%d\">", y + 14);
-		esc(&b, name);
-		put(&b, "</text><text x=\"10\" y=\"%d\" font-size=\"10\" fill=\"#777\">", y + 27);
-		esc(&b, jstr(v, "ActionId"));
-		put(&b, "</text>");
+		sb_printf(&b, "\"><text x=\"10\" y=\"%d\">", y + 14);
+		sb_xml(&b, name);
+		sb_printf(&b, "</text><text x=\"10\" y=\"%d\" font-size=\"10\" fill=\"#777\">", y + 27);
+		sb_xml(&b, jstr(v, "ActionId"));
+		sb_printf(&b, "</text>");
 		if (json_object_get(v, "Start"))
-			put(&b, "<rect class=\"band\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#f0a030\" opacity=\"0.8\"><title>%s %.3f-%.3f s</title></rect>",
+			sb_printf(&b, "<rect class=\"band\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#f0a030\" opacity=\"0.8\"><title>%s %.3f-%.3f s</title></rect>",
 			    SVG_LEFT + s * sx, y + 4, fmax((e - s) * sx, 2), SVG_LANE - 10, jstr(v, "Status"), s, e);
-		put(&b, "</g>\n");
+		sb_printf(&b, "</g>\n");
 		y += SVG_LANE;
 	}
 	json_object_foreach(probes, name, v)
 	{
-		put(&b, "<g class=\"probe\" data-name=\"");
-		esc(&b, name);
-		put(&b, "\"><text x=\"10\" y=\"%d\">", y + 14);
-		esc(&b, name);
-		put(&b, "</text><text x=\"10\" y=\"%d\" font-size=\"10\" fill=\"#777\">", y + 27);
-		esc(&b, jstr(v, "Type"));
-		put(&b, ", ");
-		esc(&b, jstr(v, "Verdict"));
-		put(&b, "</text><rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#4caf50\" opacity=\"0.35\"/>",
+		sb_printf(&b, "<g class=\"probe\" data-name=\"");
+		sb_xml(&b, name);
+		sb_printf(&b, "\"><text x=\"10\" y=\"%d\">", y + 14);
+		sb_xml(&b, name);
+		sb_printf(&b, "</text><text x=\"10\" y=\"%d\" font-size=\"10\" fill=\"#777\">", y + 27);
+		sb_xml(&b, jstr(v, "Type"));
+		sb_printf(&b, ", ");
+		sb_xml(&b, jstr(v, "Verdict"));
+		sb_printf(&b, "</text><rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#4caf50\" opacity=\"0.35\"/>",
 		    SVG_LEFT, y + 4, end * sx, SVG_LANE - 10);
 		json_array_foreach(json_object_get(v, "Outages"), i, o)
 		{
 			double s = json_number_value(json_object_get(o, "Start"));
 			double e = json_is_number(json_object_get(o, "End")) ? json_number_value(json_object_get(o, "End")) : end;
-			put(&b, "<rect class=\"outage\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#d32f2f\"><title>outage %.3f-%.3f s, %lld failed</title></rect>",
+			sb_printf(&b, "<rect class=\"outage\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"#d32f2f\"><title>outage %.3f-%.3f s, %lld failed</title></rect>",
 			    SVG_LEFT + s * sx, y + 4, fmax((e - s) * sx, 1.5), SVG_LANE - 10, s, e,
 			    (long long)json_integer_value(json_object_get(o, "Failed")));
 		}
-		put(&b, "</g>\n");
+		sb_printf(&b, "</g>\n");
 		y += SVG_LANE;
 	}
-	put(&b, "</svg>\n");
+	sb_printf(&b, "</svg>\n");
 	return b.s;
 }
 

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include "cleanup.h"
+#include "sbuf.h"
 #include "ec2d.h"
 #include "log.h"
 #include "topology.h"
@@ -59,60 +60,17 @@ static bool token_ok(const char *t)
 
 /* --- text --------------------------------------------------------------------------------- */
 
-struct sb {
-	char *s;
-	size_t n, cap;
-};
-
-static void put(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct sb *b, const char *fmt, ...)
-{
-	va_list ap;
-	for (;;) {
-		va_start(ap, fmt);
-		int w = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0, fmt, ap);
-		va_end(ap);
-		if (w < 0)
-			return;
-		if (b->s && (size_t)w < b->cap - b->n) {
-			b->n += (size_t)w;
-			return;
-		}
-		size_t cap = (b->cap + (size_t)w + 1) * 2;
-		char *ns = realloc(b->s, cap);
-		if (!ns)
-			abort();
-		b->s = ns, b->cap = cap;
-	}
-}
-
-/* XML text and attribute values. */
-static void esc(struct sb *b, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '<')
-			put(b, "&lt;");
-		else if (*s == '>')
-			put(b, "&gt;");
-		else if (*s == '&')
-			put(b, "&amp;");
-		else if (*s == '"')
-			put(b, "&quot;");
-		else if ((unsigned char)*s >= 0x20 || *s == '\t')
-			put(b, "%c", *s);
-	}
-}
 
 /* A dot quoted string's inside. */
-static void dq(struct sb *b, const char *s)
+static void dq(struct sbuf *b, const char *s)
 {
 	for (; *s; s++) {
 		if (*s == '"' || *s == '\\')
-			put(b, "\\%c", *s);
+			sb_printf(b, "\\%c", *s);
 		else if (*s == '\n')
-			put(b, "\\n");
+			sb_printf(b, "\\n");
 		else if ((unsigned char)*s >= 0x20)
-			put(b, "%c", *s);
+			sb_printf(b, "%c", *s);
 	}
 }
 
@@ -557,31 +515,31 @@ static void revision_of(json_t *t, char out[static 17])
 
 /* --- dot ---------------------------------------------------------------------------------- */
 
-static void dot_node(struct sb *b, int ind, const char *id, const char *shape, const char *label)
+static void dot_node(struct sbuf *b, int ind, const char *id, const char *shape, const char *label)
 {
-	put(b, "%*s\"", ind, "");
+	sb_printf(b, "%*s\"", ind, "");
 	dq(b, id);
-	put(b, "\" [shape=%s, label=\"", shape);
+	sb_printf(b, "\" [shape=%s, label=\"", shape);
 	dq(b, label);
-	put(b, "\"];\n");
+	sb_printf(b, "\"];\n");
 }
 
-static void dot_cluster(struct sb *b, int ind, const char *id, const char *label, const char *color)
+static void dot_cluster(struct sbuf *b, int ind, const char *id, const char *label, const char *color)
 {
-	put(b, "%*ssubgraph \"cluster_", ind, "");
+	sb_printf(b, "%*ssubgraph \"cluster_", ind, "");
 	dq(b, id);
-	put(b, "\" {\n%*slabel=\"", ind + 2, "");
+	sb_printf(b, "\" {\n%*slabel=\"", ind + 2, "");
 	dq(b, label);
-	put(b, "\";\n%*scolor=\"%s\";\n", ind + 2, "", color);
+	sb_printf(b, "\";\n%*scolor=\"%s\";\n", ind + 2, "", color);
 }
 
 static char *topology_dot(json_t *t)
 {
-	struct sb b = {0};
+	struct sbuf b = {0};
 	json_t *r, *v, *s, *x, *y;
 	size_t i, j, k, l;
 	char label[512];
-	put(&b, "digraph topology {\n  compound=true;\n  rankdir=TB;\n  node [fontsize=10, "
+	sb_printf(&b, "digraph topology {\n  compound=true;\n  rankdir=TB;\n  node [fontsize=10, "
 		"fontname=\"monospace\"];\n");
 	json_array_foreach(json_object_get(t, "Regions"), i, r)
 	{
@@ -598,18 +556,18 @@ static char *topology_dot(json_t *t)
 			{
 				dot_node(&b, 6, jstr(x, "InternetGatewayId"), "house",
 					 jstr(x, "InternetGatewayId"));
-				put(&b, "      \"");
+				sb_printf(&b, "      \"");
 				dq(&b, jstr(x, "InternetGatewayId"));
-				put(&b, "\" -> \"");
+				sb_printf(&b, "\" -> \"");
 				dq(&b, vid);
-				put(&b, "\" [dir=none];\n");
+				sb_printf(&b, "\" [dir=none];\n");
 			}
 			json_array_foreach(json_object_get(v, "RouteTables"), k, x)
 			{
-				struct sb rl = {0};
-				put(&rl, "%s%s", jstr(x, "RouteTableId"),
+				struct sbuf rl = {0};
+				sb_printf(&rl, "%s%s", jstr(x, "RouteTableId"),
 				    json_is_true(json_object_get(x, "Main")) ? " (main)" : "");
-				json_array_foreach(json_object_get(x, "Routes"), l, y) put(
+				json_array_foreach(json_object_get(x, "Routes"), l, y) sb_printf(
 				    &rl, "\n%s -> %s", jstr(y, "Destination"), jstr(y, "Target"));
 				dot_node(&b, 6, jstr(x, "RouteTableId"), "note", rl.s ? rl.s : "");
 				free(rl.s);
@@ -646,11 +604,11 @@ static char *topology_dot(json_t *t)
 					json_array_foreach(json_object_get(x, "NetworkInterfaces"),
 							   m, n)
 					{
-						put(&b, "        \"");
+						sb_printf(&b, "        \"");
 						dq(&b, jstr(x, "InstanceId"));
-						put(&b, "\" -> \"");
+						sb_printf(&b, "\" -> \"");
 						dq(&b, json_string_value(n) ?: "");
-						put(&b, "\";\n");
+						sb_printf(&b, "\";\n");
 					}
 				}
 				json_array_foreach(json_object_get(v, "NatGateways"), l,
@@ -660,30 +618,30 @@ static char *topology_dot(json_t *t)
 						 jstr(x, "NatGatewayId"), jstr(x, "PublicIp"));
 					dot_node(&b, 8, jstr(x, "NatGatewayId"), "invhouse", label);
 				}
-				put(&b, "      }\n");
+				sb_printf(&b, "      }\n");
 				if (*jstr(s, "RouteTableId")) {
-					put(&b, "      \"");
+					sb_printf(&b, "      \"");
 					dq(&b, sid);
-					put(&b, "\" -> \"");
+					sb_printf(&b, "\" -> \"");
 					dq(&b, jstr(s, "RouteTableId"));
-					put(&b, "\" [style=dotted, arrowhead=none];\n");
+					sb_printf(&b, "\" [style=dotted, arrowhead=none];\n");
 				}
 			}
-			put(&b, "    }\n");
+			sb_printf(&b, "    }\n");
 		}
-		put(&b, "  }\n");
+		sb_printf(&b, "  }\n");
 	}
 	json_array_foreach(json_object_get(t, "Peerings"), i, x)
 	{
-		put(&b, "  \"");
+		sb_printf(&b, "  \"");
 		dq(&b, jstr(json_object_get(x, "Requester"), "VpcId"));
-		put(&b, "\" -> \"");
+		sb_printf(&b, "\" -> \"");
 		dq(&b, jstr(json_object_get(x, "Accepter"), "VpcId"));
-		put(&b, "\" [dir=none, style=dashed, label=\"");
+		sb_printf(&b, "\" [dir=none, style=dashed, label=\"");
 		dq(&b, jstr(x, "VpcPeeringConnectionId"));
-		put(&b, " %s\"];\n", jstr(x, "Status"));
+		sb_printf(&b, " %s\"];\n", jstr(x, "Status"));
 	}
-	put(&b, "}\n");
+	sb_printf(&b, "}\n");
 	return b.s;
 }
 
@@ -803,26 +761,26 @@ static size_t region_peerings(json_t *t, json_t *r)
 
 #define PEER_ROW 22
 
-static void svg_text(struct sb *b, double x, double y, const char *attrs, const char *text)
+static void svg_text(struct sbuf *b, double x, double y, const char *attrs, const char *text)
 {
-	put(b, "<text x=\"%.1f\" y=\"%.1f\"%s%s>", x, y, *attrs ? " " : "", attrs);
-	esc(b, text);
-	put(b, "</text>");
+	sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\"%s%s>", x, y, *attrs ? " " : "", attrs);
+	sb_xml(b, text);
+	sb_printf(b, "</text>");
 }
 
-static void svg_chip(struct sb *b, const char *cls, const char *id, double x, double y,
+static void svg_chip(struct sbuf *b, const char *cls, const char *id, double x, double y,
 		     const char *fill, const char *stroke, const char *tip)
 {
-	put(b, "<g class=\"%s\" data-id=\"", cls);
-	esc(b, id);
-	put(b, "\"><title>");
-	esc(b, tip);
-	put(b,
+	sb_printf(b, "<g class=\"%s\" data-id=\"", cls);
+	sb_xml(b, id);
+	sb_printf(b, "\"><title>");
+	sb_xml(b, tip);
+	sb_printf(b,
 	    "</title><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"22\" rx=\"11\" "
 	    "fill=\"%s\" stroke=\"%s\"/>",
 	    x, y, chip_w(id), fill, stroke);
 	svg_text(b, x + 7, y + 15, "font-family=\"monospace\" font-size=\"11\"", id);
-	put(b, "</g>\n");
+	sb_printf(b, "</g>\n");
 }
 
 static const char *state_fill(const char *state)
@@ -836,7 +794,7 @@ static const char *state_fill(const char *state)
 	return "#fed7d7";
 }
 
-static void svg_eni(struct sb *b, json_t *n, double x, double y, double w)
+static void svg_eni(struct sbuf *b, json_t *n, double x, double y, double w)
 {
 	char line[256], tip[1024];
 	const char *pub = jstr(n, "PublicIp");
@@ -851,27 +809,27 @@ static void svg_eni(struct sb *b, json_t *n, double x, double y, double w)
 	    (size_t)snprintf(tip + off, sizeof(tip) - off, "%s%s (%s)",
 			     i ? ", " : "\nsecurity groups: ", jstr(g, "GroupId"),
 			     jstr(g, "GroupName"));
-	put(b, "<g class=\"eni\" data-id=\"");
-	esc(b, jstr(n, "NetworkInterfaceId"));
-	put(b, "\" cursor=\"pointer\"><title>");
-	esc(b, tip);
-	put(b,
+	sb_printf(b, "<g class=\"eni\" data-id=\"");
+	sb_xml(b, jstr(n, "NetworkInterfaceId"));
+	sb_printf(b, "\" cursor=\"pointer\"><title>");
+	sb_xml(b, tip);
+	sb_printf(b,
 	    "</title><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%d\" rx=\"3\" "
 	    "fill=\"#ffffff\" "
 	    "stroke=\"#718096\"/>",
 	    x, y + 1, w, ROW - 3);
 	svg_text(b, x + 6, y + 13, "font-family=\"monospace\" font-size=\"11\"", line);
-	put(b, "</g>\n");
+	sb_printf(b, "</g>\n");
 }
 
-static void svg_subnet(struct sb *b, json_t *s, double x, double y)
+static void svg_subnet(struct sbuf *b, json_t *s, double x, double y)
 {
 	bool pub = json_is_true(json_object_get(s, "Public"));
 	double h = subnet_h(s), ry = y + SUB_HEAD;
 	char line[256];
-	put(b, "<g class=\"subnet %s\" data-id=\"", pub ? "public" : "private");
-	esc(b, jstr(s, "SubnetId"));
-	put(b,
+	sb_printf(b, "<g class=\"subnet %s\" data-id=\"", pub ? "public" : "private");
+	sb_xml(b, jstr(s, "SubnetId"));
+	sb_printf(b,
 	    "\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%d\" height=\"%.1f\" rx=\"6\" fill=\"%s\" "
 	    "stroke=\"%s\"/>",
 	    x, y, SUB_W, h, pub ? "#e8f1fb" : "#fff7e6", pub ? "#2b6cb0" : "#b7791f");
@@ -890,11 +848,11 @@ static void svg_subnet(struct sb *b, json_t *s, double x, double y)
 		int nrows = 1;
 		json_array_foreach(json_object_get(s, "NetworkInterfaces"), j, n) nrows +=
 		    !strcmp(jstr(n, "InstanceId"), jstr(in, "InstanceId"));
-		put(b, "<g class=\"instance\" data-id=\"");
-		esc(b, jstr(in, "InstanceId"));
-		put(b, "\" data-state=\"");
-		esc(b, jstr(in, "State"));
-		put(b,
+		sb_printf(b, "<g class=\"instance\" data-id=\"");
+		sb_xml(b, jstr(in, "InstanceId"));
+		sb_printf(b, "\" data-state=\"");
+		sb_xml(b, jstr(in, "State"));
+		sb_printf(b,
 		    "\" cursor=\"pointer\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%d\" height=\"%d\" "
 		    "rx=\"4\" fill=\"%s\" "
 		    "stroke=\"#2f855a\"/>",
@@ -904,7 +862,7 @@ static void svg_subnet(struct sb *b, json_t *s, double x, double y)
 			 jstr(in, "Name"));
 		svg_text(b, x + 12, ry + 14,
 			 "font-family=\"monospace\" font-size=\"11\" font-weight=\"bold\"", line);
-		put(b, "</g>\n");
+		sb_printf(b, "</g>\n");
 		ry += ROW;
 		json_array_foreach(json_object_get(s, "NetworkInterfaces"), j,
 				   n) if (!strcmp(jstr(n, "InstanceId"), jstr(in, "InstanceId")))
@@ -919,17 +877,17 @@ static void svg_subnet(struct sb *b, json_t *s, double x, double y)
 		svg_eni(b, n, x + 6, ry, SUB_W - 12);
 		ry += ROW;
 	}
-	put(b, "</g>\n");
+	sb_printf(b, "</g>\n");
 }
 
-static void svg_vpc(struct sb *b, json_t *v, double x, double y, struct vpos *pos)
+static void svg_vpc(struct sbuf *b, json_t *v, double x, double y, struct vpos *pos)
 {
 	double w = vpc_w(v), h = vpc_h(v);
 	char line[256];
 	pos->id = jstr(v, "VpcId"), pos->x = x, pos->y = y, pos->w = w, pos->h = h;
-	put(b, "<g class=\"vpc\" data-id=\"");
-	esc(b, jstr(v, "VpcId"));
-	put(b,
+	sb_printf(b, "<g class=\"vpc\" data-id=\"");
+	sb_xml(b, jstr(v, "VpcId"));
+	sb_printf(b,
 	    "\"><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" rx=\"8\" "
 	    "fill=\"#eef7ee\" "
 	    "stroke=\"#3c8d40\" stroke-width=\"1.5\"/>",
@@ -962,14 +920,14 @@ static void svg_vpc(struct sb *b, json_t *v, double x, double y, struct vpos *po
 	sy += 4;
 	json_array_foreach(json_object_get(v, "RouteTables"), i, x1)
 	{
-		put(b, "<g class=\"route-table\" data-id=\"");
-		esc(b, jstr(x1, "RouteTableId"));
-		put(b, "\">");
-		struct sb l = {0};
-		put(&l, "%s%s", jstr(x1, "RouteTableId"),
+		sb_printf(b, "<g class=\"route-table\" data-id=\"");
+		sb_xml(b, jstr(x1, "RouteTableId"));
+		sb_printf(b, "\">");
+		struct sbuf l = {0};
+		sb_printf(&l, "%s%s", jstr(x1, "RouteTableId"),
 		    json_is_true(json_object_get(x1, "Main")) ? " (main)" : "");
 		json_array_foreach(json_object_get(x1, "Subnets"), j, x2)
-		    put(&l, "%s%s", j ? ", " : ": ", json_string_value(x2) ?: "");
+		    sb_printf(&l, "%s%s", j ? ", " : ": ", json_string_value(x2) ?: "");
 		svg_text(b, x + 10, sy + 11,
 			 "font-family=\"monospace\" font-size=\"11\" font-weight=\"bold\"", l.s);
 		free(l.s);
@@ -986,7 +944,7 @@ static void svg_vpc(struct sb *b, json_t *v, double x, double y, struct vpos *po
 			    line);
 			sy += LINE;
 		}
-		put(b, "</g>\n");
+		sb_printf(b, "</g>\n");
 	}
 	/* Gateways on the top edge, from the right. */
 	double cx = x + w - 12;
@@ -1005,7 +963,7 @@ static void svg_vpc(struct sb *b, json_t *v, double x, double y, struct vpos *po
 		for (size_t k = 0; k < nsub; k++)
 			if (!strcmp(jstr(json_array_get(subs, k), "SubnetId"),
 				    jstr(x1, "SubnetId")))
-				put(b,
+				sb_printf(b,
 				    "<line class=\"nat-link\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
 				    "y2=\"%.1f\" stroke=\"#6b46c1\" "
 				    "stroke-dasharray=\"3 3\"/>\n",
@@ -1017,7 +975,7 @@ static void svg_vpc(struct sb *b, json_t *v, double x, double y, struct vpos *po
 		cx -= 8;
 	}
 	free(tops);
-	put(b, "</g>\n");
+	sb_printf(b, "</g>\n");
 }
 
 static char *topology_svg(json_t *t, const char *rev)
@@ -1039,17 +997,17 @@ static char *topology_svg(json_t *t, const char *rev)
 	}
 	if (!json_array_size(regions))
 		H += 40;
-	struct sb b = {0};
+	struct sbuf b = {0};
 	struct vpos *pos = calloc(nv ? nv : 1, sizeof(*pos));
 	if (!pos)
 		abort();
-	put(&b,
+	sb_printf(&b,
 	    "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"topology\" data-revision=\"%s\" "
 	    "width=\"%.0f\" "
 	    "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" "
 	    "font-size=\"12\">\n",
 	    rev, W, H, W, H);
-	put(&b, "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"#ffffff\"/>\n", W, H);
+	sb_printf(&b, "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"#ffffff\"/>\n", W, H);
 	if (!json_array_size(regions))
 		svg_text(&b, PAD, 30, "", "no region in use yet");
 	double y = PAD;
@@ -1065,19 +1023,19 @@ static char *topology_svg(json_t *t, const char *rev)
 		rw = fmax(rw - VPC_GAP + PAD, 300);
 		double band = y + REGION_HEAD + fmax(rh, 20) + 4;
 		rh = REGION_HEAD + fmax(rh, 20) + PAD + region_peerings(t, r) * PEER_ROW;
-		put(&b, "<g class=\"region\" data-id=\"");
-		esc(&b, jstr(r, "RegionName"));
-		put(&b,
+		sb_printf(&b, "<g class=\"region\" data-id=\"");
+		sb_xml(&b, jstr(r, "RegionName"));
+		sb_printf(&b,
 		    "\"><rect x=\"%d\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" rx=\"10\" "
 		    "fill=\"#f4f6f8\" "
 		    "stroke=\"#8a99a8\" stroke-width=\"1.5\"/>",
 		    PAD, y, rw, rh);
-		struct sb l = {0};
-		put(&l, "%s", jstr(r, "RegionName"));
+		struct sbuf l = {0};
+		sb_printf(&l, "%s", jstr(r, "RegionName"));
 		size_t k;
 		json_t *z;
 		json_array_foreach(json_object_get(r, "AvailabilityZones"), k, z)
-		    put(&l, "%s%s", k ? ", " : "  zones: ", jstr(z, "ZoneName"));
+		    sb_printf(&l, "%s%s", k ? ", " : "  zones: ", jstr(z, "ZoneName"));
 		svg_text(&b, PAD + 10, y + 20, "font-weight=\"bold\" font-size=\"14\"", l.s);
 		free(l.s);
 		if (!json_array_size(json_object_get(r, "Vpcs")))
@@ -1089,7 +1047,7 @@ static char *topology_svg(json_t *t, const char *rev)
 			svg_vpc(&b, v, x, y + REGION_HEAD, &pos[np++]);
 			x += vpc_w(v) + VPC_GAP;
 		}
-		put(&b, "</g>\n");
+		sb_printf(&b, "</g>\n");
 		y += rh + PAD;
 	}
 	/* Peerings last, over the boxes. */
@@ -1132,20 +1090,20 @@ static char *topology_svg(json_t *t, const char *rev)
 			snprintf(path, sizeof(path), "M %.1f %.1f L %.1f %.1f", x1, y1, x2, y2);
 			mx = (x1 + x2) / 2, my = (y1 + y2) / 2;
 		}
-		put(&b, "<g class=\"peering\" data-id=\"");
-		esc(&b, jstr(p, "VpcPeeringConnectionId"));
-		put(&b,
+		sb_printf(&b, "<g class=\"peering\" data-id=\"");
+		sb_xml(&b, jstr(p, "VpcPeeringConnectionId"));
+		sb_printf(&b,
 		    "\"><path d=\"%s\" fill=\"none\" stroke=\"#c05621\" stroke-width=\"2.5\"%s/>",
 		    path, strcmp(st, "active") ? " stroke-dasharray=\"6 4\"" : "");
-		put(&b,
+		sb_printf(&b,
 		    "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"16\" fill=\"#fffaf0\" "
 		    "stroke=\"#c05621\" rx=\"3\"/>",
 		    mx - strlen(line) * 3.1 - 4, my - 8, strlen(line) * 6.2 + 8);
 		svg_text(&b, mx, my + 4,
 			 "text-anchor=\"middle\" font-family=\"monospace\" font-size=\"10\"", line);
-		put(&b, "</g>\n");
+		sb_printf(&b, "</g>\n");
 	}
-	put(&b, "</svg>\n");
+	sb_printf(&b, "</svg>\n");
 	free(used);
 	free(pos);
 	return b.s;
