@@ -40,19 +40,20 @@ void store_free(struct store *s)
 	free(s);
 }
 
-static int mkdir_p(const char *path)
+int mkdir_p(const char *path, unsigned mode)
 {
 	char buf[PATH_MAX];
-	snprintf(buf, sizeof(buf), "%s", path);
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
 	for (char *p = buf + 1; *p; p++) {
 		if (*p != '/')
 			continue;
 		*p = 0;
-		if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+		if (mkdir(buf, (mode_t)mode) < 0 && errno != EEXIST)
 			return -errno;
 		*p = '/';
 	}
-	if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+	if (mkdir(buf, (mode_t)mode) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
 }
@@ -259,7 +260,7 @@ int store_open(const char *dir, struct store **ret, struct err *e)
 	struct store *s;
 	int r;
 
-	r = mkdir_p(dir);
+	r = mkdir_p(dir, 0750);
 	if (r < 0)
 		return err_setr(e, r, "InternalError", "cannot create state directory '%s': %s", dir,
 				strerror(-r));

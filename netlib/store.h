@@ -17,6 +17,9 @@
 
 struct store;
 
+/* Makes PATH and each missing parent with MODE (as mkdir -p); 0 or -errno. */
+int mkdir_p(const char *path, unsigned mode);
+
 int store_open(const char *dir, struct store **ret, struct err *e);
 void store_free(struct store *s);
 /* Borrowed: the live objects ({id: object}) and the metadata object. */

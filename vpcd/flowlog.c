@@ -814,20 +814,6 @@ static void drain(struct vstate *vs)
 		;
 }
 
-static int mkdirs(const char *path)
-{
-	char buf[1024];
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *p = buf + 1; *p; p++)
-		if (*p == '/') {
-			*p = 0;
-			if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-				return -1;
-			*p = '/';
-		}
-	return mkdir(buf, 0755) < 0 && errno != EEXIST ? -1 : 0;
-}
-
 struct line {
 	char *eni, *text;
 	int64_t start;
@@ -857,7 +843,7 @@ static void write_s3(json_t *l, const char *fid, const char *region, int64_t t, 
 				region, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
 	if (json_is_true(json_object_get(l, "hour")) && w > 0 && (size_t)w < sizeof(dir))
 		snprintf(dir + w, sizeof(dir) - (size_t)w, hive ? "/hour=%02d" : "/%02d", tm.tm_hour);
-	if (mkdirs(dir) < 0) {
+	if (mkdir_p(dir, 0755) < 0) {
 		log_error("flowlog: %s: cannot make %s: %m", fid, dir);
 		return;
 	}

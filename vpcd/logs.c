@@ -615,23 +615,6 @@ static int write_durable(const char *dir, const char *name, const char *text)
 	return r;
 }
 
-static int mkdir_p(const char *path)
-{
-	char buf[PATH_MAX];
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return -ENAMETOOLONG;
-	for (char *p = buf + 1; *p; p++)
-		if (*p == '/') {
-			*p = 0;
-			if (mkdir(buf, 0750) < 0 && errno != EEXIST)
-				return -errno;
-			*p = '/';
-		}
-	if (mkdir(buf, 0750) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /* Removes a directory and the files in it, and one level of directories below (a group's
  * streams). */
 static void remove_tree(const char *path, int depth)
@@ -1037,7 +1020,7 @@ static int group_create(const char *region, const char *name, struct lgroup **re
 	int r;
 	logs_dir(base);
 	snprintf(rdir, sizeof(rdir), "%s/%s", base, region);
-	if ((r = mkdir_p(rdir)) < 0)
+	if ((r = mkdir_p(rdir, 0750)) < 0)
 		return io_err(e, r, "make", rdir);
 	_cleanup_json_ json_t *m =
 	    json_pack("{s:s, s:I}", "logGroupName", name, "creationTime", (json_int_t)now);
