@@ -389,6 +389,28 @@ static int find_by_tag(struct rc *c, const char *action, const char *list, const
 	return 0;
 }
 
+/* Calls a Create action and puts the new object's ID (RES.OBJ.IDKEY) in phys. */
+static int call_id(struct rc *c, const char *action, json_t *params, const char *obj, const char *idkey, char phys[static 64],
+		   struct err *e)
+{
+	json_t *res = NULL;
+	int r = call(c, action, params, &res, e);
+	if (r < 0)
+		return r;
+	snprintf(phys, 64, "%s", jstr(json_object_get(res, obj), idkey));
+	json_decref(res);
+	return 0;
+}
+
+/* The ID of a resource to remove: its physical ID, or, when a crash came between making it
+ * and journaling the ID, the one the stack's tag finds ("" when there is none). */
+static int phys_or_tagged(struct rc *c, const char *phys, const char *action, const char *list, const char *idkey,
+			  char id[static 64], struct err *e)
+{
+	snprintf(id, 64, "%s", phys);
+	return *id ? 0 : find_by_tag(c, action, list, idkey, id, e);
+}
+
 static int add_tags(struct rc *c, const char *phys, json_t *tags, struct err *e)
 {
 	if (!json_array_size(tags))
@@ -477,14 +499,12 @@ static int vpc_dns(struct rc *c, const char *id, json_t *old, struct err *e)
 
 static int vpc_create(struct rc *c, char phys[static 64], json_t **ret_attrs, struct err *e)
 {
-	json_t *res = NULL, *p = json_pack("{s:o}", "TagSpecifications", tag_specs(c, "vpc"));
+	json_t *p = json_pack("{s:o}", "TagSpecifications", tag_specs(c, "vpc"));
 	copy(p, c, "CidrBlock", NULL);
 	copy(p, c, "InstanceTenancy", NULL);
-	int r = call(c, "CreateVpc", p, &res, e);
+	int r = call_id(c, "CreateVpc", p, "Vpc", "VpcId", phys, e);
 	if (r < 0)
 		return r;
-	snprintf(phys, 64, "%s", jstr(json_object_get(res, "Vpc"), "VpcId"));
-	json_decref(res);
 	made(c, phys);
 	if ((r = vpc_dns(c, phys, NULL, e)) < 0)
 		return r;
@@ -494,8 +514,7 @@ static int vpc_create(struct rc *c, char phys[static 64], json_t **ret_attrs, st
 static int vpc_remove(struct rc *c, const char *phys, struct err *e)
 {
 	char id[64];
-	snprintf(id, sizeof(id), "%s", phys);
-	if (!*id && find_by_tag(c, "DescribeVpcs", "Vpcs", "VpcId", id, e) < 0)
+	if (phys_or_tagged(c, phys, "DescribeVpcs", "Vpcs", "VpcId", id, e) < 0)
 		return -1;
 	return *id ? call(c, "DeleteVpc", json_pack("{s:s}", "VpcId", id), NULL, e) : 0;
 }
@@ -544,16 +563,14 @@ static int subnet_public(struct rc *c, const char *id, json_t *old, struct err *
 
 static int subnet_create(struct rc *c, char phys[static 64], json_t **ret_attrs, struct err *e)
 {
-	json_t *res = NULL, *p = json_pack("{s:o}", "TagSpecifications", tag_specs(c, "subnet"));
+	json_t *p = json_pack("{s:o}", "TagSpecifications", tag_specs(c, "subnet"));
 	copy(p, c, "VpcId", NULL);
 	copy(p, c, "CidrBlock", NULL);
 	copy(p, c, "AvailabilityZone", NULL);
 	copy(p, c, "AvailabilityZoneId", NULL);
-	int r = call(c, "CreateSubnet", p, &res, e);
+	int r = call_id(c, "CreateSubnet", p, "Subnet", "SubnetId", phys, e);
 	if (r < 0)
 		return r;
-	snprintf(phys, 64, "%s", jstr(json_object_get(res, "Subnet"), "SubnetId"));
-	json_decref(res);
 	made(c, phys);
 	if ((r = subnet_public(c, phys, NULL, e)) < 0)
 		return r;
@@ -563,8 +580,7 @@ static int subnet_create(struct rc *c, char phys[static 64], json_t **ret_attrs,
 static int subnet_remove(struct rc *c, const char *phys, struct err *e)
 {
 	char id[64];
-	snprintf(id, sizeof(id), "%s", phys);
-	if (!*id && find_by_tag(c, "DescribeSubnets", "Subnets", "SubnetId", id, e) < 0)
+	if (phys_or_tagged(c, phys, "DescribeSubnets", "Subnets", "SubnetId", id, e) < 0)
 		return -1;
 	return *id ? call(c, "DeleteSubnet", json_pack("{s:s}", "SubnetId", id), NULL, e) : 0;
 }
@@ -605,14 +621,12 @@ static const struct simple *simple_of(const char *type)
 static int simple_create(struct rc *c, char phys[static 64], json_t **ret_attrs, struct err *e)
 {
 	const struct simple *s = simple_of(c->type);
-	json_t *res = NULL, *p = json_pack("{s:o}", "TagSpecifications", tag_specs(c, s->tag_type));
+	json_t *p = json_pack("{s:o}", "TagSpecifications", tag_specs(c, s->tag_type));
 	for (const char *const *k = s->props; *k; k++)
 		copy(p, c, *k, NULL);
-	int r = call(c, s->create, p, &res, e);
+	int r = call_id(c, s->create, p, s->obj, s->idkey, phys, e);
 	if (r < 0)
 		return r;
-	snprintf(phys, 64, "%s", jstr(json_object_get(res, s->obj), s->idkey));
-	json_decref(res);
 	*ret_attrs = json_pack("{s:s, s:s}", s->idkey, phys, "Id", phys);
 	return 0;
 }
@@ -621,8 +635,7 @@ static int simple_remove(struct rc *c, const char *phys, struct err *e)
 {
 	const struct simple *s = simple_of(c->type);
 	char id[64];
-	snprintf(id, sizeof(id), "%s", phys);
-	if (!*id && find_by_tag(c, s->describe, s->list, s->idkey, id, e) < 0)
+	if (phys_or_tagged(c, phys, s->describe, s->list, s->idkey, id, e) < 0)
 		return -1;
 	if (!*id)
 		return 0;
@@ -811,16 +824,14 @@ static int eipa_remove(struct rc *c, const char *phys, struct err *e)
 /* NatGateway */
 static int nat_create(struct rc *c, char phys[static 64], json_t **ret_attrs, struct err *e)
 {
-	json_t *res = NULL, *p = json_pack("{s:o}", "TagSpecifications", tag_specs(c, "natgateway"));
+	json_t *p = json_pack("{s:o}", "TagSpecifications", tag_specs(c, "natgateway"));
 	copy(p, c, "SubnetId", NULL);
 	copy(p, c, "AllocationId", NULL);
 	copy(p, c, "ConnectivityType", NULL);
 	copy(p, c, "PrivateIpAddress", NULL);
-	int r = call(c, "CreateNatGateway", p, &res, e);
+	int r = call_id(c, "CreateNatGateway", p, "NatGateway", "NatGatewayId", phys, e);
 	if (r < 0)
 		return r;
-	snprintf(phys, 64, "%s", jstr(json_object_get(res, "NatGateway"), "NatGatewayId"));
-	json_decref(res);
 	*ret_attrs = json_pack("{s:s}", "NatGatewayId", phys);
 	return 0;
 }
@@ -828,8 +839,7 @@ static int nat_create(struct rc *c, char phys[static 64], json_t **ret_attrs, st
 static int nat_remove(struct rc *c, const char *phys, struct err *e)
 {
 	char id[64];
-	snprintf(id, sizeof(id), "%s", phys);
-	if (!*id && find_by_tag(c, "DescribeNatGateways", "NatGateways", "NatGatewayId", id, e) < 0)
+	if (phys_or_tagged(c, phys, "DescribeNatGateways", "NatGateways", "NatGatewayId", id, e) < 0)
 		return -1;
 	if (!*id)
 		return 0;
@@ -926,8 +936,7 @@ static int sg_create(struct rc *c, char phys[static 64], json_t **ret_attrs, str
 static int sg_remove(struct rc *c, const char *phys, struct err *e)
 {
 	char id[64];
-	snprintf(id, sizeof(id), "%s", phys);
-	if (!*id && find_by_tag(c, "DescribeSecurityGroups", "SecurityGroups", "GroupId", id, e) < 0)
+	if (phys_or_tagged(c, phys, "DescribeSecurityGroups", "SecurityGroups", "GroupId", id, e) < 0)
 		return -1;
 	if (!*id)
 		return 0;
@@ -1116,11 +1125,9 @@ static int pcx_create(struct rc *c, char phys[static 64], json_t **ret_attrs, st
 	copy(p, c, "PeerVpcId", NULL);
 	copy(p, c, "PeerRegion", NULL);
 	copy(p, c, "PeerOwnerId", NULL);
-	int r = call(c, "CreateVpcPeeringConnection", p, &res, e);
+	int r = call_id(c, "CreateVpcPeeringConnection", p, "VpcPeeringConnection", "VpcPeeringConnectionId", phys, e);
 	if (r < 0)
 		return r;
-	snprintf(phys, 64, "%s", jstr(json_object_get(res, "VpcPeeringConnection"), "VpcPeeringConnectionId"));
-	json_decref(res);
 	made(c, phys);
 	*ret_attrs = json_pack("{s:s}", "Id", phys);
 	const char *peer = *ps(c, "PeerRegion") ? ps(c, "PeerRegion") : c->o->region;
@@ -1133,8 +1140,7 @@ static int pcx_create(struct rc *c, char phys[static 64], json_t **ret_attrs, st
 static int pcx_remove(struct rc *c, const char *phys, struct err *e)
 {
 	char id[64];
-	snprintf(id, sizeof(id), "%s", phys);
-	if (!*id && find_by_tag(c, "DescribeVpcPeeringConnections", "VpcPeeringConnections", "VpcPeeringConnectionId", id, e) < 0)
+	if (phys_or_tagged(c, phys, "DescribeVpcPeeringConnections", "VpcPeeringConnections", "VpcPeeringConnectionId", id, e) < 0)
 		return -1;
 	return *id ? call(c, "DeleteVpcPeeringConnection", json_pack("{s:s}", "VpcPeeringConnectionId", id), NULL, e) : 0;
 }
@@ -1166,16 +1172,14 @@ static int eni_attrs(struct rc *c, const char *id, json_t **ret, struct err *e)
 
 static int eni_create(struct rc *c, char phys[static 64], json_t **ret_attrs, struct err *e)
 {
-	json_t *res = NULL, *p = json_pack("{s:o}", "TagSpecifications", tag_specs(c, "network-interface"));
+	json_t *p = json_pack("{s:o}", "TagSpecifications", tag_specs(c, "network-interface"));
 	copy(p, c, "SubnetId", NULL);
 	copy(p, c, "Description", NULL);
 	copy(p, c, "GroupSet", "Groups");
 	copy(p, c, "PrivateIpAddress", NULL);
-	int r = call(c, "CreateNetworkInterface", p, &res, e);
+	int r = call_id(c, "CreateNetworkInterface", p, "NetworkInterface", "NetworkInterfaceId", phys, e);
 	if (r < 0)
 		return r;
-	snprintf(phys, 64, "%s", jstr(json_object_get(res, "NetworkInterface"), "NetworkInterfaceId"));
-	json_decref(res);
 	made(c, phys);
 	if ((r = eni_sdc(c, phys, NULL, e)) < 0)
 		return r;
@@ -1185,8 +1189,7 @@ static int eni_create(struct rc *c, char phys[static 64], json_t **ret_attrs, st
 static int eni_remove(struct rc *c, const char *phys, struct err *e)
 {
 	char id[64];
-	snprintf(id, sizeof(id), "%s", phys);
-	if (!*id && find_by_tag(c, "DescribeNetworkInterfaces", "NetworkInterfaces", "NetworkInterfaceId", id, e) < 0)
+	if (phys_or_tagged(c, phys, "DescribeNetworkInterfaces", "NetworkInterfaces", "NetworkInterfaceId", id, e) < 0)
 		return -1;
 	return *id ? call(c, "DeleteNetworkInterface", json_pack("{s:s}", "NetworkInterfaceId", id), NULL, e) : 0;
 }
@@ -1335,8 +1338,7 @@ static int inst_create(struct rc *c, char phys[static 64], json_t **ret_attrs, s
 static int inst_remove(struct rc *c, const char *phys, struct err *e)
 {
 	char id[64];
-	snprintf(id, sizeof(id), "%s", phys);
-	if (!*id && find_by_tag(c, "DescribeInstances", "Reservations", "InstanceId", id, e) < 0)
+	if (phys_or_tagged(c, phys, "DescribeInstances", "Reservations", "InstanceId", id, e) < 0)
 		return -1;
 	if (!*id)
 		return 0;
@@ -1426,8 +1428,7 @@ static int fl_create(struct rc *c, char phys[static 64], json_t **ret_attrs, str
 static int fl_remove(struct rc *c, const char *phys, struct err *e)
 {
 	char id[64];
-	snprintf(id, sizeof(id), "%s", phys);
-	if (!*id && find_by_tag(c, "DescribeFlowLogs", "FlowLogs", "FlowLogId", id, e) < 0)
+	if (phys_or_tagged(c, phys, "DescribeFlowLogs", "FlowLogs", "FlowLogId", id, e) < 0)
 		return -1;
 	if (!*id)
 		return 0;
@@ -1473,13 +1474,11 @@ static json_t *camel(json_t *v, int depth)
 
 static int fis_create(struct rc *c, char phys[static 64], json_t **ret_attrs, struct err *e)
 {
-	json_t *res = NULL, *p = camel(c->props, 0);
+	json_t *p = camel(c->props, 0);
 	json_object_set_new(p, "clientToken", json_string(c->tag));
-	int r = call(c, "CreateExperimentTemplate", p, &res, e);
+	int r = call_id(c, "CreateExperimentTemplate", p, "experimentTemplate", "id", phys, e);
 	if (r < 0)
 		return r;
-	snprintf(phys, 64, "%s", jstr(json_object_get(res, "experimentTemplate"), "id"));
-	json_decref(res);
 	*ret_attrs = json_pack("{s:s}", "Id", phys);
 	return 0;
 }
