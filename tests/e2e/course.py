@@ -90,7 +90,9 @@ for d in labs:
     rc, secs, log = deploy(d, stack, "start.yaml")
     t.is_(rc, 0, "%s: start.yaml deploys (%.1f s)" % (name, secs))
     if rc:
-        t.diag(log[-2000:])
+        # Why it failed (the events that say FAILED), then how it ended.
+        t.diag("\n".join(l for l in log.splitlines() if "FAILED" in l)[-3000:])
+        t.diag(log[-1500:])
         continue
     # The starting state fails, and stays failing: a few seconds for the instances first.
     time.sleep(2)
