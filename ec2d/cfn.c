@@ -2190,7 +2190,10 @@ static void run_update_rollback(struct op *o)
 			json_t *cur = json_object_get(res, id), *back = json_deep_copy(json_object_get(x, "Resource"));
 			if (cur)
 				json_array_append_new(swapped, json_pack("{s:s, s:O}", "LogicalResourceId", id, "Resource", cur));
+			char t[32];
+			now_iso(t);
 			json_object_set_new(back, "ResourceStatus", json_string("UPDATE_COMPLETE"));
+			json_object_set_new(back, "Timestamp", json_string(t));
 			json_object_set_new(res, id, back);
 		}
 		json_object_set_new(o->stack, "_old", swapped);

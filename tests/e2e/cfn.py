@@ -212,19 +212,56 @@ t.ok(any(e["LogicalResourceId"] == "S" and e["ResourceStatus"] == "CREATE_FAILED
 t.ok(any(e["LogicalResourceId"] == "V" and e["ResourceStatus"] == "DELETE_COMPLETE" for e in evs),
      "the VPC it made was deleted by the rollback")
 t.is_(counts()[:4], before[:4], "the rollback left no VPC or subnet")
+
+
+def gone(name, timeout=60):
+    """The stack no longer listed by describe-stacks (deleted stacks are not)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and any(s["StackName"] == name for s in cfn.describe_stacks()["Stacks"]):
+        time.sleep(0.3)
+    return not any(s["StackName"] == name for s in cfn.describe_stacks()["Stacks"])
+
+
 cfn.delete_stack(StackName="fails")
-t.is_(wait_settled("fails") if False else "ok", "ok", "delete-stack of a ROLLBACK_COMPLETE stack is accepted")
+t.ok(gone("fails"), "delete-stack of a ROLLBACK_COMPLETE stack deletes it")
 rc, out, err = lab.ec2d("deploy", "--template-file", pf, "--stack-name", "keeps", "--disable-rollback")
 t.ok(rc != 0 and status("keeps") == "CREATE_FAILED", "--disable-rollback: CREATE_FAILED", err[-300:])
 r = resources("keeps")
 t.ok(r["V"]["ResourceStatus"] == "CREATE_COMPLETE" and r["V"]["PhysicalResourceId"].startswith("vpc-"),
      "--disable-rollback keeps the VPC that was made")
 rc, out, err = cf("delete-stack", "--stack-name", "keeps")
-st = wait_settled("keeps") if False else None
-end = time.monotonic() + 60
-while time.monotonic() < end and any(s["StackName"] == "keeps" for s in cfn.describe_stacks()["Stacks"]):
-    time.sleep(0.3)
-t.ok(not any(s["StackName"] == "keeps" for s in cfn.describe_stacks()["Stacks"]), "delete-stack removes the kept stack")
+t.ok(rc == 0 and gone("keeps"), "delete-stack removes the kept stack", err)
+
+# ------------------------------------------------------------------ a failing update rolls back
+# The update replaces S (a new CIDR) and adds S2, which cannot be made (outside the VPC): the
+# stack goes back to what it was, S keeps its ID and CIDR, the replacement and S2 are gone.
+base = ("Resources:\n  V:\n    Type: AWS::EC2::VPC\n    Properties: {CidrBlock: 10.78.0.0/16}\n"
+        "  S:\n    Type: AWS::EC2::Subnet\n    Properties: {VpcId: !Ref V, CidrBlock: 10.78.1.0/24}\n"
+        "  G:\n    Type: AWS::EC2::SecurityGroup\n    Properties: {VpcId: !Ref V, GroupDescription: upd,\n"
+        "      SecurityGroupIngress: [{IpProtocol: tcp, FromPort: 22, ToPort: 22, CidrIp: 10.78.0.0/16}]}\n")
+bad_update = (base.replace("10.78.1.0/24", "10.78.2.0/24").replace("FromPort: 22, ToPort: 22", "FromPort: 80, ToPort: 80") +
+              "  S2:\n    Type: AWS::EC2::Subnet\n    DependsOn: S\n    Properties: {VpcId: !Ref V, CidrBlock: 10.99.0.0/24}\n")
+rc, out, err = lab.ec2d("deploy", "--template-file", write("upd.yaml", base), "--stack-name", "upd")
+t.ok(rc == 0 and status("upd") == "CREATE_COMPLETE", "a stack to update: CREATE_COMPLETE", err[-300:])
+r0 = resources("upd")
+held = counts()
+rc, out, err = lab.ec2d("deploy", "--template-file", write("upd-bad.yaml", bad_update), "--stack-name", "upd")
+t.ok(rc != 0, "ec2d deploy of an update whose new subnet cannot be made exits non-zero (%d)" % rc, err[-300:])
+t.is_(wait_settled("upd"), "UPDATE_ROLLBACK_COMPLETE", "the stack is UPDATE_ROLLBACK_COMPLETE")
+r1 = resources("upd")
+t.is_(sorted(r1), ["G", "S", "V"], "after the rollback the stack holds V, S and G (not S2)")
+t.is_({k: v["PhysicalResourceId"] for k, v in r1.items()}, {k: v["PhysicalResourceId"] for k, v in r0.items()},
+      "every resource has its physical ID from before the update (S was not replaced)")
+sub = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [r0["V"]["PhysicalResourceId"]]}])["Subnets"]
+t.is_(sorted(x["CidrBlock"] for x in sub), ["10.78.1.0/24"], "the VPC holds only the old subnet: the replacement was removed")
+grp = ec2.describe_security_groups(GroupIds=[r0["G"]["PhysicalResourceId"]])["SecurityGroups"][0]
+t.is_([p.get("FromPort") for p in grp["IpPermissions"]], [22], "the group's rule is port 22 again")
+evs = cfn.describe_stack_events(StackName="upd")["StackEvents"]
+t.ok(any(e["LogicalResourceId"] == "S2" and e["ResourceStatus"] == "CREATE_FAILED" for e in evs),
+     "S2's CREATE_FAILED is an event")
+t.is_(counts(), held, "the lab holds what it held before the update")
+cfn.delete_stack(StackName="upd")
+t.ok(gone("upd"), "the rolled-back stack deletes")
 
 # ------------------------------------------------------------------ kill -9 of ec2d mid-deploy
 small = ("Resources:\n  V:\n    Type: AWS::EC2::VPC\n    Properties: {CidrBlock: 10.60.0.0/16}\n"
