@@ -478,3 +478,68 @@ int h_unassign_ipv6_addresses(struct req *rq, json_t **ret, struct err *e)
 			 "UnassignedIpv6Prefixes");
 	return 0;
 }
+
+/* --- egress-only internet gateways (model only so far: docs/ipv6.md) --- */
+
+static const struct filter_map eigw_filters[] = {
+	{"egress-only-internet-gateway-id", "EgressOnlyInternetGatewayId"},
+	{"attachment.state", "Attachments.State"},
+	{"attachment.vpc-id", "Attachments.VpcId"},
+	{NULL, NULL}};
+
+json_t *vpc_eigw(const char *vpc_id)
+{
+	const char *id;
+	json_t *o;
+	obj_foreach("eigw", NULL, id, o) if (!strcmp(jstr(json_array_get(json_object_get(o, "Attachments"), 0), "VpcId"),
+						   vpc_id)) return o;
+	return NULL;
+}
+
+int h_create_egress_only_internet_gateway(struct req *rq, json_t **ret, struct err *e)
+{
+	const char *vpc_id, *token;
+	_cleanup_json_ json_t *tags = NULL;
+	char id[ID_MAX];
+	int r;
+	if ((r = param_str(rq, "VpcId", true, &vpc_id, e)) < 0 || (r = param_str(rq, "ClientToken", false, &token, e)) < 0)
+		return r;
+	if (!obj_find(rq, vpc_id, "vpc", e))
+		return -EINVAL;
+	if ((r = param_tags(rq, "egress-only-internet-gateway", &tags, e)) < 0)
+		return r;
+	new_id(&rq->txn, "eigw", id);
+	obj_put(&rq->txn, id,
+		json_pack("{s:s, s:s, s:[{s:s, s:s}], s:s, s:O}", "_type", "eigw", "_region", rq->region, "Attachments",
+			  "State", "attached", "VpcId", vpc_id, "EgressOnlyInternetGatewayId", id, "Tags", tags));
+	txn_touch_vpc(&rq->txn, vpc_id);
+	*ret = json_pack("{s:o, s:s*}", "EgressOnlyInternetGateway", obj_public(obj_get(id)), "ClientToken", token);
+	return 0;
+}
+
+int h_describe_egress_only_internet_gateways(struct req *rq, json_t **ret, struct err *e)
+{
+	json_t *list, *token = NULL;
+	int r = describe(rq, "eigw", "EgressOnlyInternetGatewayIds", "EgressOnlyInternetGatewayId",
+			 "InvalidEgressOnlyInternetGatewayId.NotFound", "egress-only internet gateway ID", eigw_filters,
+			 NULL, &list, &token, e);
+	if (r < 0)
+		return r;
+	*ret = json_pack("{s:o, s:o*}", "EgressOnlyInternetGateways", list, "NextToken", token);
+	return 0;
+}
+
+int h_delete_egress_only_internet_gateway(struct req *rq, json_t **ret, struct err *e)
+{
+	const char *id;
+	int r;
+	if ((r = param_str(rq, "EgressOnlyInternetGatewayId", true, &id, e)) < 0)
+		return r;
+	json_t *g = obj_find(rq, id, "eigw", e);
+	if (!g)
+		return -EINVAL;
+	txn_touch_vpc(&rq->txn, jstr(json_array_get(json_object_get(g, "Attachments"), 0), "VpcId"));
+	obj_del(&rq->txn, id);
+	*ret = json_pack("{s:b}", "ReturnCode", 1);
+	return 0;
+}

@@ -176,6 +176,10 @@ int h_delete_vpc(struct req *rq, json_t **ret, struct err *e)
 				       "The vpc '%s' has dependencies and cannot be deleted (peering connection %s).",
 				       vpc_id, pid);
 	}
+	if (vpc_eigw(vpc_id))
+		return err_set(e, "DependencyViolation",
+			       "The vpc '%s' has dependencies and cannot be deleted (egress-only internet gateway %s).",
+			       vpc_id, jstr(vpc_eigw(vpc_id), "EgressOnlyInternetGatewayId"));
 	if (vpc_igw(vpc_id))
 		return err_set(e, "DependencyViolation",
 			       "The vpc '%s' has dependencies and cannot be deleted (internet gateway %s is attached).",

@@ -371,3 +371,7 @@ int h_associate_subnet_cidr_block(struct req *, json_t **, struct err *);
 int h_disassociate_subnet_cidr_block(struct req *, json_t **, struct err *);
 int h_assign_ipv6_addresses(struct req *, json_t **, struct err *);
 int h_unassign_ipv6_addresses(struct req *, json_t **, struct err *);
+json_t *vpc_eigw(const char *vpc_id);
+int h_create_egress_only_internet_gateway(struct req *, json_t **, struct err *);
+int h_describe_egress_only_internet_gateways(struct req *, json_t **, struct err *);
+int h_delete_egress_only_internet_gateway(struct req *, json_t **, struct err *);

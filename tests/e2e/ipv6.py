@@ -80,6 +80,17 @@ code = t.call_error(ec2.assign_ipv6_addresses, NetworkInterfaceId=e2["NetworkInt
                        Ipv6Addresses=[str(ipaddress.ip_network(sixty4[1])[0x30])])[0]
 t.is_(code, "InvalidParameterCombination", "boto3: a count and a list")
 
+g = cli("create-egress-only-internet-gateway", "--vpc-id", v["VpcId"])["EgressOnlyInternetGateway"]
+t.ok(g["EgressOnlyInternetGatewayId"].startswith("eigw-") and g["Attachments"] == [{"State": "attached", "VpcId": v["VpcId"]}],
+     "aws ec2 create-egress-only-internet-gateway", g)
+t.is_([x["EgressOnlyInternetGatewayId"] for x in ec2.describe_egress_only_internet_gateways()["EgressOnlyInternetGateways"]],
+      [g["EgressOnlyInternetGatewayId"]], "boto3 describe_egress_only_internet_gateways")
+refused("DependencyViolation", "delete-vpc with an egress-only gateway", "delete-vpc", "--vpc-id", v["VpcId"])
+t.ok(ec2.delete_egress_only_internet_gateway(EgressOnlyInternetGatewayId=g["EgressOnlyInternetGatewayId"])["ReturnCode"],
+     "boto3 delete_egress_only_internet_gateway")
+refused("InvalidEgressOnlyInternetGatewayId.NotFound", "a deleted egress-only gateway",
+        "describe-egress-only-internet-gateways", "--egress-only-internet-gateway-ids", g["EgressOnlyInternetGatewayId"])
+
 for e in (e1, e2):
     ec2.delete_network_interface(NetworkInterfaceId=e["NetworkInterfaceId"])
 ec2.disassociate_subnet_cidr_block(AssociationId=sa["AssociationId"])

@@ -607,6 +607,10 @@ c2.unassign_ipv6_addresses(NetworkInterfaceId=e6["NetworkInterfaceId"], Ipv6Addr
 c2.disassociate_subnet_cidr_block(AssociationId=sa["AssociationId"])
 c2.delete_network_interface(NetworkInterfaceId=e6["NetworkInterfaceId"])
 c2.delete_subnet(SubnetId=s6)
+g6 = c2.create_egress_only_internet_gateway(VpcId=v6["VpcId"])["EgressOnlyInternetGateway"]["EgressOnlyInternetGatewayId"]
+t.is_(len(c2.describe_egress_only_internet_gateways(EgressOnlyInternetGatewayIds=[g6])["EgressOnlyInternetGateways"]), 1,
+      "CreateEgressOnlyInternetGateway, DescribeEgressOnlyInternetGateways")
+c2.delete_egress_only_internet_gateway(EgressOnlyInternetGatewayId=g6)
 c2.delete_vpc(VpcId=v6["VpcId"])
 t.is_(t.call_error(c2.describe_vpcs, VpcIds=[v6["VpcId"]])[0], "InvalidVpcID.NotFound", "DisassociateSubnetCidrBlock; the dual-stack VPC deletes")
 

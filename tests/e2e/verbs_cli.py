@@ -448,6 +448,11 @@ t.is_(must("describe-network-interfaces", "--network-interface-ids", E6["Network
 must("disassociate-subnet-cidr-block", "--association-id", SA["AssociationId"])
 must("delete-network-interface", "--network-interface-id", E6["NetworkInterfaceId"])
 must("delete-subnet", "--subnet-id", S6)
+G6 = must("create-egress-only-internet-gateway", "--vpc-id", V6["VpcId"])["EgressOnlyInternetGateway"]["EgressOnlyInternetGatewayId"]
+t.is_(must("describe-egress-only-internet-gateways", "--egress-only-internet-gateway-ids", G6,
+           "--query", "EgressOnlyInternetGateways[0].Attachments[0].VpcId"), V6["VpcId"],
+      "create-egress-only-internet-gateway, describe-egress-only-internet-gateways")
+must("delete-egress-only-internet-gateway", "--egress-only-internet-gateway-id", G6)
 must("delete-vpc", "--vpc-id", V6["VpcId"])
 
 # ------------------------------------------------------------------------ the rest

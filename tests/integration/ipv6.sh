@@ -39,12 +39,15 @@ is "$(vpc describe-network-interfaces --network-interface-ids "$e2" | jq_ 'len(d
 
 snapshot() {
 	local verb
-	for verb in describe-vpcs describe-subnets describe-network-interfaces; do
+	for verb in describe-vpcs describe-subnets describe-network-interfaces describe-egress-only-internet-gateways; do
 		echo "== $verb"
 		vpc "$verb" | canon
 	done
 }
 e3=$(mk_eni "$s1") || bail "eni 3"
+g=$(vpc create-egress-only-internet-gateway --vpc-id "$v" | jq_ 'd["EgressOnlyInternetGateway"]["EgressOnlyInternetGatewayId"]') ||
+	bail "create-egress-only-internet-gateway"
+like "$g" '^eigw-[0-9a-f]{17}$' "create-egress-only-internet-gateway: $g"
 snapshot >"$T/before" || bail "snapshot"
 refused InvalidSubnet.Conflict CreateSubnet "a /64 another subnet holds" -- \
 	create-subnet --vpc-id "$v" --cidr-block 10.16.3.0/24 --ipv6-cidr-block "$n64a"
@@ -54,6 +57,7 @@ refused InvalidSubnet.Range CreateSubnet "a /64 outside the VPC" -- \
 	create-subnet --vpc-id "$v" --cidr-block 10.16.3.0/24 --ipv6-cidr-block 2001:db8::/64
 refused InvalidIPAddress.InUse AssignIpv6Addresses "another ENI's address" -- \
 	assign-ipv6-addresses --network-interface-id "$e3" --ipv6-addresses "$a1"
+refused DependencyViolation DeleteVpc "a VPC with an egress-only gateway" -- delete-vpc --vpc-id "$v"
 refused InvalidParameterValue AssignIpv6Addresses "an address of another subnet" -- \
 	assign-ipv6-addresses --network-interface-id "$e1" --ipv6-addresses "$got"
 refused DependencyViolation DisassociateSubnetCidrBlock "a block with ENI addresses in it" -- \
@@ -68,11 +72,12 @@ refused UnsupportedOperation AssociateVpcCidrBlock "a BYOIP pool" -- \
 kill9_vpcd
 start_vpcd || bail "vpcd does not restart"
 snapshot >"$T/after"
-same_file "$T/before" "$T/after" "after kill -9 the VPCs, subnets and ENIs are described as before"
+same_file "$T/before" "$T/after" "after kill -9 the VPCs, subnets, ENIs and egress-only gateways are described as before"
 vpc_try audit-lab
 is "$RC" 0 "audit-lab is clean"
 
 # Teardown in order leaves nothing of the lab.
+vpc delete-egress-only-internet-gateway --egress-only-internet-gateway-id "$g" >/dev/null
 vpc delete-network-interface --network-interface-id "$e1" >/dev/null &&
 	vpc delete-network-interface --network-interface-id "$e2" >/dev/null &&
 	vpc delete-network-interface --network-interface-id "$e3" >/dev/null &&

@@ -1489,6 +1489,40 @@ static void test_ipv6(void)
 		 json_pack("{s:s, s:b}", "VpcId", vpc2, "AmazonProvidedIpv6CidrBlock", 1));
 	is_str(js(r, "Ipv6CidrBlockAssociation.Ipv6CidrBlock"), b56b, "a freed /56 is handed out again");
 	json_decref(r);
+
+	/* Egress-only internet gateways */
+	char eigw[ID_MAX];
+	r = must(h_create_egress_only_internet_gateway, "CreateEgressOnlyInternetGateway",
+		 json_pack("{s:s, s:o}", "VpcId", vpc2, "TagSpecifications", tagged("egress-only-internet-gateway", "Name", "out")));
+	id_from(r, "EgressOnlyInternetGateway.EgressOnlyInternetGatewayId", eigw);
+	ok(id_check(eigw, "eigw") == 0, "CreateEgressOnlyInternetGateway: an eigw- ID (%s)", eigw);
+	is_str(js(r, "EgressOnlyInternetGateway.Attachments.0.State"), "attached", "attached");
+	is_str(js(r, "EgressOnlyInternetGateway.Attachments.0.VpcId"), vpc2, "to its VPC");
+	is_str(js(r, "EgressOnlyInternetGateway.Tags.0.Value"), "out", "tagged");
+	json_decref(r);
+	l = describe1(h_describe_egress_only_internet_gateways, "DescribeEgressOnlyInternetGateways",
+		      "EgressOnlyInternetGateways", "attachment.vpc-id", vpc2, &keep);
+	ok(json_array_size(l) == 1 && !strcmp(js(json_array_get(l, 0), "EgressOnlyInternetGatewayId"), eigw),
+	   "DescribeEgressOnlyInternetGateways by attachment.vpc-id");
+	json_decref(keep);
+	fails(h_create_egress_only_internet_gateway, "CreateEgressOnlyInternetGateway", json_object(), "MissingParameter",
+	      "no VpcId");
+	fails(h_create_egress_only_internet_gateway, "CreateEgressOnlyInternetGateway",
+	      json_pack("{s:s}", "VpcId", "vpc-0000000000000000a"), "InvalidVpcID.NotFound", "an unknown VPC");
+	fails(h_describe_egress_only_internet_gateways, "DescribeEgressOnlyInternetGateways",
+	      json_pack("{s:[s]}", "EgressOnlyInternetGatewayIds", "eigw-0000000000000000a"),
+	      "InvalidEgressOnlyInternetGatewayId.NotFound", "an unknown gateway");
+	fails(h_delete_vpc, "DeleteVpc", json_pack("{s:s}", "VpcId", vpc2), "DependencyViolation",
+	      "a VPC with an egress-only gateway");
+	r = must(h_delete_egress_only_internet_gateway, "DeleteEgressOnlyInternetGateway",
+		 json_pack("{s:s}", "EgressOnlyInternetGatewayId", eigw));
+	ok(json_is_true(jp(r, "ReturnCode")), "DeleteEgressOnlyInternetGateway: ReturnCode true");
+	json_decref(r);
+	fails(h_delete_egress_only_internet_gateway, "DeleteEgressOnlyInternetGateway",
+	      json_pack("{s:s}", "EgressOnlyInternetGatewayId", eigw), "InvalidEgressOnlyInternetGatewayId.NotFound",
+	      "a deleted gateway");
+	json_decref(must(h_delete_vpc, "DeleteVpc", json_pack("{s:s}", "VpcId", vpc2)));
+	ok(!obj_get(vpc2), "then the VPC (with IPv6 blocks) deletes");
 }
 
 static void emit(const char *op, json_t *out)
@@ -1556,6 +1590,10 @@ static int dump_shapes(void)
 		emit("CreateNetworkInterface", r);
 		emit("AssignIpv6Addresses", must(h_assign_ipv6_addresses, "AssignIpv6Addresses",
 						 json_pack("{s:s, s:i}", "NetworkInterfaceId", e6, "Ipv6AddressCount", 1)));
+		emit("CreateEgressOnlyInternetGateway",
+		     must(h_create_egress_only_internet_gateway, "CreateEgressOnlyInternetGateway", json_pack("{s:s}", "VpcId", v6)));
+		emit("DescribeEgressOnlyInternetGateways",
+		     must(h_describe_egress_only_internet_gateways, "DescribeEgressOnlyInternetGateways", NULL));
 	}
 	emit("DescribeVpcs", must(h_describe_vpcs, "DescribeVpcs", NULL));
 	emit("DescribeSubnets", must(h_describe_subnets, "DescribeSubnets", NULL));
