@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 
 static int parse_dec(const char **p, unsigned max, unsigned *ret)
 {
@@ -137,4 +138,119 @@ int ipam_pick(const struct cidr *subnet, const uint32_t *used, size_t n, uint32_
 		return -ENOSPC;
 	*ret = cand;
 	return 0;
+}
+
+int ip6_parse(const char *s, uint8_t ret[static 16])
+{
+	uint8_t a[16];
+	if (!s || !*s || strlen(s) >= IP6_STRLEN || strchr(s, '%') || inet_pton(AF_INET6, s, a) != 1)
+		return -EINVAL;
+	memcpy(ret, a, 16);
+	return 0;
+}
+
+void ip6_format(const uint8_t a[static 16], char buf[static IP6_STRLEN])
+{
+	if (!inet_ntop(AF_INET6, a, buf, IP6_STRLEN))
+		snprintf(buf, IP6_STRLEN, "::");
+}
+
+static bool prefix6_eq(const uint8_t *a, const uint8_t *b, unsigned len)
+{
+	unsigned bytes = len / 8, bits = len % 8;
+	if (memcmp(a, b, bytes) != 0)
+		return false;
+	if (bits == 0)
+		return true;
+	uint8_t m = (uint8_t)(0xff << (8 - bits));
+	return (a[bytes] & m) == (b[bytes] & m);
+}
+
+int cidr6_parse(const char *s, struct cidr6 *ret)
+{
+	char addr[IP6_STRLEN];
+	const char *slash = s ? strchr(s, '/') : NULL;
+	uint8_t a[16];
+	unsigned len;
+	if (!slash || (size_t)(slash - s) >= sizeof(addr))
+		return -EINVAL;
+	memcpy(addr, s, (size_t)(slash - s));
+	addr[slash - s] = 0;
+	const char *p = slash + 1;
+	if (ip6_parse(addr, a) < 0 || parse_dec(&p, 128, &len) < 0 || *p)
+		return -EINVAL;
+	/* Host bits zero: the address masked to len equals itself. */
+	uint8_t masked[16];
+	memcpy(masked, a, 16);
+	for (unsigned i = 0; i < 128; i++)
+		if (i >= len)
+			masked[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
+	if (memcmp(masked, a, 16) != 0)
+		return -EINVAL;
+	memcpy(ret->addr, a, 16);
+	ret->len = (uint8_t)len;
+	return 0;
+}
+
+void cidr6_format(const struct cidr6 *c, char buf[static CIDR6_STRLEN])
+{
+	char a[IP6_STRLEN];
+	ip6_format(c->addr, a);
+	snprintf(buf, CIDR6_STRLEN, "%s/%u", a, c->len);
+}
+
+bool cidr6_contains(const struct cidr6 *outer, const struct cidr6 *inner)
+{
+	return inner->len >= outer->len && prefix6_eq(outer->addr, inner->addr, outer->len);
+}
+
+bool cidr6_contains_ip(const struct cidr6 *c, const uint8_t ip[static 16])
+{
+	return prefix6_eq(c->addr, ip, c->len);
+}
+
+bool cidr6_overlaps(const struct cidr6 *a, const struct cidr6 *b)
+{
+	return prefix6_eq(a->addr, b->addr, a->len < b->len ? a->len : b->len);
+}
+
+int cidr6_nth(const struct cidr6 *outer, uint8_t len, uint64_t n, struct cidr6 *ret)
+{
+	unsigned bits = (unsigned)len - outer->len;
+	if (len < outer->len || len > 128 || bits > 64 || (bits < 64 && n >> bits))
+		return -ERANGE;
+	struct cidr6 c = *outer;
+	/* Add n at bit position len-1 (counting from the top), carrying upwards. */
+	for (unsigned i = 0; i < bits; i++) {
+		unsigned pos = len - 1 - i;
+		if (n >> i & 1)
+			c.addr[pos / 8] |= (uint8_t)(0x80 >> (pos % 8));
+	}
+	c.len = len;
+	*ret = c;
+	return 0;
+}
+
+uint64_t ip6_low64(const uint8_t a[static 16])
+{
+	uint64_t v = 0;
+	for (int i = 8; i < 16; i++)
+		v = v << 8 | a[i];
+	return v;
+}
+
+void cidr6_host(const struct cidr6 *c, uint64_t host, uint8_t ret[static 16])
+{
+	memcpy(ret, c->addr, 16);
+	for (int i = 15; i >= 8; i--, host >>= 8)
+		ret[i] |= (uint8_t)(host & 0xff);
+}
+
+bool subnet6_ip_reserved(const struct cidr6 *subnet, const uint8_t ip[static 16])
+{
+	if (!cidr6_contains_ip(subnet, ip) || subnet->len < 64)
+		return true;
+	uint64_t h = ip6_low64(ip), mask = subnet->len == 128 ? 0 : (~0ULL >> (subnet->len - 64));
+	h &= mask;
+	return h < 4 || h == mask;
 }

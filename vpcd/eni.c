@@ -33,6 +33,7 @@ static const struct filter_map eni_filters[] = {
 	{"association.public-ip", "Association.PublicIp"},
 	{"association.allocation-id", "Association.AllocationId"},
 	{"association.association-id", "Association.AssociationId"},
+	{"ipv6-addresses.ipv6-address", "Ipv6Addresses.Ipv6Address"},
 	{NULL, NULL}};
 
 int eni_used_ips(const char *subnet_id, uint32_t **ret, size_t *n)
@@ -129,6 +130,20 @@ int h_create_network_interface(struct req *rq, json_t **ret, struct err *e)
 	_cleanup_json_ json_t *gids = param_list(rq->params, "Groups"), *groups = NULL;
 	if ((r = sg_eni_groups(rq, jstr(s, "VpcId"), gids, &groups, e)) < 0)
 		return r;
+	/* IPv6: the addresses asked for, or one if the subnet assigns them on creation. */
+	long long v6count;
+	_cleanup_json_ json_t *v6given = param_list(rq->params, "Ipv6Addresses"), *v6 = NULL;
+	if ((r = param_int(rq, "Ipv6AddressCount", -1, &v6count, e)) < 0)
+		return r;
+	if (json_object_get(rq->params, "Ipv6AddressCount") && v6count < 0)
+		return err_set(e, "InvalidParameterValue", "Value (%lld) for parameter ipv6AddressCount is invalid.", v6count);
+	if (json_object_get(rq->params, "Ipv6Prefixes") || json_object_get(rq->params, "Ipv6PrefixCount"))
+		return err_set(e, "UnsupportedOperation", "IPv6 prefix delegation is not supported by vpclab");
+	if (v6count < 0 && !json_array_size(v6given) && json_is_true(json_object_get(s, "AssignIpv6AddressOnCreation")))
+		v6count = 1;
+	if ((v6count > 0 || json_array_size(v6given)) &&
+	    (r = eni_ipv6_choose(s, NULL, v6count > 0 ? v6count : 0, v6given, &v6, e)) < 0)
+		return r;
 	if ((r = param_tags(rq, "network-interface", &tags, e)) < 0)
 		return r;
 	ip_format(ip, ipbuf);
@@ -146,6 +161,8 @@ int h_create_network_interface(struct req *rq, json_t **ret, struct err *e)
 		"PrivateDnsName", dns, "PrivateIpAddress", ipbuf, "RequesterManaged", 0,
 		"SourceDestCheck", 1, "SubnetId", sid, "VpcId", jstr(s, "VpcId"), "Tags",
 		json_incref(tags));
+	if (v6)
+		eni_ipv6_add(eni, v6);
 	int public_ip;
 	param_bool(rq, "AssociatePublicIpAddress", &public_ip);
 	if (public_ip > 0 && (r = eni_assign_public(rq, eni, e)) < 0) {

@@ -331,6 +331,8 @@ static const struct kind kinds[] = {
 	{"rtb-", "rtb", "route-table", "InvalidRouteTableID.NotFound", "routeTable ID"},
 	{"eni-", "eni", "network-interface", "InvalidNetworkInterfaceID.NotFound", "networkInterface ID"},
 	{"igw-", "igw", "internet-gateway", "InvalidInternetGatewayID.NotFound", "internetGateway ID"},
+	{"eigw-", "eigw", "egress-only-internet-gateway", "InvalidEgressOnlyInternetGatewayId.NotFound",
+	 "egress-only internet gateway ID"},
 	{"eipalloc-", "eip", "elastic-ip", "InvalidAllocationID.NotFound", "allocation ID"},
 	{"nat-", "nat", "natgateway", "NatGatewayNotFound", "nat gateway ID"},
 	{"pcx-", "pcx", "vpc-peering-connection", "InvalidVpcPeeringConnectionID.NotFound",

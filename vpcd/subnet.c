@@ -20,6 +20,11 @@ static const struct filter_map subnet_filters[] = {
 	{"map-public-ip-on-launch", "MapPublicIpOnLaunch"},
 	{"available-ip-address-count", "AvailableIpAddressCount"},
 	{"owner-id", "OwnerId"},
+	{"ipv6-cidr-block-association.ipv6-cidr-block", "Ipv6CidrBlockAssociationSet.Ipv6CidrBlock"},
+	{"ipv6-cidr-block-association.association-id", "Ipv6CidrBlockAssociationSet.AssociationId"},
+	{"ipv6-cidr-block-association.state", "Ipv6CidrBlockAssociationSet.Ipv6CidrBlockState.State"},
+	{"assign-ipv6-address-on-creation", "AssignIpv6AddressOnCreation"},
+	{"ipv6-native", "Ipv6Native"},
 	{NULL, NULL}};
 
 static void subnet_decorate(json_t *pub, json_t *o)
@@ -63,7 +68,8 @@ int subnet_create_obj(struct req *rq, const char *vpc_id, const char *cidr_text,
 
 int h_create_subnet(struct req *rq, json_t **ret, struct err *e)
 {
-	const char *vpc_id, *text, *az, *azid, *id;
+	const char *vpc_id, *text, *az, *azid, *id, *v6;
+	int native;
 	struct cidr c, vc;
 	_cleanup_json_ json_t *tags = NULL;
 	const struct region_def *rd = region_find(rq->region);
@@ -71,14 +77,22 @@ int h_create_subnet(struct req *rq, json_t **ret, struct err *e)
 	json_t *vpc, *o;
 	int r;
 
+	param_bool(rq, "Ipv6Native", &native);
+	if (native > 0)
+		return err_set(e, "UnsupportedOperation", "IPv6-only subnets (Ipv6Native) are not supported by vpclab yet");
 	if ((r = param_str(rq, "VpcId", true, &vpc_id, e)) < 0 ||
 	    (r = param_cidr(rq, "CidrBlock", &c, &text, e)) < 0 ||
 	    (r = param_str(rq, "AvailabilityZone", false, &az, e)) < 0 ||
-	    (r = param_str(rq, "AvailabilityZoneId", false, &azid, e)) < 0)
+	    (r = param_str(rq, "AvailabilityZoneId", false, &azid, e)) < 0 ||
+	    (r = param_str(rq, "Ipv6CidrBlock", false, &v6, e)) < 0)
 		return r;
+	if (json_object_get(rq->params, "Ipv6IpamPoolId") || json_object_get(rq->params, "Ipv4IpamPoolId"))
+		return err_set(e, "UnsupportedOperation", "IPAM pools are not supported by vpclab");
 	vpc = obj_find(rq, vpc_id, "vpc", e);
 	if (!vpc)
 		return -EINVAL;
+	if (v6 && (r = subnet_ipv6_validate(vpc_id, v6, e)) < 0)
+		return r;
 	cidr_parse(jstr(vpc, "CidrBlock"), &vc);
 	if (c.len < 16 || c.len > 28 || !cidr_contains(&vc, &c))
 		return err_set(e, "InvalidSubnet.Range", "The CIDR '%s' is invalid.", text);
@@ -120,6 +134,8 @@ int h_create_subnet(struct req *rq, json_t **ret, struct err *e)
 		return r;
 	if ((r = subnet_create_obj(rq, vpc_id, text, zone, false, tags, sid, e)) < 0)
 		return r;
+	if (v6)
+		subnet_add_ipv6_block(&rq->txn, obj_get(sid), v6);
 	json_t *pub = obj_public(obj_get(sid));
 	subnet_decorate(pub, obj_get(sid));
 	*ret = json_pack("{s:o}", "Subnet", pub);
@@ -183,24 +199,32 @@ int h_delete_subnet(struct req *rq, json_t **ret, struct err *e)
 int h_modify_subnet_attribute(struct req *rq, json_t **ret, struct err *e)
 {
 	const char *sid;
-	int map, r;
+	int map, v6, r;
 	if ((r = param_str(rq, "SubnetId", true, &sid, e)) < 0)
 		return r;
 	json_t *s = obj_find(rq, sid, "subnet", e);
 	if (!s)
 		return -EINVAL;
 	param_bool(rq, "MapPublicIpOnLaunch", &map);
-	static const char *const other[] = {"AssignIpv6AddressOnCreation", "MapCustomerOwnedIpOnLaunch",
+	param_bool(rq, "AssignIpv6AddressOnCreation", &v6);
+	static const char *const other[] = {"MapCustomerOwnedIpOnLaunch",
 					    "EnableDns64", "PrivateDnsHostnameTypeOnLaunch",
 					    "EnableResourceNameDnsARecordOnLaunch", "EnableLniAtDeviceIndex"};
 	for (size_t i = 0; i < ARRAY_SIZE(other); i++)
 		if (json_object_get(rq->params, other[i]))
 			return err_set(e, "UnsupportedOperation", "The attribute %s is not supported by vpclab",
 				       other[i]);
-	if (map < 0)
+	if ((map < 0) == (v6 < 0))
 		return err_set(e, "MissingParameter", "The request must contain exactly one attribute to modify");
+	struct cidr6 block;
+	if (v6 > 0 && !subnet_ipv6_block(s, &block))
+		return err_set(e, "InvalidParameterValue",
+			       "The subnet '%s' has no IPv6 CIDR block: AssignIpv6AddressOnCreation cannot be set", sid);
 	s = obj_edit(&rq->txn, sid);
-	json_object_set_new(s, "MapPublicIpOnLaunch", json_boolean(map));
+	if (map >= 0)
+		json_object_set_new(s, "MapPublicIpOnLaunch", json_boolean(map));
+	else
+		json_object_set_new(s, "AssignIpv6AddressOnCreation", json_boolean(v6));
 	*ret = json_object();
 	return 0;
 }

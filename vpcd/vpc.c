@@ -12,6 +12,10 @@ static const struct filter_map vpc_filters[] = {
 	{"cidr-block-association.cidr-block", "CidrBlockAssociationSet.CidrBlock"},
 	{"cidr-block-association.association-id", "CidrBlockAssociationSet.AssociationId"},
 	{"cidr-block-association.state", "CidrBlockAssociationSet.CidrBlockState.State"},
+	{"ipv6-cidr-block-association.ipv6-cidr-block", "Ipv6CidrBlockAssociationSet.Ipv6CidrBlock"},
+	{"ipv6-cidr-block-association.association-id", "Ipv6CidrBlockAssociationSet.AssociationId"},
+	{"ipv6-cidr-block-association.state", "Ipv6CidrBlockAssociationSet.Ipv6CidrBlockState.State"},
+	{"ipv6-cidr-block-association.ipv6-pool", "Ipv6CidrBlockAssociationSet.Ipv6Pool"},
 	{"state", "State"},
 	{"is-default", "IsDefault"},
 	{"isDefault", "IsDefault"},
@@ -83,10 +87,23 @@ int h_create_vpc(struct req *rq, json_t **ret, struct err *e)
 	char id[ID_MAX];
 	int r;
 
-	if (json_object_get(rq->params, "Ipv4IpamPoolId") ||
-	    json_object_get(rq->params, "AmazonProvidedIpv6CidrBlock"))
-		return err_set(e, "UnsupportedOperation",
-			       "IPAM pools and IPv6 CIDR blocks are not supported by vpclab");
+	int ipv6;
+	const char *nbg;
+	static const char *const pools[] = {"Ipv4IpamPoolId", "Ipv6IpamPoolId", "Ipv6Pool", "Ipv6CidrBlock",
+					    "Ipv4NetmaskLength", "Ipv6NetmaskLength"};
+	for (size_t i = 0; i < ARRAY_SIZE(pools); i++)
+		if (json_object_get(rq->params, pools[i]))
+			return err_set(e, "UnsupportedOperation",
+				       "The parameter %s is not supported by vpclab (BYOIP and IPAM pools)", pools[i]);
+	param_bool(rq, "AmazonProvidedIpv6CidrBlock", &ipv6);
+	if ((r = param_str(rq, "Ipv6CidrBlockNetworkBorderGroup", false, &nbg, e)) < 0)
+		return r;
+	if (nbg && ipv6 <= 0)
+		return err_set(e, "InvalidParameterCombination",
+			       "Ipv6CidrBlockNetworkBorderGroup requires AmazonProvidedIpv6CidrBlock");
+	if (nbg && strcmp(nbg, rq->region) != 0)
+		return err_set(e, "InvalidParameterValue",
+			       "The network border group '%s' is invalid for region '%s'", nbg, rq->region);
 	if ((r = param_cidr(rq, "CidrBlock", &c, &text, e)) < 0)
 		return r;
 	if (c.len < 16 || c.len > 28)
@@ -102,7 +119,19 @@ int h_create_vpc(struct req *rq, json_t **ret, struct err *e)
 		return r;
 	if (tenancy)
 		json_object_set_new(obj_get(id), "InstanceTenancy", json_string(tenancy));
-	*ret = json_pack("{s:o}", "Vpc", obj_public(obj_get(id)));
+	if (ipv6 > 0) {
+		json_t *a;
+		if ((r = vpc_add_ipv6_block(rq, obj_get(id), &a, e)) < 0)
+			return r;
+	}
+	json_t *pub = obj_public(obj_get(id));
+	if (ipv6 > 0) { /* shown as associating, as EC2 answers; it is associated at once here */
+		json_t *set = json_deep_copy(json_object_get(pub, "Ipv6CidrBlockAssociationSet"));
+		json_object_set_new(json_object_get(json_array_get(set, 0), "Ipv6CidrBlockState"), "State",
+				    json_string("associating"));
+		json_object_set_new(pub, "Ipv6CidrBlockAssociationSet", set);
+	}
+	*ret = json_pack("{s:o}", "Vpc", pub);
 	return 0;
 }
 
@@ -147,6 +176,10 @@ int h_delete_vpc(struct req *rq, json_t **ret, struct err *e)
 				       "The vpc '%s' has dependencies and cannot be deleted (peering connection %s).",
 				       vpc_id, pid);
 	}
+	if (vpc_eigw(vpc_id))
+		return err_set(e, "DependencyViolation",
+			       "The vpc '%s' has dependencies and cannot be deleted (egress-only internet gateway %s).",
+			       vpc_id, jstr(vpc_eigw(vpc_id), "EgressOnlyInternetGatewayId"));
 	if (vpc_igw(vpc_id))
 		return err_set(e, "DependencyViolation",
 			       "The vpc '%s' has dependencies and cannot be deleted (internet gateway %s is attached).",

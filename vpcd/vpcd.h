@@ -356,3 +356,22 @@ int h_describe_addresses(struct req *, json_t **, struct err *);
 int h_associate_address(struct req *, json_t **, struct err *);
 int h_disassociate_address(struct req *, json_t **, struct err *);
 int h_release_address(struct req *, json_t **, struct err *);
+
+/* IPv6 in the model: ipv6.c */
+void region_ipv6_pool(const char *region, struct cidr6 *ret);
+int vpc_add_ipv6_block(struct req *rq, json_t *vpc, json_t **ret_assoc, struct err *e);
+int subnet_ipv6_validate(const char *vpc_id, const char *text, struct err *e);
+json_t *subnet_add_ipv6_block(struct txn *t, json_t *subnet, const char *text);
+bool subnet_ipv6_block(const json_t *subnet, struct cidr6 *ret);
+int eni_ipv6_choose(json_t *subnet, json_t *eni, long long count, json_t *given, json_t **ret, struct err *e);
+void eni_ipv6_add(json_t *eni, json_t *addrs);
+int h_associate_vpc_cidr_block(struct req *, json_t **, struct err *);
+int h_disassociate_vpc_cidr_block(struct req *, json_t **, struct err *);
+int h_associate_subnet_cidr_block(struct req *, json_t **, struct err *);
+int h_disassociate_subnet_cidr_block(struct req *, json_t **, struct err *);
+int h_assign_ipv6_addresses(struct req *, json_t **, struct err *);
+int h_unassign_ipv6_addresses(struct req *, json_t **, struct err *);
+json_t *vpc_eigw(const char *vpc_id);
+int h_create_egress_only_internet_gateway(struct req *, json_t **, struct err *);
+int h_describe_egress_only_internet_gateways(struct req *, json_t **, struct err *);
+int h_delete_egress_only_internet_gateway(struct req *, json_t **, struct err *);

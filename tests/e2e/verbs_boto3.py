@@ -5,6 +5,7 @@ packets (a client ENI plugged into a namespace of the test's own, curl and ping;
 instance's view through `ec2d exec`). The last assertion checks that boto3 did send every
 action of actions.txt (the calls are counted by a botocore event hook).
 """
+import ipaddress
 import json
 import os
 import re
@@ -589,6 +590,29 @@ t.is_(len(c2.describe_dhcp_options(DhcpOptionsIds=[do])["DhcpOptions"]), 1, "Des
 c2.associate_dhcp_options(DhcpOptionsId="default", VpcId=VD)
 c2.delete_dhcp_options(DhcpOptionsId=do)
 t.is_(t.call_error(c2.describe_dhcp_options, DhcpOptionsIds=[do])[0], "InvalidDhcpOptionID.NotFound", "DeleteDhcpOptions")
+
+# IPv6 (docs/ipv6.md)
+v6 = c2.create_vpc(CidrBlock="10.67.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]
+b56 = v6["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"]
+a2 = c2.associate_vpc_cidr_block(VpcId=v6["VpcId"], AmazonProvidedIpv6CidrBlock=True)["Ipv6CidrBlockAssociation"]
+c2.disassociate_vpc_cidr_block(AssociationId=a2["AssociationId"])
+s6 = c2.create_subnet(VpcId=v6["VpcId"], CidrBlock="10.67.1.0/24")["Subnet"]["SubnetId"]
+sa = c2.associate_subnet_cidr_block(SubnetId=s6, Ipv6CidrBlock=str(next(ipaddress.ip_network(b56).subnets(new_prefix=64))))["Ipv6CidrBlockAssociation"]
+e6 = c2.create_network_interface(SubnetId=s6, Ipv6AddressCount=1)["NetworkInterface"]
+got = c2.assign_ipv6_addresses(NetworkInterfaceId=e6["NetworkInterfaceId"], Ipv6AddressCount=1)["AssignedIpv6Addresses"]
+c2.unassign_ipv6_addresses(NetworkInterfaceId=e6["NetworkInterfaceId"], Ipv6Addresses=got)
+t.is_(len(c2.describe_network_interfaces(NetworkInterfaceIds=[e6["NetworkInterfaceId"]])["NetworkInterfaces"][0]["Ipv6Addresses"]),
+      1, "AssociateVpcCidrBlock, DisassociateVpcCidrBlock, AssociateSubnetCidrBlock, Assign/UnassignIpv6Addresses")
+c2.unassign_ipv6_addresses(NetworkInterfaceId=e6["NetworkInterfaceId"], Ipv6Addresses=[a["Ipv6Address"] for a in e6["Ipv6Addresses"]])
+c2.disassociate_subnet_cidr_block(AssociationId=sa["AssociationId"])
+c2.delete_network_interface(NetworkInterfaceId=e6["NetworkInterfaceId"])
+c2.delete_subnet(SubnetId=s6)
+g6 = c2.create_egress_only_internet_gateway(VpcId=v6["VpcId"])["EgressOnlyInternetGateway"]["EgressOnlyInternetGatewayId"]
+t.is_(len(c2.describe_egress_only_internet_gateways(EgressOnlyInternetGatewayIds=[g6])["EgressOnlyInternetGateways"]), 1,
+      "CreateEgressOnlyInternetGateway, DescribeEgressOnlyInternetGateways")
+c2.delete_egress_only_internet_gateway(EgressOnlyInternetGatewayId=g6)
+c2.delete_vpc(VpcId=v6["VpcId"])
+t.is_(t.call_error(c2.describe_vpcs, VpcIds=[v6["VpcId"]])[0], "InvalidVpcID.NotFound", "DisassociateSubnetCidrBlock; the dual-stack VPC deletes")
 
 # Every action of actions.txt went out through boto3.
 with open(os.path.join(lab.srcdir, "ec2d", "api", "actions.txt")) as f:

@@ -8,6 +8,7 @@ checks that every action of actions.txt was run.
 
 The aws CLI costs most of a second a call: the checks are batched where the effect allows.
 """
+import ipaddress
 import json
 import os
 import subprocess
@@ -425,6 +426,34 @@ must("associate-dhcp-options", "--dhcp-options-id", "default", "--vpc-id", V)
 must("delete-dhcp-options", "--dhcp-options-id", DO)
 t.ok(gone(ec2.describe_dhcp_options, "InvalidDhcpOptionID.NotFound", DhcpOptionsIds=[DO]),
      "associate-dhcp-options default, delete-dhcp-options: NotFound")
+
+# ------------------------------------------------------------------------ IPv6 (docs/ipv6.md)
+V6 = must("create-vpc", "--cidr-block", "10.66.0.0/16", "--amazon-provided-ipv6-cidr-block")["Vpc"]
+B56 = V6["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"]
+t.ok(B56.startswith("fd") and B56.endswith("/56"), "create-vpc --amazon-provided-ipv6-cidr-block: a ULA /56", B56)
+A2 = must("associate-vpc-cidr-block", "--vpc-id", V6["VpcId"], "--amazon-provided-ipv6-cidr-block")["Ipv6CidrBlockAssociation"]
+must("disassociate-vpc-cidr-block", "--association-id", A2["AssociationId"])
+t.is_(len(must("describe-vpcs", "--vpc-ids", V6["VpcId"])["Vpcs"][0]["Ipv6CidrBlockAssociationSet"]), 1,
+      "associate-vpc-cidr-block, disassociate-vpc-cidr-block")
+N64 = str(next(ipaddress.ip_network(B56).subnets(new_prefix=64)))
+S6 = must("create-subnet", "--vpc-id", V6["VpcId"], "--cidr-block", "10.66.1.0/24")["Subnet"]["SubnetId"]
+SA = must("associate-subnet-cidr-block", "--subnet-id", S6, "--ipv6-cidr-block", N64)["Ipv6CidrBlockAssociation"]
+E6 = must("create-network-interface", "--subnet-id", S6, "--ipv6-address-count", "1")["NetworkInterface"]
+got = must("assign-ipv6-addresses", "--network-interface-id", E6["NetworkInterfaceId"], "--ipv6-address-count", "1")
+must("unassign-ipv6-addresses", "--network-interface-id", E6["NetworkInterfaceId"], "--ipv6-addresses",
+     *got["AssignedIpv6Addresses"], *[a["Ipv6Address"] for a in E6["Ipv6Addresses"]])
+t.is_(must("describe-network-interfaces", "--network-interface-ids", E6["NetworkInterfaceId"],
+           "--query", "NetworkInterfaces[0].Ipv6Addresses"), [],
+      "associate-subnet-cidr-block, assign-ipv6-addresses, unassign-ipv6-addresses")
+must("disassociate-subnet-cidr-block", "--association-id", SA["AssociationId"])
+must("delete-network-interface", "--network-interface-id", E6["NetworkInterfaceId"])
+must("delete-subnet", "--subnet-id", S6)
+G6 = must("create-egress-only-internet-gateway", "--vpc-id", V6["VpcId"])["EgressOnlyInternetGateway"]["EgressOnlyInternetGatewayId"]
+t.is_(must("describe-egress-only-internet-gateways", "--egress-only-internet-gateway-ids", G6,
+           "--query", "EgressOnlyInternetGateways[0].Attachments[0].VpcId"), V6["VpcId"],
+      "create-egress-only-internet-gateway, describe-egress-only-internet-gateways")
+must("delete-egress-only-internet-gateway", "--egress-only-internet-gateway-id", G6)
+must("delete-vpc", "--vpc-id", V6["VpcId"])
 
 # ------------------------------------------------------------------------ the rest
 must_batch(("detach-internet-gateway", "--internet-gateway-id", IGW, "--vpc-id", V),

@@ -1,5 +1,6 @@
 /* netlib/cidr.h: parsing, formatting, containment, AWS reserved addresses and IPAM. */
 #include <errno.h>
+#include <string.h>
 #include "cidr.h"
 #include "tap.h"
 
@@ -267,6 +268,62 @@ static void test_ipam(void)
 	}
 }
 
+static void test_ipv6(void)
+{
+	static const struct {
+		const char *text, *canon;
+	} good[] = {
+		{"fd00:1234:5600::/56", "fd00:1234:5600::/56"},
+		{"FD00:1234:5600:0000::/56", "fd00:1234:5600::/56"},
+		{"2001:db8::/32", "2001:db8::/32"},
+		{"::/0", "::/0"},
+		{"fd00::1/128", "fd00::1/128"},
+	};
+	static const char *const bad[] = {"fd00::1/56", "fd00::/129", "fd00::", "fd00::/", "fd00::/056",
+					  "fd00::/5x", "10.0.0.0/8", "fe80::1%eth0/64", "fd00:::/56", "", "/64"};
+	struct cidr6 c;
+	char buf[CIDR6_STRLEN];
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		int r = cidr6_parse(good[i].text, &c);
+		if (r == 0)
+			cidr6_format(&c, buf);
+		ok(r == 0 && !strcmp(buf, good[i].canon), "cidr6 '%s' parses and prints as %s", good[i].text,
+		   good[i].canon);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ok(cidr6_parse(bad[i], &c) < 0, "cidr6 '%s' is refused", bad[i]);
+	struct cidr6 pool, s56, s64, other;
+	cidr6_parse("fd12:3456:7800::/40", &pool);
+	ok(cidr6_nth(&pool, 56, 0, &s56) == 0 && (cidr6_format(&s56, buf), !strcmp(buf, "fd12:3456:7800::/56")),
+	   "first /56 of a /40: %s", buf);
+	ok(cidr6_nth(&pool, 56, 0xff01, &s56) == 0 && (cidr6_format(&s56, buf), !strcmp(buf, "fd12:3456:78ff:100::/56")),
+	   "/56 number 0xff01: %s", buf);
+	ok(cidr6_nth(&pool, 56, 0x10000, &s56) == -ERANGE, "/56 number 2^16 of a /40 is out of range");
+	ok(cidr6_nth(&pool, 32, 0, &s56) == -ERANGE, "a shorter prefix is out of range");
+	cidr6_nth(&pool, 56, 3, &s56);
+	ok(cidr6_nth(&s56, 64, 0xff, &s64) == 0 && (cidr6_format(&s64, buf), !strcmp(buf, "fd12:3456:7800:3ff::/64")),
+	   "last /64 of a /56: %s", buf);
+	ok(cidr6_contains(&pool, &s56) && cidr6_contains(&s56, &s64) && !cidr6_contains(&s64, &s56),
+	   "containment follows prefix length");
+	cidr6_parse("fd12:3456:7800:400::/64", &other);
+	ok(!cidr6_contains(&s56, &other) && !cidr6_overlaps(&s64, &other) && cidr6_overlaps(&pool, &other),
+	   "a /64 of the next /56 is outside, overlaps only the pool");
+	uint8_t a[16];
+	char ab[IP6_STRLEN];
+	cidr6_host(&s64, 4, a);
+	ip6_format(a, ab);
+	ok(!strcmp(ab, "fd12:3456:7800:3ff::4") && !subnet6_ip_reserved(&s64, a), "::4 is the first usable (%s)", ab);
+	for (uint64_t h = 0; h < 4; h++) {
+		cidr6_host(&s64, h, a);
+		ok(subnet6_ip_reserved(&s64, a), "::%llu of a /64 is reserved", (unsigned long long)h);
+	}
+	cidr6_host(&s64, ~0ULL, a);
+	ok(subnet6_ip_reserved(&s64, a), "the last address of a /64 is reserved");
+	ip6_parse("fd12:3456:7800:400::9", a);
+	ok(subnet6_ip_reserved(&s64, a) && !cidr6_contains_ip(&s64, a), "an address outside is not usable");
+	ok(ip6_parse("fd00::1%lo", a) < 0 && ip6_parse("1.2.3.4", a) < 0, "zones and IPv4 text are refused");
+}
+
 int main(void)
 {
 	test_ip_parse();
@@ -277,5 +334,6 @@ int main(void)
 	test_contains();
 	test_reserved();
 	test_ipam();
+	test_ipv6();
 	return done();
 }

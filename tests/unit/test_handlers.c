@@ -295,8 +295,8 @@ static void test_vpc(void)
 	      json_pack("{s:s, s:s}", "CidrBlock", "10.0.0.0/16", "InstanceTenancy", "host"),
 	      "InvalidParameterValue", "tenancy 'host'");
 	fails(h_create_vpc, "CreateVpc",
-	      json_pack("{s:s, s:b}", "CidrBlock", "10.0.0.0/16", "AmazonProvidedIpv6CidrBlock", 1),
-	      "UnsupportedOperation", "IPv6");
+	      json_pack("{s:s, s:s}", "CidrBlock", "10.0.0.0/16", "Ipv4IpamPoolId", "ipam-pool-0123"),
+	      "UnsupportedOperation", "an IPAM pool");
 	fails(h_create_vpc, "CreateVpc",
 	      json_pack("{s:s, s:o}", "CidrBlock", "10.0.0.0/16", "TagSpecifications",
 			tagged("subnet", "Name", "x")),
@@ -1228,6 +1228,303 @@ static void test_determinism(void)
 }
 
 /* For test_shapes.py: the outputs of the operations it checks, one JSON line each. */
+/* IPv6 in the model: the region's pool of /56s, VPC and subnet blocks, ENI addresses. */
+static void test_ipv6(void)
+{
+	char vpc[ID_MAX], vpc2[ID_MAX], s1[ID_MAX], s2[ID_MAX], s4[ID_MAX], eni[ID_MAX], eni2[ID_MAX];
+	char assoc[ID_MAX], sassoc[ID_MAX], b56[64], b56b[64], n64[80], n64b[80], want[80];
+	json_t *r;
+
+	r = must(h_create_vpc, "CreateVpc",
+		 json_pack("{s:s, s:b}", "CidrBlock", "10.60.0.0/16", "AmazonProvidedIpv6CidrBlock", 1));
+	id_from(r, "Vpc.VpcId", vpc);
+	const char *blk = js(r, "Vpc.Ipv6CidrBlockAssociationSet.0.Ipv6CidrBlock");
+	snprintf(b56, sizeof(b56), "%s", blk ? blk : "");
+	struct cidr6 c56, pool;
+	region_ipv6_pool(REGION, &pool);
+	ok(cidr6_parse(b56, &c56) == 0 && c56.len == 56 && cidr6_contains(&pool, &c56) && c56.addr[0] == 0xfd,
+	   "CreateVpc AmazonProvidedIpv6CidrBlock: a /56 of the region's ULA pool (%s)", b56);
+	is_str(js(r, "Vpc.Ipv6CidrBlockAssociationSet.0.Ipv6CidrBlockState.State"), "associating",
+	       "CreateVpc answers the block associating");
+	is_str(js(r, "Vpc.Ipv6CidrBlockAssociationSet.0.NetworkBorderGroup"), REGION, "NetworkBorderGroup is the region");
+	is_str(js(r, "Vpc.Ipv6CidrBlockAssociationSet.0.Ipv6Pool"), "Amazon", "Ipv6Pool Amazon");
+	id_from(r, "Vpc.Ipv6CidrBlockAssociationSet.0.AssociationId", assoc);
+	ok(!strncmp(assoc, "vpc-cidr-assoc-", 15), "its association ID (%s)", assoc);
+	json_decref(r);
+	json_t *keep;
+	json_t *l = describe1(h_describe_vpcs, "DescribeVpcs", "Vpcs", "ipv6-cidr-block-association.ipv6-cidr-block", b56, &keep);
+	ok(json_array_size(l) == 1 && !strcmp(js(json_array_get(l, 0), "VpcId"), vpc) &&
+		   !strcmp(js(json_array_get(l, 0), "Ipv6CidrBlockAssociationSet.0.Ipv6CidrBlockState.State"), "associated"),
+	   "DescribeVpcs finds it by its IPv6 block, associated");
+	json_decref(keep);
+
+	/* A second VPC gets the next /56; AssociateVpcCidrBlock on an IPv4-only VPC. */
+	create_vpc("10.61.0.0/16", vpc2);
+	r = must(h_associate_vpc_cidr_block, "AssociateVpcCidrBlock",
+		 json_pack("{s:s, s:b}", "VpcId", vpc2, "AmazonProvidedIpv6CidrBlock", 1));
+	blk = js(r, "Ipv6CidrBlockAssociation.Ipv6CidrBlock");
+	snprintf(b56b, sizeof(b56b), "%s", blk ? blk : "");
+	struct cidr6 c56b, want56;
+	cidr6_nth(&pool, 56, 1, &want56);
+	/* The pool's first /56s are free (no other VPC of this model has IPv6): the first VPC got
+	 * number 0, this one number 1. */
+	cidr6_nth(&pool, 56, 0, &c56b);
+	ok(!memcmp(&c56b, &c56, sizeof(c56)), "the first VPC got the pool's first /56");
+	ok(cidr6_parse(b56b, &c56b) == 0 && !memcmp(&c56b, &want56, sizeof(c56b)),
+	   "AssociateVpcCidrBlock: the next /56 of the pool (%s)", b56b);
+	is_str(js(r, "Ipv6CidrBlockAssociation.Ipv6CidrBlockState.State"), "associating", "answered associating");
+	is_str(js(r, "VpcId"), vpc2, "VpcId");
+	char assoc2[ID_MAX];
+	id_from(r, "Ipv6CidrBlockAssociation.AssociationId", assoc2);
+	json_decref(r);
+
+	fails(h_associate_vpc_cidr_block, "AssociateVpcCidrBlock", json_pack("{s:s}", "VpcId", vpc2),
+	      "MissingParameter", "neither a block nor AmazonProvidedIpv6CidrBlock");
+	fails(h_associate_vpc_cidr_block, "AssociateVpcCidrBlock",
+	      json_pack("{s:s, s:b}", "VpcId", "vpc-0000000000000000a", "AmazonProvidedIpv6CidrBlock", 1),
+	      "InvalidVpcID.NotFound", "an unknown VPC");
+	fails(h_associate_vpc_cidr_block, "AssociateVpcCidrBlock",
+	      json_pack("{s:s, s:s, s:s}", "VpcId", vpc2, "Ipv6Pool", "ipv6pool-ec2-0123", "Ipv6CidrBlock", "2001:db8::/56"),
+	      "UnsupportedOperation", "a BYOIP pool");
+	fails(h_associate_vpc_cidr_block, "AssociateVpcCidrBlock",
+	      json_pack("{s:s, s:b, s:s}", "VpcId", vpc2, "AmazonProvidedIpv6CidrBlock", 1,
+			"Ipv6CidrBlockNetworkBorderGroup", "us-west-2"),
+	      "InvalidParameterValue", "another region's border group");
+	for (int i = 0; i < 4; i++)
+		json_decref(must(h_associate_vpc_cidr_block, "AssociateVpcCidrBlock",
+				 json_pack("{s:s, s:b}", "VpcId", vpc2, "AmazonProvidedIpv6CidrBlock", 1)));
+	fails(h_associate_vpc_cidr_block, "AssociateVpcCidrBlock",
+	      json_pack("{s:s, s:b}", "VpcId", vpc2, "AmazonProvidedIpv6CidrBlock", 1), "CidrLimitExceeded",
+	      "a sixth IPv6 block");
+	fails(h_create_vpc, "CreateVpc",
+	      json_pack("{s:s, s:s}", "CidrBlock", "10.62.0.0/16", "Ipv6CidrBlockNetworkBorderGroup", REGION),
+	      "InvalidParameterCombination", "a border group without AmazonProvidedIpv6CidrBlock");
+	fails(h_create_vpc, "CreateVpc",
+	      json_pack("{s:s, s:s, s:s}", "CidrBlock", "10.62.0.0/16", "Ipv6Pool", "ipv6pool-ec2-1", "Ipv6CidrBlock",
+			"2001:db8::/56"),
+	      "UnsupportedOperation", "CreateVpc from a BYOIP pool");
+
+	/* Subnets: a /64 inside the VPC's /56. */
+	cidr6_nth(&c56, 64, 1, &want56);
+	cidr6_format(&want56, n64);
+	r = must(h_create_subnet, "CreateSubnet",
+		 json_pack("{s:s, s:s, s:s}", "VpcId", vpc, "CidrBlock", "10.60.1.0/24", "Ipv6CidrBlock", n64));
+	id_from(r, "Subnet.SubnetId", s1);
+	is_str(js(r, "Subnet.Ipv6CidrBlockAssociationSet.0.Ipv6CidrBlock"), n64, "CreateSubnet Ipv6CidrBlock %s", n64);
+	is_str(js(r, "Subnet.Ipv6CidrBlockAssociationSet.0.Ipv6CidrBlockState.State"), "associated", "associated");
+	ok(!strncmp(js(r, "Subnet.Ipv6CidrBlockAssociationSet.0.AssociationId") ?: "", "subnet-cidr-assoc-", 18),
+	   "a subnet-cidr-assoc- ID");
+	json_decref(r);
+	cidr6_nth(&c56, 64, 2, &want56);
+	cidr6_format(&want56, n64b);
+	char wider[80], other_vpc64[80], host_bits[80];
+	snprintf(wider, sizeof(wider), "%s", b56);
+	cidr6_nth(&c56b, 64, 0, &want56);
+	cidr6_format(&want56, other_vpc64);
+	snprintf(host_bits, sizeof(host_bits), "%.*s1/64", (int)(strlen(n64b) - 3), n64b);
+#define SUBNET6(v, c4, c6) json_pack("{s:s, s:s, s:s}", "VpcId", v, "CidrBlock", c4, "Ipv6CidrBlock", c6)
+	fails(h_create_subnet, "CreateSubnet", SUBNET6(vpc, "10.60.2.0/24", n64), "InvalidSubnet.Conflict",
+	      "the same /64 twice");
+	fails(h_create_subnet, "CreateSubnet", SUBNET6(vpc, "10.60.2.0/24", wider), "InvalidSubnet.Range",
+	      "a /56 for a subnet");
+	fails(h_create_subnet, "CreateSubnet", SUBNET6(vpc, "10.60.2.0/24", other_vpc64), "InvalidSubnet.Range",
+	      "a /64 of another VPC's block");
+	fails(h_create_subnet, "CreateSubnet", SUBNET6(vpc, "10.60.2.0/24", "2001:db8::/64"), "InvalidSubnet.Range",
+	      "a /64 outside the VPC");
+	fails(h_create_subnet, "CreateSubnet", SUBNET6(vpc, "10.60.2.0/24", host_bits), "InvalidParameterValue",
+	      "host bits set");
+	fails(h_create_subnet, "CreateSubnet", SUBNET6(vpc, "10.60.2.0/24", "fd00::zz/64"), "InvalidParameterValue",
+	      "not an address");
+	fails(h_create_subnet, "CreateSubnet",
+	      json_pack("{s:s, s:s, s:b}", "VpcId", vpc, "Ipv6CidrBlock", n64b, "Ipv6Native", 1),
+	      "UnsupportedOperation", "an IPv6-only subnet");
+	create_subnet(vpc, "10.60.2.0/24", s2);
+	r = must(h_associate_subnet_cidr_block, "AssociateSubnetCidrBlock",
+		 json_pack("{s:s, s:s}", "SubnetId", s2, "Ipv6CidrBlock", n64b));
+	is_str(js(r, "Ipv6CidrBlockAssociation.Ipv6CidrBlock"), n64b, "AssociateSubnetCidrBlock");
+	is_str(js(r, "Ipv6CidrBlockAssociation.Ipv6CidrBlockState.State"), "associating", "answered associating");
+	is_str(js(r, "SubnetId"), s2, "SubnetId");
+	id_from(r, "Ipv6CidrBlockAssociation.AssociationId", sassoc);
+	json_decref(r);
+	fails(h_associate_subnet_cidr_block, "AssociateSubnetCidrBlock",
+	      json_pack("{s:s, s:s}", "SubnetId", s2, "Ipv6CidrBlock", n64b), "InvalidParameterValue",
+	      "a second block on a subnet");
+	create_subnet(vpc, "10.60.4.0/24", s4);
+	fails(h_associate_subnet_cidr_block, "AssociateSubnetCidrBlock",
+	      json_pack("{s:s, s:s}", "SubnetId", s4, "Ipv6CidrBlock", n64b), "InvalidSubnet.Conflict",
+	      "another subnet's /64");
+	fails(h_associate_subnet_cidr_block, "AssociateSubnetCidrBlock", json_pack("{s:s}", "SubnetId", s4),
+	      "MissingParameter", "no Ipv6CidrBlock");
+	fails(h_disassociate_vpc_cidr_block, "DisassociateVpcCidrBlock", json_pack("{s:s}", "AssociationId", assoc),
+	      "DependencyViolation", "a VPC block with subnets in it");
+
+	/* AssignIpv6AddressOnCreation */
+	fails(h_modify_subnet_attribute, "ModifySubnetAttribute",
+	      json_pack("{s:s, s:{s:b}}", "SubnetId", s4, "AssignIpv6AddressOnCreation", "Value", 1),
+	      "InvalidParameterValue", "AssignIpv6AddressOnCreation on a subnet without IPv6");
+	fails(h_modify_subnet_attribute, "ModifySubnetAttribute",
+	      json_pack("{s:s, s:{s:b}, s:{s:b}}", "SubnetId", s1, "AssignIpv6AddressOnCreation", "Value", 1,
+			"MapPublicIpOnLaunch", "Value", 1),
+	      "MissingParameter", "two attributes at once");
+	json_decref(must(h_modify_subnet_attribute, "ModifySubnetAttribute",
+			 json_pack("{s:s, s:{s:b}}", "SubnetId", s1, "AssignIpv6AddressOnCreation", "Value", 1)));
+	l = describe1(h_describe_subnets, "DescribeSubnets", "Subnets", "assign-ipv6-address-on-creation", "true", &keep);
+	ok(json_array_size(l) == 1 && !strcmp(js(json_array_get(l, 0), "SubnetId"), s1),
+	   "ModifySubnetAttribute AssignIpv6AddressOnCreation: DescribeSubnets shows it");
+	json_decref(keep);
+
+	/* ENIs */
+	r = must(h_create_network_interface, "CreateNetworkInterface", json_pack("{s:s}", "SubnetId", s1));
+	id_from(r, "NetworkInterface.NetworkInterfaceId", eni);
+	uint8_t a[16];
+	char at[IP6_STRLEN];
+	struct cidr6 c64;
+	cidr6_parse(n64, &c64);
+	cidr6_host(&c64, 4, a);
+	ip6_format(a, at);
+	ok(json_array_size(jp(r, "NetworkInterface.Ipv6Addresses")) == 1 &&
+		   !strcmp(js(r, "NetworkInterface.Ipv6Addresses.0.Ipv6Address") ?: "", at),
+	   "an ENI in a subnet that assigns on creation gets ::4 (%s)", at);
+	json_decref(r);
+	r = must(h_create_network_interface, "CreateNetworkInterface",
+		 json_pack("{s:s, s:i}", "SubnetId", s1, "Ipv6AddressCount", 2));
+	id_from(r, "NetworkInterface.NetworkInterfaceId", eni2);
+	cidr6_host(&c64, 6, a);
+	ip6_format(a, at);
+	ok(json_array_size(jp(r, "NetworkInterface.Ipv6Addresses")) == 2 &&
+		   !strcmp(js(r, "NetworkInterface.Ipv6Addresses.1.Ipv6Address") ?: "", at),
+	   "Ipv6AddressCount 2: ::5 and ::6");
+	json_decref(r);
+	cidr6_host(&c64, 0x99, a);
+	ip6_format(a, want);
+	r = must(h_assign_ipv6_addresses, "AssignIpv6Addresses",
+		 json_pack("{s:s, s:[s]}", "NetworkInterfaceId", eni, "Ipv6Addresses", want));
+	is_str(js(r, "AssignedIpv6Addresses.0"), want, "AssignIpv6Addresses a given address");
+	json_decref(r);
+	r = must(h_assign_ipv6_addresses, "AssignIpv6Addresses",
+		 json_pack("{s:s, s:i}", "NetworkInterfaceId", eni, "Ipv6AddressCount", 1));
+	cidr6_host(&c64, 7, a);
+	ip6_format(a, at);
+	is_str(js(r, "AssignedIpv6Addresses.0"), at, "AssignIpv6Addresses count 1: the next free");
+	json_decref(r);
+	l = describe1(h_describe_network_interfaces, "DescribeNetworkInterfaces", "NetworkInterfaces",
+		      "ipv6-addresses.ipv6-address", want, &keep);
+	ok(json_array_size(l) == 1 && !strcmp(js(json_array_get(l, 0), "NetworkInterfaceId"), eni) &&
+		   json_array_size(jp(json_array_get(l, 0), "Ipv6Addresses")) == 3,
+	   "DescribeNetworkInterfaces: the ENI by its IPv6 address, with three");
+	json_decref(keep);
+	char reserved[80], outside[80];
+	cidr6_host(&c64, 2, a);
+	ip6_format(a, reserved);
+	cidr6_nth(&c56, 64, 9, &want56);
+	cidr6_host(&want56, 9, a);
+	ip6_format(a, outside);
+#define ASSIGN(id, addr) json_pack("{s:s, s:[s]}", "NetworkInterfaceId", id, "Ipv6Addresses", addr)
+	fails(h_assign_ipv6_addresses, "AssignIpv6Addresses", ASSIGN(eni2, want), "InvalidIPAddress.InUse",
+	      "another ENI's address");
+	fails(h_assign_ipv6_addresses, "AssignIpv6Addresses", ASSIGN(eni2, reserved), "InvalidParameterValue",
+	      "a reserved address (::2)");
+	fails(h_assign_ipv6_addresses, "AssignIpv6Addresses", ASSIGN(eni2, outside), "InvalidParameterValue",
+	      "an address outside the subnet");
+	fails(h_assign_ipv6_addresses, "AssignIpv6Addresses", ASSIGN(eni2, "10.60.1.9"), "InvalidParameterValue",
+	      "an IPv4 address");
+	fails(h_assign_ipv6_addresses, "AssignIpv6Addresses",
+	      json_pack("{s:s, s:i, s:[s]}", "NetworkInterfaceId", eni2, "Ipv6AddressCount", 1, "Ipv6Addresses", outside),
+	      "InvalidParameterCombination", "a count and addresses");
+	fails(h_assign_ipv6_addresses, "AssignIpv6Addresses", json_pack("{s:s}", "NetworkInterfaceId", eni2),
+	      "MissingParameter", "neither a count nor addresses");
+	fails(h_assign_ipv6_addresses, "AssignIpv6Addresses",
+	      json_pack("{s:s, s:i}", "NetworkInterfaceId", eni2, "Ipv6AddressCount", 9), "InvalidParameterValue",
+	      "more than ten on one ENI");
+	fails(h_assign_ipv6_addresses, "AssignIpv6Addresses",
+	      json_pack("{s:s, s:i}", "NetworkInterfaceId", "eni-0000000000000000a", "Ipv6AddressCount", 1),
+	      "InvalidNetworkInterfaceID.NotFound", "an unknown ENI");
+	fails(h_create_network_interface, "CreateNetworkInterface",
+	      json_pack("{s:s, s:i}", "SubnetId", s4, "Ipv6AddressCount", 1), "InvalidParameterValue",
+	      "IPv6 addresses in a subnet without an IPv6 block");
+	fails(h_create_network_interface, "CreateNetworkInterface",
+	      json_pack("{s:s, s:i}", "SubnetId", s1, "Ipv6AddressCount", -1), "InvalidParameterValue",
+	      "a negative Ipv6AddressCount");
+	fails(h_create_network_interface, "CreateNetworkInterface",
+	      json_pack("{s:s, s:[{s:s}]}", "SubnetId", s1, "Ipv6Addresses", "Ipv6Address", want), "InvalidIPAddress.InUse",
+	      "CreateNetworkInterface with an address in use");
+	fails(h_unassign_ipv6_addresses, "UnassignIpv6Addresses", ASSIGN(eni2, want), "InvalidParameterValue",
+	      "an address the ENI does not hold");
+	fails(h_unassign_ipv6_addresses, "UnassignIpv6Addresses", json_pack("{s:s}", "NetworkInterfaceId", eni2),
+	      "MissingParameter", "no addresses");
+	fails(h_disassociate_subnet_cidr_block, "DisassociateSubnetCidrBlock",
+	      json_pack("{s:s}", "AssociationId", js(obj_get(s1), "Ipv6CidrBlockAssociationSet.0.AssociationId")),
+	      "DependencyViolation", "a subnet block with ENI addresses in it");
+	r = must(h_unassign_ipv6_addresses, "UnassignIpv6Addresses", ASSIGN(eni, want));
+	is_str(js(r, "UnassignedIpv6Addresses.0"), want, "UnassignIpv6Addresses");
+	json_decref(r);
+	ok(json_array_size(json_object_get(obj_get(eni), "Ipv6Addresses")) == 2, "the ENI keeps the other two");
+	r = must(h_create_network_interface, "CreateNetworkInterface",
+		 json_pack("{s:s, s:[{s:s}]}", "SubnetId", s1, "Ipv6Addresses", "Ipv6Address", want));
+	is_str(js(r, "NetworkInterface.Ipv6Addresses.0.Ipv6Address"), want, "a freed address can be given again");
+	json_decref(r);
+
+	/* Disassociation */
+	fails(h_disassociate_vpc_cidr_block, "DisassociateVpcCidrBlock",
+	      json_pack("{s:s}", "AssociationId", js(obj_get(vpc), "CidrBlockAssociationSet.0.AssociationId")),
+	      "OperationNotPermitted", "the primary IPv4 block");
+	fails(h_disassociate_vpc_cidr_block, "DisassociateVpcCidrBlock",
+	      json_pack("{s:s}", "AssociationId", "vpc-cidr-assoc-0000000000000000a"),
+	      "InvalidVpcCidrBlockAssociationID.NotFound", "an unknown association");
+	fails(h_disassociate_subnet_cidr_block, "DisassociateSubnetCidrBlock",
+	      json_pack("{s:s}", "AssociationId", "subnet-cidr-assoc-0000000000000000a"),
+	      "InvalidSubnetCidrBlockAssociationID.NotFound", "an unknown subnet association");
+	r = must(h_disassociate_subnet_cidr_block, "DisassociateSubnetCidrBlock",
+		 json_pack("{s:s}", "AssociationId", sassoc));
+	is_str(js(r, "Ipv6CidrBlockAssociation.Ipv6CidrBlockState.State"), "disassociating",
+	       "DisassociateSubnetCidrBlock answers disassociating");
+	json_decref(r);
+	ok(json_array_size(json_object_get(obj_get(s2), "Ipv6CidrBlockAssociationSet")) == 0, "the subnet has no IPv6 block");
+	r = must(h_disassociate_vpc_cidr_block, "DisassociateVpcCidrBlock", json_pack("{s:s}", "AssociationId", assoc2));
+	is_str(js(r, "Ipv6CidrBlockAssociation.Ipv6CidrBlockState.State"), "disassociating",
+	       "DisassociateVpcCidrBlock answers disassociating");
+	is_str(js(r, "VpcId"), vpc2, "VpcId");
+	json_decref(r);
+	r = must(h_associate_vpc_cidr_block, "AssociateVpcCidrBlock",
+		 json_pack("{s:s, s:b}", "VpcId", vpc2, "AmazonProvidedIpv6CidrBlock", 1));
+	is_str(js(r, "Ipv6CidrBlockAssociation.Ipv6CidrBlock"), b56b, "a freed /56 is handed out again");
+	json_decref(r);
+
+	/* Egress-only internet gateways */
+	char eigw[ID_MAX];
+	r = must(h_create_egress_only_internet_gateway, "CreateEgressOnlyInternetGateway",
+		 json_pack("{s:s, s:o}", "VpcId", vpc2, "TagSpecifications", tagged("egress-only-internet-gateway", "Name", "out")));
+	id_from(r, "EgressOnlyInternetGateway.EgressOnlyInternetGatewayId", eigw);
+	ok(id_check(eigw, "eigw") == 0, "CreateEgressOnlyInternetGateway: an eigw- ID (%s)", eigw);
+	is_str(js(r, "EgressOnlyInternetGateway.Attachments.0.State"), "attached", "attached");
+	is_str(js(r, "EgressOnlyInternetGateway.Attachments.0.VpcId"), vpc2, "to its VPC");
+	is_str(js(r, "EgressOnlyInternetGateway.Tags.0.Value"), "out", "tagged");
+	json_decref(r);
+	l = describe1(h_describe_egress_only_internet_gateways, "DescribeEgressOnlyInternetGateways",
+		      "EgressOnlyInternetGateways", "attachment.vpc-id", vpc2, &keep);
+	ok(json_array_size(l) == 1 && !strcmp(js(json_array_get(l, 0), "EgressOnlyInternetGatewayId"), eigw),
+	   "DescribeEgressOnlyInternetGateways by attachment.vpc-id");
+	json_decref(keep);
+	fails(h_create_egress_only_internet_gateway, "CreateEgressOnlyInternetGateway", json_object(), "MissingParameter",
+	      "no VpcId");
+	fails(h_create_egress_only_internet_gateway, "CreateEgressOnlyInternetGateway",
+	      json_pack("{s:s}", "VpcId", "vpc-0000000000000000a"), "InvalidVpcID.NotFound", "an unknown VPC");
+	fails(h_describe_egress_only_internet_gateways, "DescribeEgressOnlyInternetGateways",
+	      json_pack("{s:[s]}", "EgressOnlyInternetGatewayIds", "eigw-0000000000000000a"),
+	      "InvalidEgressOnlyInternetGatewayId.NotFound", "an unknown gateway");
+	fails(h_delete_vpc, "DeleteVpc", json_pack("{s:s}", "VpcId", vpc2), "DependencyViolation",
+	      "a VPC with an egress-only gateway");
+	r = must(h_delete_egress_only_internet_gateway, "DeleteEgressOnlyInternetGateway",
+		 json_pack("{s:s}", "EgressOnlyInternetGatewayId", eigw));
+	ok(json_is_true(jp(r, "ReturnCode")), "DeleteEgressOnlyInternetGateway: ReturnCode true");
+	json_decref(r);
+	fails(h_delete_egress_only_internet_gateway, "DeleteEgressOnlyInternetGateway",
+	      json_pack("{s:s}", "EgressOnlyInternetGatewayId", eigw), "InvalidEgressOnlyInternetGatewayId.NotFound",
+	      "a deleted gateway");
+	json_decref(must(h_delete_vpc, "DeleteVpc", json_pack("{s:s}", "VpcId", vpc2)));
+	ok(!obj_get(vpc2), "then the VPC (with IPv6 blocks) deletes");
+}
+
 static void emit(const char *op, json_t *out)
 {
 	json_t *line = json_pack("{s:s, s:o}", "op", op, "output", out ? out : json_null());
@@ -1271,6 +1568,33 @@ static int dump_shapes(void)
 	emit("CreateRoute", must(h_create_route, "CreateRoute",
 				 json_pack("{s:s, s:s, s:s}", "RouteTableId", rtb,
 					   "DestinationCidrBlock", "0.0.0.0/0", "NetworkInterfaceId", eni)));
+	{
+		char v6[ID_MAX], s6[ID_MAX], e6[ID_MAX], b[80];
+		struct cidr6 c, n;
+		r = must(h_create_vpc, "CreateVpc",
+			 json_pack("{s:s, s:b}", "CidrBlock", "10.1.0.0/16", "AmazonProvidedIpv6CidrBlock", 1));
+		id_from(r, "Vpc.VpcId", v6);
+		cidr6_parse(js(r, "Vpc.Ipv6CidrBlockAssociationSet.0.Ipv6CidrBlock"), &c);
+		emit("CreateVpc", r);
+		emit("AssociateVpcCidrBlock", must(h_associate_vpc_cidr_block, "AssociateVpcCidrBlock",
+						   json_pack("{s:s, s:b}", "VpcId", v6, "AmazonProvidedIpv6CidrBlock", 1)));
+		cidr6_nth(&c, 64, 0, &n);
+		cidr6_format(&n, b);
+		r = must(h_create_subnet, "CreateSubnet",
+			 json_pack("{s:s, s:s, s:s}", "VpcId", v6, "CidrBlock", "10.1.1.0/24", "Ipv6CidrBlock", b));
+		id_from(r, "Subnet.SubnetId", s6);
+		emit("CreateSubnet", r);
+		r = must(h_create_network_interface, "CreateNetworkInterface",
+			 json_pack("{s:s, s:i}", "SubnetId", s6, "Ipv6AddressCount", 1));
+		id_from(r, "NetworkInterface.NetworkInterfaceId", e6);
+		emit("CreateNetworkInterface", r);
+		emit("AssignIpv6Addresses", must(h_assign_ipv6_addresses, "AssignIpv6Addresses",
+						 json_pack("{s:s, s:i}", "NetworkInterfaceId", e6, "Ipv6AddressCount", 1)));
+		emit("CreateEgressOnlyInternetGateway",
+		     must(h_create_egress_only_internet_gateway, "CreateEgressOnlyInternetGateway", json_pack("{s:s}", "VpcId", v6)));
+		emit("DescribeEgressOnlyInternetGateways",
+		     must(h_describe_egress_only_internet_gateways, "DescribeEgressOnlyInternetGateways", NULL));
+	}
 	emit("DescribeVpcs", must(h_describe_vpcs, "DescribeVpcs", NULL));
 	emit("DescribeSubnets", must(h_describe_subnets, "DescribeSubnets", NULL));
 	emit("DescribeRouteTables", must(h_describe_route_tables, "DescribeRouteTables", NULL));
@@ -1319,6 +1643,7 @@ int main(int argc, char **argv)
 	test_rollback(&l);
 	test_robustness();
 	test_regions();
+	test_ipv6();
 	lab_close(&l);
 	test_determinism();
 	return done();
