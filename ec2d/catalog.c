@@ -1,13 +1,77 @@
 /* Images (AMIs) and instance types. An image is a directory made by images/build, holding
  * image.json; its AMI ID derives from the content digest, so the same image built anywhere has
- * the same ID. */
+ * the same ID. Scripts written for AWS name public images (an Amazon Linux AMI ID, or a name
+ * they look up with describe-images --owners amazon): `ec2d serve --image-map FILE` lists such
+ * IDs and names, each standing for a local image, and `--default-image NAME` makes every other
+ * well-formed AMI ID launch NAME (off by default: AWS refuses an unknown ID, and so does
+ * vpclab). docs/images.md. */
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cleanup.h"
 #include "ec2d.h"
 #include "filter.h"
+
+/* A local image by its AMI ID, its name or its directory's name (not an entry of the map). */
+static json_t *local_image(json_t *images, const char *name)
+{
+	const char *id;
+	json_t *img;
+	json_object_foreach(images, id, img) if (!*jstr(img, "_alias_of") &&
+						 (!strcmp(id, name) || !strcmp(jstr(img, "Name"), name) ||
+						  !strcmp(jstr(img, "_dirname"), name))) return img;
+	return NULL;
+}
+
+/* The image map: {"Images": [{"ImageId": "ami-...", "Name": "...", "OwnerId": "...", "Image":
+ * "<local image>"}, ...]}; each entry is an image of its own ID, name and owner (Amazon's,
+ * 137112412989, unless given) whose content is the local image's. Any fault refuses the whole
+ * file, naming the entry. */
+static int image_map_load(json_t *images, struct err *e)
+{
+	if (*E->default_image && !local_image(images, E->default_image))
+		return err_set(e, "InvalidParameterValue", "--default-image: no local image '%s' in %s", E->default_image,
+			       E->images_dir);
+	if (!*E->image_map)
+		return 0;
+	json_error_t je;
+	_cleanup_json_ json_t *m = json_load_file(E->image_map, 0, &je);
+	if (!m)
+		return err_set(e, "InvalidParameterValue", "--image-map %s: %s (line %d)", E->image_map, je.text, je.line);
+	json_t *list = json_object_get(m, "Images"), *x;
+	size_t i;
+	if (!json_is_array(list))
+		return err_set(e, "InvalidParameterValue", "--image-map %s: no \"Images\" list", E->image_map);
+	json_array_foreach(list, i, x)
+	{
+		const char *id = jstr(x, "ImageId"), *local = jstr(x, "Image"), *owner = jstr(x, "OwnerId");
+		if (id_check(id, "ami") < 0)
+			return err_set(e, "InvalidParameterValue", "--image-map %s: entry %zu: ImageId '%s' is not an AMI ID",
+				       E->image_map, i + 1, id);
+		if (json_object_get(images, id))
+			return err_set(e, "InvalidParameterValue", "--image-map %s: entry %zu: %s is already an image",
+				       E->image_map, i + 1, id);
+		json_t *img = local_image(images, local);
+		if (!img)
+			return err_set(e, "InvalidParameterValue", "--image-map %s: entry %zu: no local image '%s' in %s",
+				       E->image_map, i + 1, local, E->images_dir);
+		if (*owner && (strlen(owner) != 12 || strspn(owner, "0123456789") != 12))
+			return err_set(e, "InvalidParameterValue", "--image-map %s: entry %zu: OwnerId '%s' is not an account ID",
+				       E->image_map, i + 1, owner);
+		json_t *alias = json_deep_copy(img);
+		json_object_set_new(alias, "ImageId", json_string(id));
+		if (*jstr(x, "Name"))
+			json_object_set_new(alias, "Name", json_string(jstr(x, "Name")));
+		if (*jstr(x, "Description"))
+			json_object_set_new(alias, "Description", json_string(jstr(x, "Description")));
+		json_object_set_new(alias, "OwnerId", json_string(*owner ? owner : AMAZON_OWNER_ID));
+		json_object_set_new(alias, "_alias_of", json_string(jstr(img, "ImageId")));
+		json_object_set_new(images, id, alias);
+	}
+	return 0;
+}
 
 int images_load(struct err *e)
 {
@@ -30,29 +94,39 @@ int images_load(struct err *e)
 		snprintf(path, sizeof(path), "%s/%s", E->images_dir, de->d_name);
 		json_object_set_new(img, "ImageId", json_string(id));
 		json_object_set_new(img, "_dir", json_string(path));
+		json_object_set_new(img, "_dirname", json_string(de->d_name));
 		json_object_set_new(images, id, img);
 	}
 	if (d)
 		closedir(d);
+	int r = image_map_load(images, e);
+	if (r < 0) {
+		json_decref(images);
+		return r;
+	}
 	json_decref(E->images);
 	E->images = images;
-	(void)e;
 	return 0;
 }
 
 json_t *image_get(const char *image_id)
 {
-	return json_object_get(E->images, image_id);
+	json_t *img = json_object_get(E->images, image_id);
+	if (!img && *E->default_image && id_check(image_id, "ami") == 0)
+		img = local_image(E->images, E->default_image);
+	return img;
 }
+
+static const char *image_owner(json_t *img) { return *jstr(img, "OwnerId") ? jstr(img, "OwnerId") : OWNER_ID; }
 
 static json_t *image_public(json_t *img)
 {
 	bool vm = strcmp(jstr(img, "Kind"), "qemu") == 0;
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[], s:[{s:s, s:s}]}",
 			 "ImageId", jstr(img, "ImageId"), "ImageLocation",
-			 jstr(img, "_dir"), "State", "available", "OwnerId", OWNER_ID, "CreationDate",
+			 jstr(img, "_dir"), "State", "available", "OwnerId", image_owner(img), "CreationDate",
 			 *jstr(img, "CreationDate") ? jstr(img, "CreationDate") : "2026-01-01T00:00:00.000Z",
-			 "Public", 0, "Architecture", *jstr(img, "Architecture") ? jstr(img, "Architecture") : "x86_64",
+			 "Public", *jstr(img, "_alias_of") != 0, "Architecture", *jstr(img, "Architecture") ? jstr(img, "Architecture") : "x86_64",
 			 "ImageType", "machine", "Name", jstr(img, "Name"), "Description",
 			 jstr(img, "Description"), "RootDeviceType", "ebs", "RootDeviceName", "/dev/xvda",
 			 "VirtualizationType", "hvm", "Hypervisor", "xen", "PlatformDetails", "Linux/UNIX",
@@ -93,20 +167,20 @@ int h_describe_images(struct ereq *rq, json_t **ret, struct err *e)
 			return err_set(e, "InvalidAMIID.NotFound", "The image id '[%s]' does not exist", want);
 		}
 	}
-	json_array_foreach(owners, i, v)
-	{
-		const char *o = json_string_value(v) ?: "";
-		if (strcmp(o, "self") && strcmp(o, OWNER_ID)) {
-			/* Nobody else publishes images in a lab. */
-			*ret = json_pack("{s:o}", "Images", out);
-			return 0;
-		}
-	}
 	json_object_foreach(E->images, id, img)
 	{
 		bool want = json_array_size(ids) == 0;
 		json_array_foreach(ids, i, v) want |= strcmp(json_string_value(v), id) == 0;
-		if (!want)
+		/* Owners: self (the lab's account), amazon, or account IDs; the map's images are
+		 * the only ones anybody else publishes in a lab. */
+		bool owned = json_array_size(owners) == 0;
+		json_array_foreach(owners, i, v)
+		{
+			const char *o = json_string_value(v) ?: "";
+			o = !strcmp(o, "self") ? OWNER_ID : !strcmp(o, "amazon") ? AMAZON_OWNER_ID : o;
+			owned |= !strcmp(o, image_owner(img));
+		}
+		if (!want || !owned)
 			continue;
 		json_t *pub = image_public(img);
 		if (filters_match(pub, filters, image_filters))

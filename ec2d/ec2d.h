@@ -12,12 +12,16 @@
 #include "store.h"
 
 #define OWNER_ID "123456789012"
+/* The owner of Amazon's public images (describe-images --owners amazon). */
+#define AMAZON_OWNER_ID "137112412989"
 
 struct ec2d {
 	char prefix[8];
 	char state_dir[256];
 	char run_dir[256];
 	char images_dir[256];
+	char image_map[256];	  /* --image-map: public AMI IDs and names -> local images (catalog.c) */
+	char default_image[128]; /* --default-image: what an unknown AMI ID launches; "" refuses it */
 	char lxc_uri[128];
 	char qemu_uri[128];
 	struct store *store;

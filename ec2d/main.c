@@ -488,6 +488,7 @@ static int cmd_serve(int argc, char **argv)
 		{"images-dir", 1, 0, 'i'}, {"lxc-uri", 1, 0, 'l'}, {"qemu-uri", 1, 0, 'q'},
 		{"seed", 1, 0, 'S'},	  {"listen", 1, 0, 'L'},   {"credentials", 1, 0, 'C'},
 		{"no-listen", 0, 0, 'N'}, {"http-timeout", 1, 0, 'T'}, {"help", 0, 0, 'h'},
+		{"image-map", 1, 0, 'M'}, {"default-image", 1, 0, 'D'},
 		{0, 0, 0, 0}};
 	/* SYS_ADMIN and SYS_CHROOT: setns into VPC namespaces (the metadata service's sockets)
 	 * and into containers (exec). NET_BIND_SERVICE: port 80 of the metadata service.
@@ -527,6 +528,8 @@ static int cmd_serve(int argc, char **argv)
 		case 'L': listen = optarg; break;
 		case 'N': listen = NULL; break;
 		case 'C': creds = optarg; break;
+		case 'M': snprintf(d.image_map, sizeof(d.image_map), "%s", optarg); break;
+		case 'D': snprintf(d.default_image, sizeof(d.default_image), "%s", optarg); break;
 		case 'T': {
 			char *end;
 			unsigned long t = strtoul(optarg, &end, 10);
@@ -539,10 +542,12 @@ static int cmd_serve(int argc, char **argv)
 			printf("ec2d serve [--state-dir DIR] [--run-dir DIR] [--prefix P] [--images-dir DIR]\n"
 			       "           [--lxc-uri URI] [--qemu-uri URI] [--seed N]\n"
 			       "           [--listen ADDR:PORT | --no-listen] [--credentials FILE]\n"
-			       "           [--http-timeout SECONDS]\n"
+			       "           [--http-timeout SECONDS] [--image-map FILE] [--default-image NAME]\n"
 			       "The EC2 Query API listens on 127.0.0.1:8787 by default; without --credentials\n"
 			       "a key pair is generated into <run-dir>/credentials (mode 0600). A connection\n"
-			       "idle for --http-timeout seconds (default 60) is closed.\n");
+			       "idle for --http-timeout seconds (default 60) is closed. --image-map maps public\n"
+			       "AMI IDs and names to local images; --default-image names the image an unknown\n"
+			       "AMI ID launches (off: InvalidAMIID.NotFound, as AWS). See docs/images.md.\n");
 			return 0;
 		default: return EXIT_USAGE;
 		}
@@ -630,7 +635,10 @@ static int cmd_serve(int argc, char **argv)
 		log_error("%s", e.msg);
 		return 1;
 	}
-	images_load(&e);
+	if ((r = images_load(&e)) < 0) {
+		log_error("%s", e.msg);
+		return 1;
+	}
 	if ((r = imds_front_start(&e)) < 0) {
 		log_error("%s", e.msg);
 		return 1;
