@@ -244,6 +244,8 @@ int h_describe_availability_zones(struct req *rq, json_t **ret, struct err *e)
 
 /* First use of a region: its namespace, and the default VPC with a default subnet per AZ, an
  * internet gateway and a default route to it. */
+static int default_vpc_make(struct req *rq, const struct region_def *rd, char vpc[static ID_MAX], struct err *e);
+
 int region_ensure(struct req *rq, struct err *e)
 {
 	char key[64];
@@ -265,8 +267,17 @@ int region_ensure(struct req *rq, struct err *e)
 		return r;
 	if (!V->default_vpc)
 		return 0;
-	char vpc[ID_MAX], sub[ID_MAX];
-	r = vpc_create_obj(rq, "172.31.0.0/16", true, NULL, vpc, e);
+	char vpc[ID_MAX];
+	return default_vpc_make(rq, rd, vpc, e);
+}
+
+/* The region's default VPC, as AWS makes it: 172.31.0.0/16, one default /20 per zone with
+ * public addresses on launch, an internet gateway attached and the main route table's default
+ * route to it; the default group, ACL and DHCP options come with every VPC. */
+static int default_vpc_make(struct req *rq, const struct region_def *rd, char vpc[static ID_MAX], struct err *e)
+{
+	char sub[ID_MAX];
+	int r = vpc_create_obj(rq, "172.31.0.0/16", true, NULL, vpc, e);
 	for (int z = 0; r == 0 && z < rd->nzones && z < 16; z++) {
 		char cidr[CIDR_STRLEN];
 		snprintf(cidr, sizeof(cidr), "172.31.%d.0/20", z * 16);
@@ -285,5 +296,70 @@ int region_ensure(struct req *rq, struct err *e)
 	json_array_append_new(json_object_get(rt, "Routes"),
 			      json_pack("{s:s, s:s, s:s}", "DestinationCidrBlock", "0.0.0.0/0",
 					"GatewayId", igw, "Origin", "CreateRoute"));
+	return 0;
+}
+
+static json_t *default_vpc_of(const char *region)
+{
+	const char *id;
+	json_t *o;
+	obj_foreach("vpc", region, id, o) if (json_is_true(json_object_get(o, "IsDefault"))) return o;
+	return NULL;
+}
+
+/* CreateDefaultVpc: the default VPC again, after it was deleted. */
+int h_create_default_vpc(struct req *rq, json_t **ret, struct err *e)
+{
+	const struct region_def *rd = region_find(rq->region);
+	char vpc[ID_MAX];
+	int r;
+	if (default_vpc_of(rq->region))
+		return err_set(e, "DefaultVpcAlreadyExists", "A Default VPC already exists for this account in this region.");
+	if ((r = default_vpc_make(rq, rd, vpc, e)) < 0)
+		return r;
+	*ret = json_pack("{s:o}", "Vpc", obj_public(obj_get(vpc)));
+	return 0;
+}
+
+/* CreateDefaultSubnet: a default /20 in a zone of the default VPC that has none; the zone's
+ * own block (172.31.16*z.0/20) when it is free, else the first free /20 of the VPC. */
+int h_create_default_subnet(struct req *rq, json_t **ret, struct err *e)
+{
+	const struct region_def *rd = region_find(rq->region);
+	const char *az = NULL, *id;
+	json_t *o;
+	int r, zone = -1;
+	if ((r = param_str(rq, "AvailabilityZone", true, &az, e)) < 0)
+		return r;
+	for (int z = 0; z < rd->nzones; z++)
+		if (!strcmp(az, rd->zones[z]))
+			zone = z;
+	if (zone < 0)
+		return err_set(e, "InvalidParameterValue", "Value (%s) for parameter availabilityZone is invalid.", az);
+	if (json_is_true(json_object_get(rq->params, "Ipv6Native")))
+		return err_set(e, "UnsupportedOperation", "IPv6-only subnets (Ipv6Native) are not supported by vpclab yet");
+	json_t *vpc = default_vpc_of(rq->region);
+	if (!vpc)
+		return err_set(e, "DefaultVpcDoesNotExist", "No default VPC for this user");
+	const char *vpc_id = jstr(vpc, "VpcId");
+	obj_foreach_vpc("subnet", vpc_id, id, o) if (json_is_true(json_object_get(o, "DefaultForAz")) &&
+						     !strcmp(jstr(o, "AvailabilityZone"), az)) return err_set(
+	    e, "DefaultSubnetAlreadyExistsInAvailabilityZone", "The default subnet already exists in %s (%s).", az, id);
+	char cidr[CIDR_STRLEN] = "";
+	for (int k = 0; k < 16 && !*cidr; k++) {
+		int blk = (zone + k) % 16;
+		struct cidr want = {.addr = (172u << 24) | (31u << 16) | ((unsigned)blk * 16u << 8), .len = 20}, have;
+		bool used = false;
+		obj_foreach_vpc("subnet", vpc_id, id, o) used |= cidr_parse(jstr(o, "CidrBlock"), &have) == 0 &&
+								 cidr_overlaps(&want, &have);
+		if (!used)
+			cidr_format(&want, cidr);
+	}
+	if (!*cidr)
+		return err_set(e, "InsufficientFreeAddressesInSubnet", "The default VPC %s has no free /20 left", vpc_id);
+	char sub[ID_MAX];
+	if ((r = subnet_create_obj(rq, vpc_id, cidr, rd->zones[zone], true, NULL, sub, e)) < 0)
+		return r;
+	*ret = json_pack("{s:o}", "Subnet", obj_public(obj_get(sub)));
 	return 0;
 }

@@ -328,6 +328,8 @@ int h_modify_security_group_rules(struct req *, json_t **, struct err *);
 int h_update_security_group_rule_descriptions_ingress(struct req *, json_t **, struct err *);
 int h_update_security_group_rule_descriptions_egress(struct req *, json_t **, struct err *);
 int h_create_dhcp_options(struct req *, json_t **, struct err *);
+int h_create_default_vpc(struct req *, json_t **, struct err *);
+int h_create_default_subnet(struct req *, json_t **, struct err *);
 int h_describe_dhcp_options(struct req *, json_t **, struct err *);
 int h_delete_dhcp_options(struct req *, json_t **, struct err *);
 int h_associate_dhcp_options(struct req *, json_t **, struct err *);

@@ -591,6 +591,11 @@ c2.associate_dhcp_options(DhcpOptionsId="default", VpcId=VD)
 c2.delete_dhcp_options(DhcpOptionsId=do)
 t.is_(t.call_error(c2.describe_dhcp_options, DhcpOptionsIds=[do])[0], "InvalidDhcpOptionID.NotFound", "DeleteDhcpOptions")
 
+# The default VPC: it is there, so CreateDefaultVpc and a default subnet where one is are refused.
+t.is_(t.call_error(c2.create_default_vpc)[0], "DefaultVpcAlreadyExists", "CreateDefaultVpc with one there: DefaultVpcAlreadyExists")
+t.is_(t.call_error(c2.create_default_subnet, AvailabilityZone="us-east-1a")[0], "DefaultSubnetAlreadyExistsInAvailabilityZone",
+      "CreateDefaultSubnet where one is: DefaultSubnetAlreadyExistsInAvailabilityZone")
+
 # IPv6 (docs/ipv6.md)
 v6 = c2.create_vpc(CidrBlock="10.67.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]
 b56 = v6["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"]

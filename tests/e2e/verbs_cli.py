@@ -455,6 +455,31 @@ t.is_(must("describe-egress-only-internet-gateways", "--egress-only-internet-gat
 must("delete-egress-only-internet-gateway", "--egress-only-internet-gateway-id", G6)
 must("delete-vpc", "--vpc-id", V6["VpcId"])
 
+# ------------------------------------------------------------------------ the default VPC again
+rc, out, err = aws("create-default-subnet", "--availability-zone", "us-east-1a")
+t.ok(rc == 254 and "DefaultVpcDoesNotExist" in err, "create-default-subnet without a default VPC: DefaultVpcDoesNotExist", err)
+DV = must("create-default-vpc")["Vpc"]
+t.ok(DV.get("IsDefault") is True and DV.get("CidrBlock") == "172.31.0.0/16", "create-default-vpc: 172.31.0.0/16, IsDefault", DV)
+DSUBS = must("describe-subnets", "--filters", "Name=vpc-id,Values=" + DV["VpcId"], "Name=default-for-az,Values=true")["Subnets"]
+DIGW = must("describe-internet-gateways", "--filters", "Name=attachment.vpc-id,Values=" + DV["VpcId"])["InternetGateways"]
+DRT = must("describe-route-tables", "--filters", "Name=vpc-id,Values=" + DV["VpcId"])["RouteTables"]
+t.ok(len(DSUBS) >= 3 and all(x["MapPublicIpOnLaunch"] and x["CidrBlock"].endswith("/20") for x in DSUBS) and len(DIGW) == 1 and
+     any(r.get("DestinationCidrBlock") == "0.0.0.0/0" and r.get("GatewayId") == DIGW[0]["InternetGatewayId"]
+         for rt in DRT for r in rt["Routes"]),
+     "with a default /20 per zone mapping public addresses, an internet gateway and the default route to it", DSUBS, DIGW)
+rc, out, err = aws("create-default-vpc")
+t.ok(rc == 254 and "DefaultVpcAlreadyExists" in err, "create-default-vpc again: DefaultVpcAlreadyExists", err)
+A1 = [x for x in DSUBS if x["AvailabilityZone"] == "us-east-1a"][0]
+rc, out, err = aws("create-default-subnet", "--availability-zone", "us-east-1a")
+t.ok(rc == 254 and "DefaultSubnetAlreadyExistsInAvailabilityZone" in err,
+     "create-default-subnet where one is: DefaultSubnetAlreadyExistsInAvailabilityZone", err)
+must("delete-subnet", "--subnet-id", A1["SubnetId"])
+DS = must("create-default-subnet", "--availability-zone", "us-east-1a")["Subnet"]
+t.ok(DS.get("DefaultForAz") is True and DS.get("MapPublicIpOnLaunch") is True and DS.get("CidrBlock") == A1["CidrBlock"] and
+     DS.get("VpcId") == DV["VpcId"], "create-default-subnet: us-east-1a's default /20 back (%s)" % A1["CidrBlock"], DS)
+rc, out, err = aws("create-default-subnet", "--availability-zone", "us-east-1z")
+t.ok(rc == 254 and "InvalidParameterValue" in err, "create-default-subnet in no zone of the region: InvalidParameterValue", err)
+
 # ------------------------------------------------------------------------ the rest
 must_batch(("detach-internet-gateway", "--internet-gateway-id", IGW, "--vpc-id", V),
            ("release-address", "--allocation-id", AL["AllocationId"]), ("delete-vpc", "--vpc-id", V2))
