@@ -7,7 +7,8 @@
  * bridge without its router or DNS address, the namespace's lo without the metadata or the
  * in-VPC API address, a policy rule (a subnet's route table association, the VPC's local
  * rule) missing or of no object, and a route missing or of no object in each route table
- * (named by its route table; the routes and rules wanted are sync.c's own). With drifts the
+ * (named by its route table; the routes and rules wanted are sync.c's own), and an ENI's
+ * anti-spoofing element missing from the bridge table's sets. With drifts the
  * answer is the error KernelDrift, whose message lists them (the CLI exits non-zero); with
  * --repair the lab is reconciled (as at vpcd's start) and audited again, and the answer says
  * what was repaired. */
@@ -174,6 +175,38 @@ out:
 	free(wr), free(hr), free(wro), free(hro);
 }
 
+/* The anti-spoofing elements every ENI must have in the bridge table (as firewall.c's
+ * eni_elements makes them): its port in eni_ports (no DHCP answers from guests), port . MAC .
+ * address in sdc_src and port . address in sdc_dst, and, with source/dest check on, its port
+ * in sdc_ports. Each is asked of the kernel with `get element`. */
+static void audit_eni_sets(struct audit *a, struct nsh *h, const char *vpc_id, const char *ns)
+{
+	const char *id;
+	json_t *o;
+	obj_foreach_vpc("eni", vpc_id, id, o)
+	{
+		const char *port = jstr(o, "_port"), *ip = jstr(o, "PrivateIpAddress");
+		if (!*port || !*ip)
+			continue;
+		char el[4][200];
+		const char *set[4] = {"eni_ports", "sdc_src", "sdc_dst", "sdc_ports"};
+		snprintf(el[0], sizeof(el[0]), "\"%s\"", port);
+		snprintf(el[1], sizeof(el[1]), "\"%s\" . %s . %s", port, jstr(o, "MacAddress"), ip);
+		snprintf(el[2], sizeof(el[2]), "\"%s\" . %s", port, ip);
+		snprintf(el[3], sizeof(el[3]), "\"%s\"", port);
+		int n = json_is_true(json_object_get(o, "SourceDestCheck")) ? 4 : 3;
+		for (int k = 0; k < n; k++) {
+			char cmd[1024];
+			_cleanup_free_ char *out = NULL;
+			struct err e = {0};
+			a->checked++;
+			snprintf(cmd, sizeof(cmd), "get element bridge vpclab %s { %s }", set[k], el[k]);
+			if (nft_list(h, cmd, &out, &e) < 0)
+				drift(a, "%s: element { %s } is missing from set bridge %s in %s", id, el[k], set[k], ns);
+		}
+	}
+}
+
 static void audit_vpc(struct audit *a, const char *vpc_id)
 {
 	char ns[64];
@@ -204,8 +237,12 @@ static void audit_vpc(struct audit *a, const char *vpc_id)
 		const char *port = jstr(o, "_port");
 		if (!*jstr(o, "_instance") && !*jstr(o, "_plugged"))
 			continue; /* an unplugged ENI has no link */
-		a->checked++;
 		json_object_set_new(wanted, port, json_true());
+		/* An instance's link is libvirt's and exists only while the instance runs, which
+		 * vpcd does not know: ec2d's audit-lab checks the domain. */
+		if (*jstr(o, "_instance"))
+			continue;
+		a->checked++;
 		if (!json_object_get(present, port))
 			drift(a, "%s: port %s in %s is missing", id, port, ns);
 	}
@@ -227,6 +264,8 @@ static void audit_vpc(struct audit *a, const char *vpc_id)
 		drift(a, "%s: %s lacks its nftables tables (it has: %s)", vpc_id, ns, *tables ? tables : "none");
 	if (tables)
 		fault_audit(h, vpc_id, tables, a->drifts, &a->checked);
+	if (tables && has_table(tables, "table bridge vpclab"))
+		audit_eni_sets(a, h, vpc_id, ns);
 	audit_routing(a, h, obj_get(vpc_id), ns);
 	if (subnets) {
 		a->checked++;

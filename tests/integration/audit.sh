@@ -6,7 +6,8 @@
 # next audit is clean, and packets cross the repaired ENI again. Then the routing: a route of a
 # route table deleted, a stray route added to it, a subnet's association rule deleted, a stray
 # rule, the bridge's DNS address and lo's metadata address deleted: each named (the route
-# by its route table), --repair puts each back and removes the strays.
+# by its route table), --repair puts each back and removes the strays. And an ENI's
+# anti-spoofing elements deleted from the bridge table's sets.
 . "$(dirname "$0")/lib.sh"
 
 start_vpcd || bail "vpcd does not start"
@@ -92,6 +93,22 @@ is "$RC" 0 "the next audit is clean"
 snap_routing >"$T/routing.after"
 same_file "$T/routing.before" "$T/routing.after" "rules, vpclab's routes and addresses are as vpcd made them"
 ok "the ENIs still reach each other" ping_ok "${P}a1" 10.7.1.11
+# An ENI's anti-spoofing elements: its source/dest check entry deleted from the bridge table.
+MAC1=$(eni_field "$e1" MacAddress)
+ip netns exec "$NS" nft delete element bridge vpclab sdc_src "{ \"$PORT\" . $MAC1 . 10.7.1.10 }"
+ip netns exec "$NS" nft delete element bridge vpclab eni_ports "{ \"$PORT\" }"
+vpc_try audit-lab
+is "$RC" 254 "two anti-spoofing elements deleted: exit 254"
+like "$ERR" "$e1: element \{ \"$PORT\" \. $MAC1 \. 10\.7\.1\.10 \} is missing from set bridge sdc_src in $NS" \
+	"the ENI's source/dest check element, named"
+like "$ERR" "$e1: element \{ \"$PORT\" \} is missing from set bridge eni_ports in $NS" "its DHCP guard element"
+like "$ERR" "2 drifts" "two drifts"
+vpc_try audit-lab --repair
+is "$RC" 0 "audit-lab --repair: exit 0"
+ok "the source/dest check element is back" ip netns exec "$NS" nft get element bridge vpclab sdc_src "{ \"$PORT\" . $MAC1 . 10.7.1.10 }"
+vpc_try audit-lab
+is "$RC" 0 "the next audit is clean"
+
 # Bad input: an unknown option, nothing changes.
 vpc_try audit-lab --repair-all
 ok "audit-lab --repair-all: non-zero exit" [ "$RC" -ne 0 ]
