@@ -6,7 +6,7 @@
 # a restart after each. After each restart: every acknowledged instance is there in the
 # state acknowledged (an unanswered request's instance in its old or its new state, none
 # half there: pending or stopping), libvirt's running domains of the prefix are exactly the
-# running instances (none stray, none missing), and `ec2d audit-lab` finds no drift. At the
+# running instances (none stray, none missing), and neither `ec2d audit-lab` nor `vpcd audit-lab` finds a drift. At the
 # end everything is terminated and torn down and nothing with the prefix may remain.
 # Then the harness's self-check: a running instance's domain destroyed while ec2d is down must
 # count as an acknowledged state lost. Prints the report: operations, kills, recoveries, acknowledged_lost, half_applied, leaked.
@@ -89,7 +89,11 @@ check() {
 		diag "running domains [$(echo $running)] != running instances [$(echo $want_running)] (all: $live)"
 	fi
 	if ! out=$(ec2 audit-lab 2>&1); then
-		mismatches=$((mismatches + 1)); diag "audit-lab: $out"
+		mismatches=$((mismatches + 1)); diag "ec2d audit-lab: $out"
+	fi
+	vpc_try audit-lab
+	if [ "$RC" != 0 ]; then
+		mismatches=$((mismatches + 1)); diag "vpcd audit-lab: exit $RC $ERR"
 	fi
 }
 
@@ -202,6 +206,6 @@ is "$kills" "$KILLS" "$KILLS kills ($ec2d_kills of ec2d, $lv_kills of libvirtd)"
 is "$recoveries" "$kills" "a clean recovery after every kill"
 is "$lost" 0 "no acknowledged instance lost or in another state"
 is "$half" 0 "no instance half there"
-is "$mismatches" 0 "libvirt's running domains are the running instances after every restart, audit-lab finds no drift, no request fails without a kill"
+is "$mismatches" 0 "libvirt's running domains are the running instances after every restart, ec2d and vpcd audit-lab find no drift, no request fails without a kill"
 is "$leaked" 0 "nothing with the prefix left after teardown"
 is "$self_lost" 1 "self-check: a domain destroyed while ec2d was down is seen as an acknowledged state lost"
