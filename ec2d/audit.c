@@ -2,7 +2,8 @@
  * audit-lab (vpcd/audit.c) checks the kernel against vpcd's. Each drift is a line: a running
  * instance whose domain is missing or not running, a stopped or terminated instance whose
  * domain runs, a domain carrying the lab's prefix that no instance explains (stray). With
- * drifts the answer is the error KernelDrift listing them (the CLI exits non-zero); with
+ * drifts (and a transient domain that is shut off yet still listed, which a libvirtd killed
+ * during a shutdown leaves) the answer is the error KernelDrift listing them (the CLI exits non-zero); with
  * --repair each is converged to the model (the running instance's domain started again, with
  * its metadata service and its ENI's link; the others destroyed) and the lab audited again,
  * and the answer says what was repaired. Instances in the middle of a transition (pending,
@@ -82,6 +83,34 @@ static void audit_instance(struct audit *a, const char *id, json_t *inst, json_t
 	}
 }
 
+void domain_drop_ghost(virDomainPtr d)
+{
+	if (virDomainUndefine(d) < 0)
+		virDomainDestroy(d);
+}
+
+void domains_drop_ghosts(void)
+{
+	size_t pl = strlen(E->prefix);
+	for (int k = 0; k < 2; k++) {
+		struct err e = {0};
+		virConnectPtr c = domain_conn(k ? "qemu" : "lxc", &e);
+		virDomainPtr *doms = NULL;
+		int n = c ? virConnectListAllDomains(c, &doms, VIR_CONNECT_LIST_DOMAINS_INACTIVE |
+								    VIR_CONNECT_LIST_DOMAINS_TRANSIENT)
+			  : 0;
+		for (int i = 0; i < n; i++) {
+			const char *name = virDomainGetName(doms[i]);
+			if (!strncmp(name, E->prefix, pl) && name[pl] == '-' && !strncmp(name + pl + 1, "i-", 2)) {
+				log_msg("warn", "domain %s: shut off but still listed by libvirt, dropping it", name);
+				domain_drop_ghost(doms[i]);
+			}
+			virDomainFree(doms[i]);
+		}
+		free(doms);
+	}
+}
+
 /* Domains named <prefix>-i-… (both drivers) that no live instance explains. */
 static void audit_strays(struct audit *a, json_t *known)
 {
@@ -95,8 +124,15 @@ static void audit_strays(struct audit *a, json_t *known)
 		int n = virConnectListAllDomains(c, &doms, 0);
 		for (int i = 0; i < n; i++) {
 			const char *name = virDomainGetName(doms[i]);
-			if (!strncmp(name, E->prefix, pl) && name[pl] == '-' && !strncmp(name + pl + 1, "i-", 2) &&
-			    !json_object_get(known, name)) {
+			bool ours = !strncmp(name, E->prefix, pl) && name[pl] == '-' && !strncmp(name + pl + 1, "i-", 2);
+			if (ours && virDomainIsActive(doms[i]) == 0 && virDomainIsPersistent(doms[i]) == 0) {
+				/* Transient and shut off, yet listed: what libvirtd killed in the middle of a
+				 * domain's shutdown leaves after its restart. */
+				a->checked++;
+				drift(a, "domain %s (%s): shut off but still listed by libvirt", name, k ? "qemu" : "lxc");
+				if (a->repair)
+					domain_drop_ghost(doms[i]);
+			} else if (ours && !json_object_get(known, name)) {
 				a->checked++;
 				drift(a, "domain %s (%s): of no instance", name, k ? "qemu" : "lxc");
 				if (a->repair) {

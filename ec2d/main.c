@@ -753,8 +753,8 @@ int ec2d_teardown(const char *prefix, const char *state_dir, struct err *e)
 			if (!strncmp(name, prefix, pl) && name[pl] == '-' && !strncmp(name + pl + 1, "i-", 2)) {
 				if (virDomainIsActive(doms[i]) == 1)
 					virDomainDestroy(doms[i]);
-				if (virDomainIsPersistent(doms[i]) == 1)
-					virDomainUndefine(doms[i]);
+				if (virDomainIsPersistent(doms[i]) == 1 || virDomainIsActive(doms[i]) == 0)
+					virDomainUndefine(doms[i]); /* a shut-off transient one left by libvirtd */
 			}
 			virDomainFree(doms[i]);
 		}

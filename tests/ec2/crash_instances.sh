@@ -140,6 +140,7 @@ for ((k = 1; k <= OPS; k++)); do
 	if [ "$kills" -lt "$KILLS" ] && [ $((k % every)) -eq 0 ]; then
 		sleep "0.$(printf %03d $((RANDOM % 400)))"
 		if [ "$LVKILL" = 1 ] && [ $((kills % 2)) -eq 1 ]; then
+			seen=$(grep -c "libvirt connection made again" "$EC2LOG")
 			kill_libvirtd || bail "libvirtd does not come back"
 			killed=libvirtd lv_kills=$((lv_kills + 1))
 		else
@@ -164,6 +165,13 @@ for ((k = 1; k <= OPS; k++)); do
 	else
 		diag "op $k: $OP $ID failed without a kill: $(head -3 "$T/op.err")"
 		mismatches=$((mismatches + 1))
+	fi
+	if [ "$killed" = libvirtd ]; then
+		# ec2d's own recovery: it finds libvirtd again (and its instances) within its tick.
+		for _ in $(seq 100); do
+			[ "$(grep -c "libvirt connection made again" "$EC2LOG")" -gt "$seen" ] && break
+			sleep 0.1
+		done
 	fi
 	if [ -n "$killed" ]; then
 		check && recoveries=$((recoveries + 1))
