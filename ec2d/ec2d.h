@@ -128,6 +128,11 @@ int h_create_tags(struct ereq *, json_t **, struct err *);
 int h_delete_tags(struct ereq *, json_t **, struct err *);
 int h_describe_tags(struct ereq *, json_t **, struct err *);
 int h_describe_lab(struct ereq *, json_t **, struct err *);
+/* audit.c: AuditLab, libvirt's domains against the instances (--repair converges). */
+int h_audit_lab(struct ereq *, json_t **, struct err *);
+/* A transient domain shut off yet still listed (left by a libvirtd killed mid-shutdown) goes. */
+void domain_drop_ghost(virDomainPtr d);
+void domains_drop_ghosts(void);
 int instances_reconcile(struct err *e);
 void instance_died(const char *domain_name);
 /* server.c: the event thread queues a stopped domain; a worker handles it under the lock. */

@@ -1200,6 +1200,7 @@ void instances_refresh(void)
 			console_attach(o);
 		}
 	}
+	domains_drop_ghosts();
 	domain_lost = false;
 	log_msg("info", "libvirt connection made again; instances found again");
 }

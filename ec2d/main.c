@@ -46,6 +46,8 @@ static const struct verb verbs[] = {
 	{"teardown", NULL, "remove every libvirt domain and file carrying a prefix", cmd_teardown, NULL, true},
 	{"front", NULL, "(started by serve) an unprivileged front: api or imds", cmd_front, NULL, true},
 	{"describe-lab", "", "the prefix, paths, libvirt and images in use", NULL, NULL, true},
+	{"audit-lab", "repair:b", "compare libvirt's domains with the instances: each drift, non-zero exit on any; --repair converges",
+	 NULL, NULL, true},
 	{"run-instances",
 	 "image-id! instance-type count min-count:i max-count:i subnet-id private-ip-address security-group-ids:l user-data key-name client-token tag-specifications:L associate-public-ip-address:b no-associate-public-ip-address:b network-interfaces:L iam-instance-profile:S dry-run:b",
 	 "launch instances (containers or VMs) into a subnet", NULL, NULL, false, prep_run_instances},
@@ -759,8 +761,8 @@ int ec2d_teardown(const char *prefix, const char *state_dir, struct err *e)
 			if (!strncmp(name, prefix, pl) && name[pl] == '-' && !strncmp(name + pl + 1, "i-", 2)) {
 				if (virDomainIsActive(doms[i]) == 1)
 					virDomainDestroy(doms[i]);
-				if (virDomainIsPersistent(doms[i]) == 1)
-					virDomainUndefine(doms[i]);
+				if (virDomainIsPersistent(doms[i]) == 1 || virDomainIsActive(doms[i]) == 0)
+					virDomainUndefine(doms[i]); /* a shut-off transient one left by libvirtd */
 			}
 			virDomainFree(doms[i]);
 		}

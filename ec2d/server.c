@@ -57,6 +57,7 @@ static const struct action {
 	{"DescribeImages", h_describe_images, false},
 	{"DescribeInstanceTypes", h_describe_instance_types, false},
 	{"DescribeLab", h_describe_lab, false},
+	{"AuditLab", h_audit_lab, false},
 	{"Exec", h_exec, true},
 	{"ImdsGet", h_imds_get, true},
 	{"ImdsToken", h_imds_token, true},

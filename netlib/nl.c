@@ -667,3 +667,37 @@ int nl_addr_add32(struct nsh *h, const char *ifname, uint32_t ip, struct err *e)
 	r = rtnl_addr_add(h->sk, a, NLM_F_REPLACE);
 	return r < 0 && nlerr(r) != -EEXIST ? fail(e, r, "add address on", ifname) : 0;
 }
+
+struct addr_find {
+	int ifindex;
+	uint32_t ip;
+	uint8_t len;
+	bool found;
+};
+
+static void addr_cb(struct nl_object *o, void *arg)
+{
+	struct addr_find *f = arg;
+	struct rtnl_addr *a = (struct rtnl_addr *)o;
+	struct nl_addr *l = rtnl_addr_get_local(a);
+	if (rtnl_addr_get_ifindex(a) != f->ifindex || !l || nl_addr_get_family(l) != AF_INET ||
+	    nl_addr_get_len(l) != 4 || rtnl_addr_get_prefixlen(a) != f->len)
+		return;
+	uint32_t ip;
+	memcpy(&ip, nl_addr_get_binary_addr(l), 4);
+	if (ntohl(ip) == f->ip)
+		f->found = true;
+}
+
+int nl_addr_has(struct nsh *h, const char *ifname, uint32_t ip, uint8_t len)
+{
+	_cleanup_cache_ struct nl_cache *cache = NULL;
+	struct addr_find f = {nl_link_index(h, ifname), ip, len, false};
+	if (f.ifindex < 0)
+		return f.ifindex;
+	int r = rtnl_addr_alloc_cache(h->sk, &cache);
+	if (r < 0)
+		return nlerr(r);
+	nl_cache_foreach(cache, addr_cb, &f);
+	return f.found;
+}

@@ -87,6 +87,8 @@ int nl_routes_converge(struct nsh *h, uint32_t table, int oif, const struct nl_r
 		       size_t n, struct err *e);
 /* Adds ip/32 to a link (no prefix route). */
 int nl_addr_add32(struct nsh *h, const char *ifname, uint32_t ip, struct err *e);
+/* 1 if ifname has ip/len, 0 if not, <0 on error (no such link). */
+int nl_addr_has(struct nsh *h, const char *ifname, uint32_t ip, uint8_t len);
 
 /* Default route via gw on dev, in the main table, for a plugged namespace. */
 int nl_default_route(struct nsh *h, const char *dev, uint32_t gw, struct err *e);

@@ -86,7 +86,7 @@ static void collect_name(const char *name, void *data)
 	json_object_set_new(((struct names *)data)->set, name, json_true());
 }
 
-static bool rule_eq(const struct nl_rule *a, const struct nl_rule *b)
+bool rule_eq(const struct nl_rule *a, const struct nl_rule *b)
 {
 	return a->prio == b->prio && a->table == b->table && a->dst == b->dst &&
 	       a->dst_len == b->dst_len && strcmp(a->iif, b->iif) == 0;
@@ -106,16 +106,14 @@ static void *vec_push(struct vec *v)
 	return (char *)v->v + v->size * v->n++;
 }
 
-static int sync_routing(struct nsh *h, json_t *vpc, struct err *e)
+void routing_want(struct nsh *h, json_t *vpc, struct nl_rule **rules, size_t *nrules, struct nl_route **routes,
+		  size_t *nroutes)
 {
 	const char *vpc_id = jstr(vpc, "VpcId"), *id;
 	json_t *o;
 	struct cidr vc;
 	struct vec want_rules = {.size = sizeof(struct nl_rule)};
 	struct vec want_routes = {.size = sizeof(struct nl_route)};
-	_cleanup_free_ struct nl_rule *have_rules = NULL;
-	size_t nhr = 0;
-	int r = 0;
 
 	cidr_parse(jstr(vpc, "CidrBlock"), &vc);
 	/* The `local` route: traffic to the VPC CIDR uses the connected routes of the bridges;
@@ -184,7 +182,20 @@ static int sync_routing(struct nsh *h, json_t *vpc, struct err *e)
 			 * them; until then the route drops, like a blackhole. */
 		}
 	}
+	*rules = want_rules.v, *nrules = want_rules.n;
+	*routes = want_routes.v, *nroutes = want_routes.n;
+}
 
+static int sync_routing(struct nsh *h, json_t *vpc, struct err *e)
+{
+	struct vec want_rules = {.size = sizeof(struct nl_rule)};
+	struct vec want_routes = {.size = sizeof(struct nl_route)};
+	_cleanup_free_ struct nl_rule *have_rules = NULL;
+	size_t nhr = 0;
+	int r = 0;
+
+	routing_want(h, vpc, (struct nl_rule **)&want_rules.v, &want_rules.n, (struct nl_route **)&want_routes.v,
+		     &want_routes.n);
 	if ((r = nl_rule_list(h, RULE_PRIO_LOCAL, RULE_PRIO_SUBNET + 999, &have_rules, &nhr)) < 0) {
 		err_setr(e, r, "InternalError", "cannot list routing state of '%s'", h->name);
 		goto out;

@@ -164,6 +164,12 @@ void nsh_forget(const char *ns);
 /* Converges a VPC's namespace with the model. `full` re-checks objects that exist. */
 /* `changed`: the request's undo record (id -> old value), or NULL to converge everything. */
 int sync_vpc(const char *vpc_id, bool full, json_t *changed, struct err *e);
+/* The policy rules and routes a VPC's namespace must hold (the audit compares them; malloc'd). */
+struct nl_rule;
+struct nl_route;
+void routing_want(struct nsh *h, json_t *vpc, struct nl_rule **rules, size_t *nrules, struct nl_route **routes,
+		  size_t *nroutes);
+bool rule_eq(const struct nl_rule *a, const struct nl_rule *b);
 /* The ENIs of `changed` in the VPC (any VPC if NULL), if ENIs and elastic IPs are all it
  * holds, each with its old value (null if new); otherwise NULL. */
 json_t *changed_enis(json_t *changed, const char *vpc_id);

@@ -47,6 +47,7 @@ imds) EC2_POOL=198.18.58.0/24 ;;
 restart) EC2_POOL=198.18.59.0/24 ;;
 confinement) EC2_POOL=198.18.60.0/24 ;;
 vm) EC2_POOL=198.18.61.0/24 ;;
+crash_instances) EC2_POOL=198.18.62.0/24 ;;
 *) EC2_POOL=198.18.63.0/24 ;;
 esac
 

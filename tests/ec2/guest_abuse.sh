@@ -43,7 +43,7 @@ heard_by() {
 	shift 4
 	in_netns "$i" python3 "$PKT" listen-udp "$port" "$secs" >"$T/heard" 2>&1 &
 	local l=$!
-	for _ in $(seq 50); do grep -q '^bound$' "$T/heard" && break; sleep 0.05; done
+	for _ in $(seq 200); do grep -q '^bound$' "$T/heard" && break; sleep 0.05; done
 	grep -q '^bound$' "$T/heard" || { diag "listener in $i: $(cat "$T/heard")"; kill $l; return 1; }
 	in_netns "$A" python3 "$PKT" "$@" || diag "sender: failed"
 	wait $l
