@@ -119,6 +119,16 @@ int h_describe_key_pairs(struct ereq *, json_t **, struct err *);
 int h_delete_key_pair(struct ereq *, json_t **, struct err *);
 json_t *keypair_get(const char *id);
 json_t *keypair_by_name(const char *region, const char *name);
+/* launch_template.c: launch templates, records of type "launch-template" in the store. */
+int h_create_launch_template(struct ereq *, json_t **, struct err *);
+int h_describe_launch_templates(struct ereq *, json_t **, struct err *);
+int h_modify_launch_template(struct ereq *, json_t **, struct err *);
+int h_delete_launch_template(struct ereq *, json_t **, struct err *);
+int h_create_launch_template_version(struct ereq *, json_t **, struct err *);
+int h_describe_launch_template_versions(struct ereq *, json_t **, struct err *);
+int h_delete_launch_template_versions(struct ereq *, json_t **, struct err *);
+/* RunInstances' parameters with its LaunchTemplate's data under them (*ret: a new object). */
+int launch_template_params(const char *region, json_t *params, json_t **ret, struct err *e);
 /* tags.c */
 int h_create_tags(struct ereq *, json_t **, struct err *);
 int h_delete_tags(struct ereq *, json_t **, struct err *);

@@ -419,7 +419,7 @@ static json_t *reservation_json(const char *rid, json_t *instances)
 			 "Instances", instances);
 }
 
-int h_run_instances(struct ereq *rq, json_t **ret, struct err *e)
+static int run_instances(struct ereq *rq, json_t **ret, struct err *e)
 {
 	struct launch L = {.region = rq->region};
 	json_t *P = rq->params;
@@ -637,6 +637,22 @@ int h_run_instances(struct ereq *rq, json_t **ret, struct err *e)
 	json_decref(launched);
 	*ret = reservation_json(rid, list);
 	return 0;
+}
+
+/* RunInstances, from the request's parameters or (LaunchTemplate) the template's data under them. */
+int h_run_instances(struct ereq *rq, json_t **ret, struct err *e)
+{
+	if (!json_object_get(rq->params, "LaunchTemplate"))
+		return run_instances(rq, ret, e);
+	json_t *given = rq->params, *merged = NULL;
+	int r = launch_template_params(rq->region, given, &merged, e);
+	if (r < 0)
+		return r;
+	rq->params = merged;
+	r = run_instances(rq, ret, e);
+	rq->params = given;
+	json_decref(merged);
+	return r;
 }
 
 /* --- describe --------------------------------------------------------------------------------- */

@@ -69,6 +69,13 @@ static const struct action {
 	{"ImportKeyPair", h_import_key_pair, false},
 	{"DescribeKeyPairs", h_describe_key_pairs, false},
 	{"DeleteKeyPair", h_delete_key_pair, false},
+	{"CreateLaunchTemplate", h_create_launch_template, false},
+	{"DescribeLaunchTemplates", h_describe_launch_templates, false},
+	{"ModifyLaunchTemplate", h_modify_launch_template, false},
+	{"DeleteLaunchTemplate", h_delete_launch_template, false},
+	{"CreateLaunchTemplateVersion", h_create_launch_template_version, false},
+	{"DescribeLaunchTemplateVersions", h_describe_launch_template_versions, false},
+	{"DeleteLaunchTemplateVersions", h_delete_launch_template_versions, false},
 	/* FIS (fis.c), on the same socket: its names do not collide with EC2's. */
 	{"CreateExperimentTemplate", h_create_experiment_template, false},
 	{"GetExperimentTemplate", h_get_experiment_template, false},

@@ -204,6 +204,26 @@ t.ok(KP["KeyMaterial"].startswith("-----BEGIN RSA PRIVATE KEY-----") and KI["Key
 ec2.delete_key_pair(KeyName="boto3-imp")
 t.is_([k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]], ["boto3-kp"], "DeleteKeyPair")
 
+# Launch templates (their launch is tested with packets in tests/ec2/launch_template.sh).
+LT = ec2.create_launch_template(LaunchTemplateName="boto3-lt", VersionDescription="one",
+                                LaunchTemplateData={"InstanceType": "t3.nano", "UserData": "ZWNobyBoaQo="})["LaunchTemplate"]
+V2 = ec2.create_launch_template_version(LaunchTemplateId=LT["LaunchTemplateId"], SourceVersion="1",
+                                        LaunchTemplateData={"InstanceType": "t3.micro"})["LaunchTemplateVersion"]
+ec2.modify_launch_template(LaunchTemplateName="boto3-lt", DefaultVersion="2")
+lts = ec2.describe_launch_templates(LaunchTemplateNames=["boto3-lt"])["LaunchTemplates"]
+ltv = ec2.describe_launch_template_versions(LaunchTemplateId=LT["LaunchTemplateId"], Versions=["$Default"])["LaunchTemplateVersions"]
+t.ok(LT["LaunchTemplateId"].startswith("lt-") and V2["VersionNumber"] == 2 and
+     [l["DefaultVersionNumber"] for l in lts] == [2] and
+     [(v["VersionNumber"], v["LaunchTemplateData"]["InstanceType"], v["LaunchTemplateData"]["UserData"]) for v in ltv] ==
+     [(2, "t3.micro", "ZWNobyBoaQo=")],
+     "CreateLaunchTemplate, CreateLaunchTemplateVersion SourceVersion, ModifyLaunchTemplate, DescribeLaunchTemplates, "
+     "DescribeLaunchTemplateVersions $Default", ltv)
+dv = ec2.delete_launch_template_versions(LaunchTemplateId=LT["LaunchTemplateId"], Versions=["1"])
+ec2.delete_launch_template(LaunchTemplateName="boto3-lt")
+t.ok([v["VersionNumber"] for v in dv["SuccessfullyDeletedLaunchTemplateVersions"]] == [1] and
+     t.call_error(ec2.describe_launch_templates, LaunchTemplateIds=[LT["LaunchTemplateId"]])[0] ==
+     "InvalidLaunchTemplateId.NotFound", "DeleteLaunchTemplateVersions, DeleteLaunchTemplate: NotFound", dv)
+
 UD = ("#!/bin/sh\nmkdir -p /www\necho \"hello from $(cat /run/vpclab/eth0.lease | cut -d/ -f1)\" > /www/index.html\n"
       "httpd -h /www -p 80\n")
 CL = ec2.create_network_interface(SubnetId=B)["NetworkInterface"]

@@ -426,6 +426,28 @@ must("delete-dhcp-options", "--dhcp-options-id", DO)
 t.ok(gone(ec2.describe_dhcp_options, "InvalidDhcpOptionID.NotFound", DhcpOptionsIds=[DO]),
      "associate-dhcp-options default, delete-dhcp-options: NotFound")
 
+# ------------------------------------------------------------------- launch templates
+LT = must("create-launch-template", "--launch-template-name", "cli-lt",
+          "--launch-template-data", '{"InstanceType": "t3.nano", "ImageId": "ami-0123456789abcdef0"}',
+          "--tag-specifications", "ResourceType=launch-template,Tags=[{Key=k,Value=v}]")["LaunchTemplate"]
+LTID = LT["LaunchTemplateId"]
+must("create-launch-template-version", "--launch-template-id", LTID, "--source-version", "1",
+     "--launch-template-data", "InstanceType=t3.micro")
+must("modify-launch-template", "--launch-template-id", LTID, "--default-version", "2")
+lts, ltv = must_batch(("describe-launch-templates", "--filters", "Name=launch-template-name,Values=cli-*"),
+                      ("describe-launch-template-versions", "--launch-template-name", "cli-lt", "--versions", "$Latest", "1"))
+t.ok([(l["LaunchTemplateId"], l["DefaultVersionNumber"], l["LatestVersionNumber"]) for l in lts["LaunchTemplates"]] == [(LTID, 2, 2)] and
+     [(v["VersionNumber"], v["LaunchTemplateData"]["InstanceType"], v["LaunchTemplateData"]["ImageId"])
+      for v in ltv["LaunchTemplateVersions"]] == [(1, "t3.nano", "ami-0123456789abcdef0"), (2, "t3.micro", "ami-0123456789abcdef0")],
+     "create-launch-template, create-launch-template-version --source-version, modify-launch-template "
+     "--default-version, describe-launch-templates --filters, describe-launch-template-versions", ltv)
+dv = must("delete-launch-template-versions", "--launch-template-id", LTID, "--versions", "1", "2")
+must("delete-launch-template", "--launch-template-name", "cli-lt")
+t.ok([v["VersionNumber"] for v in dv["SuccessfullyDeletedLaunchTemplateVersions"]] == [1] and
+     [v["ResponseError"]["Code"] for v in dv["UnsuccessfullyDeletedLaunchTemplateVersions"]] == ["launchTemplateVersionDoesNotExist"] and
+     gone(ec2.describe_launch_templates, "InvalidLaunchTemplateId.NotFound", LaunchTemplateIds=[LTID]),
+     "delete-launch-template-versions (not the default), delete-launch-template: NotFound", dv)
+
 # ------------------------------------------------------------------------ the rest
 must_batch(("detach-internet-gateway", "--internet-gateway-id", IGW, "--vpc-id", V),
            ("release-address", "--allocation-id", AL["AllocationId"]), ("delete-vpc", "--vpc-id", V2))
