@@ -112,6 +112,7 @@ int h_exec(struct ereq *, json_t **, struct err *);
 int h_attach_network_interface(struct ereq *, json_t **, struct err *);
 int h_detach_network_interface(struct ereq *, json_t **, struct err *);
 int h_describe_instance_attribute(struct ereq *, json_t **, struct err *);
+int h_modify_instance_attribute(struct ereq *, json_t **, struct err *);
 /* keypair.c: key pairs, records of type "key-pair" in the store. */
 int h_create_key_pair(struct ereq *, json_t **, struct err *);
 int h_import_key_pair(struct ereq *, json_t **, struct err *);

@@ -35,6 +35,7 @@ static int cmd_capture(int argc, char **argv);
 static int cmd_front(int argc, char **argv);
 static int prep_run_instances(json_t *params, struct err *e);
 static int prep_import_key_pair(json_t *params, struct err *e);
+static int prep_modify_instance_attribute(json_t *params, struct err *e);
 static void show_console(json_t *result);
 static int prep_fis(json_t *params, struct err *e);
 static int prep_fis_token(json_t *params, struct err *e);
@@ -56,6 +57,10 @@ static const struct verb verbs[] = {
 	 "instance state and status checks", NULL, NULL},
 	{"describe-instance-attribute", "instance-id! attribute! dry-run:b",
 	 "one attribute of an instance (instanceType, groupSet, sourceDestCheck, userData, ...)", NULL, NULL},
+	{"modify-instance-attribute",
+	 "instance-id! attribute value instance-type user-data groups:l source-dest-check:b no-source-dest-check:b dry-run:b",
+	 "change one attribute: instance type or user data (stopped), groups, source/dest check", NULL, NULL, false,
+	 prep_modify_instance_attribute},
 	{"stop-instances", "instance-ids!:l force:b hibernate:b dry-run:b", "stop instances (keep ENI and address)",
 	 NULL, NULL},
 	{"start-instances", "instance-ids!:l dry-run:b", "start stopped instances", NULL, NULL},
@@ -338,6 +343,40 @@ static void show_report(json_t *result)
 			fclose(f);
 	}
 	json_object_del(result, "Svg"); /* the answer printed is {"Report": ...} */
+}
+
+/* As the aws CLI sends them: --instance-type T (or Value=T, or its JSON) and --user-data
+ * (a value or file://, sent in base64) as {"Value": ...}; --[no-]source-dest-check. */
+static int prep_modify_instance_attribute(json_t *p, struct err *e)
+{
+	const char *t = jstr(p, "InstanceType");
+	if (*t) {
+		json_t *v = NULL;
+		if (*t == '{')
+			v = json_loads(t, 0, NULL);
+		if (!json_is_object(v)) {
+			json_decref(v);
+			v = json_pack("{s:s}", "Value", strncmp(t, "Value=", 6) ? t : t + 6);
+		}
+		json_object_set_new(p, "InstanceType", v);
+	}
+	const char *ud = jstr(p, "UserData");
+	if (json_object_get(p, "UserData")) {
+		size_t n = 0;
+		_cleanup_free_ char *raw = *ud ? read_value("user-data", ud, &n, e) : strdup("");
+		if (!raw)
+			return -EINVAL;
+		_cleanup_free_ char *b = b64_encode(raw, n);
+		json_object_set_new(p, "UserData", json_pack("{s:s}", "Value", b));
+	}
+	if (json_is_true(json_object_get(p, "NoSourceDestCheck")))
+		json_object_set_new(p, "SourceDestCheck", json_pack("{s:b}", "Value", 0));
+	else if (json_object_get(p, "SourceDestCheck"))
+		json_object_set_new(p, "SourceDestCheck",
+				    json_pack("{s:b}", "Value", json_is_true(json_object_get(p, "SourceDestCheck"))));
+	json_object_del(p, "NoSourceDestCheck");
+	(void)e;
+	return 0;
 }
 
 static int prep_import_key_pair(json_t *p, struct err *e)

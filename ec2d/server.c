@@ -49,6 +49,7 @@ static const struct action {
 	{"DescribeInstances", h_describe_instances, false},
 	{"DescribeInstanceStatus", h_describe_instance_status, false},
 	{"DescribeInstanceAttribute", h_describe_instance_attribute, false},
+	{"ModifyInstanceAttribute", h_modify_instance_attribute, false},
 	{"StopInstances", h_stop_instances, false},
 	{"StartInstances", h_start_instances, false},
 	{"RebootInstances", h_reboot_instances, false},

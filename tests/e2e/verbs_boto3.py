@@ -264,6 +264,13 @@ t.is_(aa, {"supported-platforms": ["VPC"], "default-vpc": ["none"]}, "DescribeAc
 ity = ec2.describe_instance_attribute(InstanceId=I, Attribute="instanceType")
 t.is_({k: ity.get(k) for k in ("InstanceId", "InstanceType")}, {"InstanceId": I, "InstanceType": {"Value": "t3.micro"}},
       "DescribeInstanceAttribute instanceType")
+ec2.modify_instance_attribute(InstanceId=I, SourceDestCheck={"Value": False})
+sdc = ec2.describe_instance_attribute(InstanceId=I, Attribute="sourceDestCheck")["SourceDestCheck"]
+bad = t.call_error(ec2.modify_instance_attribute, InstanceId=I, InstanceType={"Value": "t3.small"})[0]
+ec2.modify_instance_attribute(InstanceId=I, Attribute="sourceDestCheck", Value="true")
+t.ok(sdc == {"Value": False} and bad == "IncorrectInstanceState" and
+     ec2.describe_instance_attribute(InstanceId=I, Attribute="sourceDestCheck")["SourceDestCheck"] == {"Value": True},
+     "ModifyInstanceAttribute SourceDestCheck, by Attribute/Value; InstanceType of a running instance: IncorrectInstanceState", sdc, bad)
 out = lab.console(I)
 t.ok("vpclab-init: ready" in out and "vpclab-init: running user-data" in out and "user-data exited 0" in out,
      "GetConsoleOutput (decoded by boto3) has vpclab-init's lines, user-data ran", out)

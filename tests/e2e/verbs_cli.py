@@ -268,6 +268,12 @@ aa = {a["AttributeName"]: [v["AttributeValue"] for v in a["AttributeValues"]] fo
 t.is_(aa, {"supported-platforms": ["VPC"], "default-vpc": ["none"]},
       "describe-account-attributes --attribute-names: VPC only, no default VPC")
 t.is_(ity, {"InstanceId": I, "InstanceType": {"Value": "t3.micro"}}, "describe-instance-attribute --attribute instanceType")
+must("modify-instance-attribute", "--instance-id", I, "--no-source-dest-check")
+sdc = must("describe-instance-attribute", "--instance-id", I, "--attribute", "sourceDestCheck")
+rc, _, err = aws("modify-instance-attribute", "--instance-id", I, "--instance-type", "Value=t3.small")
+must("modify-instance-attribute", "--instance-id", I, "--source-dest-check")
+t.ok(sdc.get("SourceDestCheck") == {"Value": False} and rc == 254 and "(IncorrectInstanceState)" in err,
+     "modify-instance-attribute --no-source-dest-check; --instance-type of a running instance: IncorrectInstanceState", sdc, err)
 out = must("get-console-output", "--instance-id", I).get("Output", "")
 t.ok("vpclab-init: ready" in out and "vpclab-init: user-data exited 0" in out,
      "get-console-output: the CLI decodes it; vpclab-init ran the user-data and is ready", out)
