@@ -130,6 +130,16 @@ int h_describe_launch_template_versions(struct ereq *, json_t **, struct err *);
 int h_delete_launch_template_versions(struct ereq *, json_t **, struct err *);
 /* RunInstances' parameters with its LaunchTemplate's data under them (*ret: a new object). */
 int launch_template_params(const char *region, json_t *params, json_t **ret, struct err *e);
+/* volume.c: volumes, records of type "volume" and a directory each, mounted in containers. */
+int h_create_volume(struct ereq *, json_t **, struct err *);
+int h_describe_volumes(struct ereq *, json_t **, struct err *);
+int h_attach_volume(struct ereq *, json_t **, struct err *);
+int h_detach_volume(struct ereq *, json_t **, struct err *);
+int h_delete_volume(struct ereq *, json_t **, struct err *);
+/* After a container started: its volumes mounted again. */
+void volumes_mount(json_t *inst);
+/* An instance terminated: its volumes become available. */
+void volumes_release(const char *instance_id);
 /* tags.c */
 int h_create_tags(struct ereq *, json_t **, struct err *);
 int h_delete_tags(struct ereq *, json_t **, struct err *);

@@ -947,6 +947,7 @@ static int do_terminate(json_t *inst, struct ereq *rq, struct err *e)
 	json_object_del(inst, "PrivateIpAddress");
 	set_state(inst, "terminated", "User initiated");
 	r = commit_one(jstr(inst, "InstanceId"), inst, e);
+	volumes_release(jstr(inst, "InstanceId"));
 	imds_release_unused();
 	return r;
 }

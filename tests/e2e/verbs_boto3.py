@@ -271,6 +271,17 @@ ec2.modify_instance_attribute(InstanceId=I, Attribute="sourceDestCheck", Value="
 t.ok(sdc == {"Value": False} and bad == "IncorrectInstanceState" and
      ec2.describe_instance_attribute(InstanceId=I, Attribute="sourceDestCheck")["SourceDestCheck"] == {"Value": True},
      "ModifyInstanceAttribute SourceDestCheck, by Attribute/Value; InstanceType of a running instance: IncorrectInstanceState", sdc, bad)
+AZ = ec2.describe_instances(InstanceIds=[I])["Reservations"][0]["Instances"][0]["Placement"]["AvailabilityZone"]
+VOL = ec2.create_volume(AvailabilityZone=AZ, Size=4, VolumeType="gp3")["VolumeId"]
+ec2.attach_volume(VolumeId=VOL, InstanceId=I, Device="/dev/sdf")
+rc, wrote, _ = lab.exec(I, "sh", "-c", "echo boto3 > /mnt/sdf/f && cat /mnt/sdf/f")
+dv = ec2.describe_volumes(VolumeIds=[VOL])["Volumes"]
+ec2.detach_volume(VolumeId=VOL)
+inuse = t.call_error(ec2.detach_volume, VolumeId=VOL)[0]
+ec2.delete_volume(VolumeId=VOL)
+t.ok([(x["State"], x["Attachments"][0]["Device"]) for x in dv] == [("in-use", "/dev/sdf")] and wrote.strip() == "boto3" and
+     inuse == "IncorrectState" and t.call_error(ec2.describe_volumes, VolumeIds=[VOL])[0] == "InvalidVolume.NotFound",
+     "CreateVolume, AttachVolume (a file written on it in the guest), DescribeVolumes, DetachVolume, DeleteVolume", dv, wrote)
 out = lab.console(I)
 t.ok("vpclab-init: ready" in out and "vpclab-init: running user-data" in out and "user-data exited 0" in out,
      "GetConsoleOutput (decoded by boto3) has vpclab-init's lines, user-data ran", out)

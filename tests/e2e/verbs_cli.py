@@ -274,6 +274,16 @@ rc, _, err = aws("modify-instance-attribute", "--instance-id", I, "--instance-ty
 must("modify-instance-attribute", "--instance-id", I, "--source-dest-check")
 t.ok(sdc.get("SourceDestCheck") == {"Value": False} and rc == 254 and "(IncorrectInstanceState)" in err,
      "modify-instance-attribute --no-source-dest-check; --instance-type of a running instance: IncorrectInstanceState", sdc, err)
+AZ = must("describe-instances", "--instance-ids", I)["Reservations"][0]["Instances"][0]["Placement"]["AvailabilityZone"]
+VOL = must("create-volume", "--availability-zone", AZ, "--size", "4")["VolumeId"]
+must("attach-volume", "--volume-id", VOL, "--instance-id", I, "--device", "/dev/sdf")
+rc, mounts, _ = lab.exec(I, "cat", "/proc/mounts")
+dv = must("describe-volumes", "--volume-ids", VOL)["Volumes"]
+must("detach-volume", "--volume-id", VOL)
+must("delete-volume", "--volume-id", VOL)
+t.ok([(x["State"], x["Attachments"][0]["InstanceId"]) for x in dv] == [("in-use", I)] and " /mnt/sdf " in mounts and
+     gone(ec2.describe_volumes, "InvalidVolume.NotFound", VolumeIds=[VOL]),
+     "create-volume, attach-volume (mounted at /mnt/sdf in the instance), describe-volumes in-use, detach-volume, delete-volume", dv)
 out = must("get-console-output", "--instance-id", I).get("Output", "")
 t.ok("vpclab-init: ready" in out and "vpclab-init: user-data exited 0" in out,
      "get-console-output: the CLI decodes it; vpclab-init ran the user-data and is ready", out)
