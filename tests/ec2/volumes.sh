@@ -56,6 +56,7 @@ ok "A sees the volume mounted at /mnt/sdf" iexec "$A" sh -c 'grep -q " /mnt/sdf 
 ok "A writes a file on it" iexec "$A" sh -c 'echo "volume data $$" > /mnt/sdf/file && sync'
 DATA=$(iexec "$A" cat /mnt/sdf/file)
 like "$DATA" '^volume data [0-9]+$' "and reads it back"
+[ -n "$DATA" ] || bail "no data on the volume: what follows would compare nothing"
 nok "the file is not in A's own root (it is on the volume)" test -e "$EC2STATE/instances/$A/rootfs/mnt/sdf/file"
 is "$(cat "$EC2STATE/volumes/$VOL/file")" "$DATA" "it is in the volume's directory"
 snapshot >"$T/before"
