@@ -457,8 +457,10 @@ int domain_start(json_t *inst, struct err *e)
 		domain_stop(inst, false, &ignored);
 		return r;
 	}
-	if (!vm)
+	if (!vm) {
 		console_attach(inst);
+		volumes_mount(inst);
+	}
 	return 0;
 }
 

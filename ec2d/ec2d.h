@@ -116,6 +116,7 @@ int h_exec(struct ereq *, json_t **, struct err *);
 int h_attach_network_interface(struct ereq *, json_t **, struct err *);
 int h_detach_network_interface(struct ereq *, json_t **, struct err *);
 int h_describe_instance_attribute(struct ereq *, json_t **, struct err *);
+int h_modify_instance_attribute(struct ereq *, json_t **, struct err *);
 /* keypair.c: key pairs, records of type "key-pair" in the store. */
 int h_create_key_pair(struct ereq *, json_t **, struct err *);
 int h_import_key_pair(struct ereq *, json_t **, struct err *);
@@ -123,6 +124,26 @@ int h_describe_key_pairs(struct ereq *, json_t **, struct err *);
 int h_delete_key_pair(struct ereq *, json_t **, struct err *);
 json_t *keypair_get(const char *id);
 json_t *keypair_by_name(const char *region, const char *name);
+/* launch_template.c: launch templates, records of type "launch-template" in the store. */
+int h_create_launch_template(struct ereq *, json_t **, struct err *);
+int h_describe_launch_templates(struct ereq *, json_t **, struct err *);
+int h_modify_launch_template(struct ereq *, json_t **, struct err *);
+int h_delete_launch_template(struct ereq *, json_t **, struct err *);
+int h_create_launch_template_version(struct ereq *, json_t **, struct err *);
+int h_describe_launch_template_versions(struct ereq *, json_t **, struct err *);
+int h_delete_launch_template_versions(struct ereq *, json_t **, struct err *);
+/* RunInstances' parameters with its LaunchTemplate's data under them (*ret: a new object). */
+int launch_template_params(const char *region, json_t *params, json_t **ret, struct err *e);
+/* volume.c: volumes, records of type "volume" and a directory each, mounted in containers. */
+int h_create_volume(struct ereq *, json_t **, struct err *);
+int h_describe_volumes(struct ereq *, json_t **, struct err *);
+int h_attach_volume(struct ereq *, json_t **, struct err *);
+int h_detach_volume(struct ereq *, json_t **, struct err *);
+int h_delete_volume(struct ereq *, json_t **, struct err *);
+/* After a container started: its volumes mounted again. */
+void volumes_mount(json_t *inst);
+/* An instance terminated: its volumes become available. */
+void volumes_release(const char *instance_id);
 /* tags.c */
 int h_create_tags(struct ereq *, json_t **, struct err *);
 int h_delete_tags(struct ereq *, json_t **, struct err *);

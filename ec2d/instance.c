@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -419,7 +420,7 @@ static json_t *reservation_json(const char *rid, json_t *instances)
 			 "Instances", instances);
 }
 
-int h_run_instances(struct ereq *rq, json_t **ret, struct err *e)
+static int run_instances(struct ereq *rq, json_t **ret, struct err *e)
 {
 	struct launch L = {.region = rq->region};
 	json_t *P = rq->params;
@@ -637,6 +638,22 @@ int h_run_instances(struct ereq *rq, json_t **ret, struct err *e)
 	json_decref(launched);
 	*ret = reservation_json(rid, list);
 	return 0;
+}
+
+/* RunInstances, from the request's parameters or (LaunchTemplate) the template's data under them. */
+int h_run_instances(struct ereq *rq, json_t **ret, struct err *e)
+{
+	if (!json_object_get(rq->params, "LaunchTemplate"))
+		return run_instances(rq, ret, e);
+	json_t *given = rq->params, *merged = NULL;
+	int r = launch_template_params(rq->region, given, &merged, e);
+	if (r < 0)
+		return r;
+	rq->params = merged;
+	r = run_instances(rq, ret, e);
+	rq->params = given;
+	json_decref(merged);
+	return r;
 }
 
 /* --- describe --------------------------------------------------------------------------------- */
@@ -930,6 +947,7 @@ static int do_terminate(json_t *inst, struct ereq *rq, struct err *e)
 	json_object_del(inst, "PrivateIpAddress");
 	set_state(inst, "terminated", "User initiated");
 	r = commit_one(jstr(inst, "InstanceId"), inst, e);
+	volumes_release(jstr(inst, "InstanceId"));
 	imds_release_unused();
 	return r;
 }
@@ -1268,4 +1286,137 @@ int h_describe_instance_attribute(struct ereq *rq, json_t **ret, struct err *e)
 	json_object_set_new(out, member, v);
 	*ret = out;
 	return 0;
+}
+
+/* An AttributeValue/AttributeBooleanValue member ({"Value": x}) or a bare value, as a string;
+ * NULL if absent. */
+static json_t *attr_value(json_t *params, const char *member)
+{
+	json_t *v = json_object_get(params, member);
+	return json_is_object(v) ? json_object_get(v, "Value") : v;
+}
+
+static int bool_value(json_t *v)
+{
+	if (json_is_boolean(v))
+		return json_is_true(v);
+	if (json_is_string(v) && !strcasecmp(json_string_value(v), "true"))
+		return 1;
+	if (json_is_string(v) && !strcasecmp(json_string_value(v), "false"))
+		return 0;
+	return -1;
+}
+
+/* ModifyInstanceAttribute: one attribute a call, by its member (InstanceType, UserData, Groups,
+ * SourceDestCheck) or by Attribute and Value. The instance type and user data change only
+ * while the instance is stopped (the next start builds the domain from the type; the guest
+ * reads the new user data from the metadata service); groups and source/dest check are its
+ * ENI's, changed by vpcd in the firewall at once. */
+int h_modify_instance_attribute(struct ereq *rq, json_t **ret, struct err *e)
+{
+	json_t *P = rq->params;
+	const char *id = jstr(P, "InstanceId"), *attr = jstr(P, "Attribute");
+	if (!*id)
+		return err_set(e, "MissingParameter", "The request must contain the parameter InstanceId");
+	static const struct {
+		const char *attr, *member;
+	} names[] = {{"instanceType", "InstanceType"},
+		     {"userData", "UserData"},
+		     {"groupSet", "Groups"},
+		     {"sourceDestCheck", "SourceDestCheck"},
+		     {"kernel", "Kernel"},
+		     {"ramdisk", "Ramdisk"},
+		     {"disableApiTermination", "DisableApiTermination"},
+		     {"disableApiStop", "DisableApiStop"},
+		     {"instanceInitiatedShutdownBehavior", "InstanceInitiatedShutdownBehavior"},
+		     {"blockDeviceMapping", "BlockDeviceMappings"},
+		     {"ebsOptimized", "EbsOptimized"},
+		     {"sriovNetSupport", "SriovNetSupport"},
+		     {"enaSupport", "EnaSupport"}};
+	const char *which = NULL;
+	json_t *value = NULL;
+	int given = 0;
+	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+		if (json_object_get(P, names[k].member))
+			given++, which = names[k].attr,
+				 value = !strcmp(names[k].member, "Groups") ? json_object_get(P, "Groups")
+									   : attr_value(P, names[k].member);
+	}
+	if (*attr) {
+		bool known = false;
+		for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+			known |= !strcmp(names[k].attr, attr);
+		if (!known)
+			return err_set(e, "InvalidParameterValue",
+				       "Value (%s) for parameter attribute is invalid. Unknown attribute.", attr);
+		given++, which = attr, value = json_object_get(P, "Value");
+	}
+	if (given == 0)
+		return err_set(e, "MissingParameter", "The request must contain exactly one attribute to modify");
+	if (given > 1)
+		return err_set(e, "InvalidParameterCombination", "Only one attribute can be modified at a time");
+	_cleanup_json_ json_t *ids = json_pack("[s]", id);
+	int r = check_ids(rq, ids, e);
+	if (r < 0)
+		return r;
+	json_t *inst = instance_get(id);
+	const char *st = state_of(inst);
+	if (!strcmp(st, "terminated") || !strcmp(st, "shutting-down"))
+		return err_set(e, "IncorrectInstanceState", "The instance '%s' is not in a state from which it can be modified.", id);
+	bool dry = json_is_true(json_object_get(P, "DryRun"));
+	if (!strcmp(which, "instanceType") || !strcmp(which, "userData")) {
+		const char *s = json_string_value(value);
+		if (!s || (!*s && !strcmp(which, "instanceType")))
+			return err_set(e, "InvalidParameterValue", "Value for parameter %s is missing or not a string", which);
+		if (!strcmp(which, "instanceType") && !instance_type_get(s))
+			return err_set(e, "InvalidParameterValue", "Invalid value '%s' for InstanceType.", s);
+		if (!strcmp(which, "userData")) {
+			size_t n;
+			_cleanup_free_ unsigned char *raw = b64_decode(s, &n);
+			if (!raw)
+				return err_set(e, "InvalidParameterValue", "Invalid BASE64 encoding of user data.");
+			if (n > 16384)
+				return err_set(e, "InvalidParameterValue", "User data is limited to 16384 bytes");
+		}
+		if (strcmp(st, "stopped"))
+			return err_set(e, "IncorrectInstanceState", "The instance '%s' is not in the 'stopped' state.", id);
+		if (dry)
+			return err_set(e, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
+		_cleanup_json_ json_t *ninst = json_deep_copy(inst);
+		if (!strcmp(which, "instanceType"))
+			json_object_set_new(ninst, "InstanceType", json_string(s));
+		else if (*s)
+			json_object_set_new(ninst, "_user_data", json_string(s));
+		else
+			json_object_del(ninst, "_user_data");
+		if ((r = commit_one(id, ninst, e)) < 0)
+			return r;
+		*ret = json_object();
+		return 0;
+	}
+	if (!strcmp(which, "groupSet") || !strcmp(which, "sourceDestCheck")) {
+		json_t *p = json_pack("{s:s}", "NetworkInterfaceId", jstr(inst, "_eni"));
+		if (!strcmp(which, "groupSet")) {
+			_cleanup_json_ json_t *g = json_is_array(value) ? json_incref(value) : json_pack("[O]", value ?: json_null());
+			json_object_set(p, "Groups", g);
+		} else {
+			int b = bool_value(value);
+			if (b < 0) {
+				json_decref(p);
+				return err_set(e, "InvalidParameterValue", "Value for parameter SourceDestCheck must be true or false");
+			}
+			json_object_set_new(p, "SourceDestCheck", json_pack("{s:b}", "Value", b));
+		}
+		if (dry) {
+			json_decref(p);
+			return err_set(e, "DryRunOperation", "Request would have succeeded, but DryRun flag is set.");
+		}
+		json_t *res = NULL;
+		if ((r = vpc_call(rq->region, "ModifyNetworkInterfaceAttribute", p, &res, e)) < 0)
+			return r;
+		json_decref(res);
+		*ret = json_object();
+		return 0;
+	}
+	return err_set(e, "UnsupportedOperation", "vpclab does not change the attribute '%s' of an instance", which);
 }

@@ -35,6 +35,7 @@ static int cmd_capture(int argc, char **argv);
 static int cmd_front(int argc, char **argv);
 static int prep_run_instances(json_t *params, struct err *e);
 static int prep_import_key_pair(json_t *params, struct err *e);
+static int prep_modify_instance_attribute(json_t *params, struct err *e);
 static void show_console(json_t *result);
 static int prep_fis(json_t *params, struct err *e);
 static int prep_fis_token(json_t *params, struct err *e);
@@ -49,7 +50,7 @@ static const struct verb verbs[] = {
 	{"audit-lab", "repair:b", "compare libvirt's domains with the instances: each drift, non-zero exit on any; --repair converges",
 	 NULL, NULL, true},
 	{"run-instances",
-	 "image-id! instance-type count min-count:i max-count:i subnet-id private-ip-address security-group-ids:l user-data key-name client-token tag-specifications:L associate-public-ip-address:b no-associate-public-ip-address:b network-interfaces:L iam-instance-profile:S dry-run:b",
+	 "image-id instance-type count min-count:i max-count:i subnet-id private-ip-address security-group-ids:l user-data key-name client-token tag-specifications:L associate-public-ip-address:b no-associate-public-ip-address:b network-interfaces:L iam-instance-profile:S launch-template:S dry-run:b",
 	 "launch instances (containers or VMs) into a subnet", NULL, NULL, false, prep_run_instances},
 	{"describe-instances", "instance-ids:l filters:L max-results:i next-token dry-run:b",
 	 "list instances by reservation", NULL, NULL},
@@ -58,6 +59,10 @@ static const struct verb verbs[] = {
 	 "instance state and status checks", NULL, NULL},
 	{"describe-instance-attribute", "instance-id! attribute! dry-run:b",
 	 "one attribute of an instance (instanceType, groupSet, sourceDestCheck, userData, ...)", NULL, NULL},
+	{"modify-instance-attribute",
+	 "instance-id! attribute value instance-type user-data groups:l source-dest-check:b no-source-dest-check:b dry-run:b",
+	 "change one attribute: instance type or user data (stopped), groups, source/dest check", NULL, NULL, false,
+	 prep_modify_instance_attribute},
 	{"stop-instances", "instance-ids!:l force:b hibernate:b dry-run:b", "stop instances (keep ENI and address)",
 	 NULL, NULL},
 	{"start-instances", "instance-ids!:l dry-run:b", "start stopped instances", NULL, NULL},
@@ -79,6 +84,29 @@ static const struct verb verbs[] = {
 	 "list key pairs", NULL, NULL},
 	{"delete-key-pair", "key-name key-pair-id dry-run:b", "delete a key pair (instances keep their key)",
 	 NULL, NULL},
+	{"create-volume", "availability-zone! size:i volume-type snapshot-id iops:i throughput:i encrypted:b tag-specifications:L dry-run:b",
+	 "make a volume (a directory, mounted at /mnt/<device> in a container it is attached to)", NULL, NULL},
+	{"describe-volumes", "volume-ids:l filters:L dry-run:b", "list volumes and their attachments", NULL, NULL},
+	{"attach-volume", "volume-id! instance-id! device! dry-run:b", "attach a volume to a container (/dev/sdf: /mnt/sdf)", NULL, NULL},
+	{"detach-volume", "volume-id! instance-id device force:b dry-run:b", "detach a volume", NULL, NULL},
+	{"delete-volume", "volume-id! dry-run:b", "delete a volume and its files", NULL, NULL},
+	{"create-launch-template",
+	 "launch-template-name! version-description launch-template-data!:S tag-specifications:L client-token dry-run:b",
+	 "make a launch template (its data as RunInstances' parameters; UserData in base64)", NULL, NULL},
+	{"describe-launch-templates", "launch-template-ids:l launch-template-names:l filters:L dry-run:b",
+	 "list launch templates", NULL, NULL},
+	{"modify-launch-template", "launch-template-id launch-template-name default-version client-token dry-run:b",
+	 "set a launch template's default version", NULL, NULL},
+	{"delete-launch-template", "launch-template-id launch-template-name dry-run:b",
+	 "delete a launch template and all its versions", NULL, NULL},
+	{"create-launch-template-version",
+	 "launch-template-id launch-template-name source-version version-description launch-template-data!:S client-token dry-run:b",
+	 "a new version of a launch template (--source-version: that one's data, the given keys replaced)", NULL, NULL},
+	{"describe-launch-template-versions",
+	 "launch-template-id launch-template-name versions:l min-version max-version dry-run:b",
+	 "a launch template's versions ($Latest, $Default or numbers)", NULL, NULL},
+	{"delete-launch-template-versions", "launch-template-id launch-template-name versions!:l dry-run:b",
+	 "delete versions of a launch template (not its default)", NULL, NULL},
 	{"exec", NULL, "lab: run a command in an instance: exec --instance-id I -- CMD ARGS...", cmd_exec, NULL},
 	{"capture", NULL, "lab: capture an instance's packets as pcap: capture --instance-id I [vpcd capture's flags]", cmd_capture, NULL, true},
 /* FIS, as `aws fis` has it (fis.c); its members are camelCase: prep_fis renames the flags'. */
@@ -323,6 +351,40 @@ static void show_report(json_t *result)
 			fclose(f);
 	}
 	json_object_del(result, "Svg"); /* the answer printed is {"Report": ...} */
+}
+
+/* As the aws CLI sends them: --instance-type T (or Value=T, or its JSON) and --user-data
+ * (a value or file://, sent in base64) as {"Value": ...}; --[no-]source-dest-check. */
+static int prep_modify_instance_attribute(json_t *p, struct err *e)
+{
+	const char *t = jstr(p, "InstanceType");
+	if (*t) {
+		json_t *v = NULL;
+		if (*t == '{')
+			v = json_loads(t, 0, NULL);
+		if (!json_is_object(v)) {
+			json_decref(v);
+			v = json_pack("{s:s}", "Value", strncmp(t, "Value=", 6) ? t : t + 6);
+		}
+		json_object_set_new(p, "InstanceType", v);
+	}
+	const char *ud = jstr(p, "UserData");
+	if (json_object_get(p, "UserData")) {
+		size_t n = 0;
+		_cleanup_free_ char *raw = *ud ? read_value("user-data", ud, &n, e) : strdup("");
+		if (!raw)
+			return -EINVAL;
+		_cleanup_free_ char *b = b64_encode(raw, n);
+		json_object_set_new(p, "UserData", json_pack("{s:s}", "Value", b));
+	}
+	if (json_is_true(json_object_get(p, "NoSourceDestCheck")))
+		json_object_set_new(p, "SourceDestCheck", json_pack("{s:b}", "Value", 0));
+	else if (json_object_get(p, "SourceDestCheck"))
+		json_object_set_new(p, "SourceDestCheck",
+				    json_pack("{s:b}", "Value", json_is_true(json_object_get(p, "SourceDestCheck"))));
+	json_object_del(p, "NoSourceDestCheck");
+	(void)e;
+	return 0;
 }
 
 static int prep_import_key_pair(json_t *p, struct err *e)

@@ -205,6 +205,26 @@ t.ok(KP["KeyMaterial"].startswith("-----BEGIN RSA PRIVATE KEY-----") and KI["Key
 ec2.delete_key_pair(KeyName="boto3-imp")
 t.is_([k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]], ["boto3-kp"], "DeleteKeyPair")
 
+# Launch templates (their launch is tested with packets in tests/ec2/launch_template.sh).
+LT = ec2.create_launch_template(LaunchTemplateName="boto3-lt", VersionDescription="one",
+                                LaunchTemplateData={"InstanceType": "t3.nano", "UserData": "ZWNobyBoaQo="})["LaunchTemplate"]
+V2 = ec2.create_launch_template_version(LaunchTemplateId=LT["LaunchTemplateId"], SourceVersion="1",
+                                        LaunchTemplateData={"InstanceType": "t3.micro"})["LaunchTemplateVersion"]
+ec2.modify_launch_template(LaunchTemplateName="boto3-lt", DefaultVersion="2")
+lts = ec2.describe_launch_templates(LaunchTemplateNames=["boto3-lt"])["LaunchTemplates"]
+ltv = ec2.describe_launch_template_versions(LaunchTemplateId=LT["LaunchTemplateId"], Versions=["$Default"])["LaunchTemplateVersions"]
+t.ok(LT["LaunchTemplateId"].startswith("lt-") and V2["VersionNumber"] == 2 and
+     [l["DefaultVersionNumber"] for l in lts] == [2] and
+     [(v["VersionNumber"], v["LaunchTemplateData"]["InstanceType"], v["LaunchTemplateData"]["UserData"]) for v in ltv] ==
+     [(2, "t3.micro", "ZWNobyBoaQo=")],
+     "CreateLaunchTemplate, CreateLaunchTemplateVersion SourceVersion, ModifyLaunchTemplate, DescribeLaunchTemplates, "
+     "DescribeLaunchTemplateVersions $Default", ltv)
+dv = ec2.delete_launch_template_versions(LaunchTemplateId=LT["LaunchTemplateId"], Versions=["1"])
+ec2.delete_launch_template(LaunchTemplateName="boto3-lt")
+t.ok([v["VersionNumber"] for v in dv["SuccessfullyDeletedLaunchTemplateVersions"]] == [1] and
+     t.call_error(ec2.describe_launch_templates, LaunchTemplateIds=[LT["LaunchTemplateId"]])[0] ==
+     "InvalidLaunchTemplateId.NotFound", "DeleteLaunchTemplateVersions, DeleteLaunchTemplate: NotFound", dv)
+
 UD = ("#!/bin/sh\nmkdir -p /www\necho \"hello from $(cat /run/vpclab/eth0.lease | cut -d/ -f1)\" > /www/index.html\n"
       "httpd -h /www -p 80\n")
 CL = ec2.create_network_interface(SubnetId=B)["NetworkInterface"]
@@ -245,6 +265,24 @@ t.is_(aa, {"supported-platforms": ["VPC"], "default-vpc": ["none"]}, "DescribeAc
 ity = ec2.describe_instance_attribute(InstanceId=I, Attribute="instanceType")
 t.is_({k: ity.get(k) for k in ("InstanceId", "InstanceType")}, {"InstanceId": I, "InstanceType": {"Value": "t3.micro"}},
       "DescribeInstanceAttribute instanceType")
+ec2.modify_instance_attribute(InstanceId=I, SourceDestCheck={"Value": False})
+sdc = ec2.describe_instance_attribute(InstanceId=I, Attribute="sourceDestCheck")["SourceDestCheck"]
+bad = t.call_error(ec2.modify_instance_attribute, InstanceId=I, InstanceType={"Value": "t3.small"})[0]
+ec2.modify_instance_attribute(InstanceId=I, Attribute="sourceDestCheck", Value="true")
+t.ok(sdc == {"Value": False} and bad == "IncorrectInstanceState" and
+     ec2.describe_instance_attribute(InstanceId=I, Attribute="sourceDestCheck")["SourceDestCheck"] == {"Value": True},
+     "ModifyInstanceAttribute SourceDestCheck, by Attribute/Value; InstanceType of a running instance: IncorrectInstanceState", sdc, bad)
+AZ = ec2.describe_instances(InstanceIds=[I])["Reservations"][0]["Instances"][0]["Placement"]["AvailabilityZone"]
+VOL = ec2.create_volume(AvailabilityZone=AZ, Size=4, VolumeType="gp3")["VolumeId"]
+ec2.attach_volume(VolumeId=VOL, InstanceId=I, Device="/dev/sdf")
+rc, wrote, _ = lab.exec(I, "sh", "-c", "echo boto3 > /mnt/sdf/f && cat /mnt/sdf/f")
+dv = ec2.describe_volumes(VolumeIds=[VOL])["Volumes"]
+ec2.detach_volume(VolumeId=VOL)
+inuse = t.call_error(ec2.detach_volume, VolumeId=VOL)[0]
+ec2.delete_volume(VolumeId=VOL)
+t.ok([(x["State"], x["Attachments"][0]["Device"]) for x in dv] == [("in-use", "/dev/sdf")] and wrote.strip() == "boto3" and
+     inuse == "IncorrectState" and t.call_error(ec2.describe_volumes, VolumeIds=[VOL])[0] == "InvalidVolume.NotFound",
+     "CreateVolume, AttachVolume (a file written on it in the guest), DescribeVolumes, DetachVolume, DeleteVolume", dv, wrote)
 out = lab.console(I)
 t.ok("vpclab-init: ready" in out and "vpclab-init: running user-data" in out and "user-data exited 0" in out,
      "GetConsoleOutput (decoded by boto3) has vpclab-init's lines, user-data ran", out)

@@ -269,6 +269,22 @@ aa = {a["AttributeName"]: [v["AttributeValue"] for v in a["AttributeValues"]] fo
 t.is_(aa, {"supported-platforms": ["VPC"], "default-vpc": ["none"]},
       "describe-account-attributes --attribute-names: VPC only, no default VPC")
 t.is_(ity, {"InstanceId": I, "InstanceType": {"Value": "t3.micro"}}, "describe-instance-attribute --attribute instanceType")
+must("modify-instance-attribute", "--instance-id", I, "--no-source-dest-check")
+sdc = must("describe-instance-attribute", "--instance-id", I, "--attribute", "sourceDestCheck")
+rc, _, err = aws("modify-instance-attribute", "--instance-id", I, "--instance-type", "Value=t3.small")
+must("modify-instance-attribute", "--instance-id", I, "--source-dest-check")
+t.ok(sdc.get("SourceDestCheck") == {"Value": False} and rc == 254 and "(IncorrectInstanceState)" in err,
+     "modify-instance-attribute --no-source-dest-check; --instance-type of a running instance: IncorrectInstanceState", sdc, err)
+AZ = must("describe-instances", "--instance-ids", I)["Reservations"][0]["Instances"][0]["Placement"]["AvailabilityZone"]
+VOL = must("create-volume", "--availability-zone", AZ, "--size", "4")["VolumeId"]
+must("attach-volume", "--volume-id", VOL, "--instance-id", I, "--device", "/dev/sdf")
+rc, mounts, _ = lab.exec(I, "cat", "/proc/mounts")
+dv = must("describe-volumes", "--volume-ids", VOL)["Volumes"]
+must("detach-volume", "--volume-id", VOL)
+must("delete-volume", "--volume-id", VOL)
+t.ok([(x["State"], x["Attachments"][0]["InstanceId"]) for x in dv] == [("in-use", I)] and " /mnt/sdf " in mounts and
+     gone(ec2.describe_volumes, "InvalidVolume.NotFound", VolumeIds=[VOL]),
+     "create-volume, attach-volume (mounted at /mnt/sdf in the instance), describe-volumes in-use, detach-volume, delete-volume", dv)
 out = must("get-console-output", "--instance-id", I).get("Output", "")
 t.ok("vpclab-init: ready" in out and "vpclab-init: user-data exited 0" in out,
      "get-console-output: the CLI decodes it; vpclab-init ran the user-data and is ready", out)
@@ -479,6 +495,27 @@ t.ok(DS.get("DefaultForAz") is True and DS.get("MapPublicIpOnLaunch") is True an
      DS.get("VpcId") == DV["VpcId"], "create-default-subnet: us-east-1a's default /20 back (%s)" % A1["CidrBlock"], DS)
 rc, out, err = aws("create-default-subnet", "--availability-zone", "us-east-1z")
 t.ok(rc == 254 and "InvalidParameterValue" in err, "create-default-subnet in no zone of the region: InvalidParameterValue", err)
+# ------------------------------------------------------------------- launch templates
+LT = must("create-launch-template", "--launch-template-name", "cli-lt",
+          "--launch-template-data", '{"InstanceType": "t3.nano", "ImageId": "ami-0123456789abcdef0"}',
+          "--tag-specifications", "ResourceType=launch-template,Tags=[{Key=k,Value=v}]")["LaunchTemplate"]
+LTID = LT["LaunchTemplateId"]
+must("create-launch-template-version", "--launch-template-id", LTID, "--source-version", "1",
+     "--launch-template-data", "InstanceType=t3.micro")
+must("modify-launch-template", "--launch-template-id", LTID, "--default-version", "2")
+lts, ltv = must_batch(("describe-launch-templates", "--filters", "Name=launch-template-name,Values=cli-*"),
+                      ("describe-launch-template-versions", "--launch-template-name", "cli-lt", "--versions", "$Latest", "1"))
+t.ok([(l["LaunchTemplateId"], l["DefaultVersionNumber"], l["LatestVersionNumber"]) for l in lts["LaunchTemplates"]] == [(LTID, 2, 2)] and
+     [(v["VersionNumber"], v["LaunchTemplateData"]["InstanceType"], v["LaunchTemplateData"]["ImageId"])
+      for v in ltv["LaunchTemplateVersions"]] == [(1, "t3.nano", "ami-0123456789abcdef0"), (2, "t3.micro", "ami-0123456789abcdef0")],
+     "create-launch-template, create-launch-template-version --source-version, modify-launch-template "
+     "--default-version, describe-launch-templates --filters, describe-launch-template-versions", ltv)
+dv = must("delete-launch-template-versions", "--launch-template-id", LTID, "--versions", "1", "2")
+must("delete-launch-template", "--launch-template-name", "cli-lt")
+t.ok([v["VersionNumber"] for v in dv["SuccessfullyDeletedLaunchTemplateVersions"]] == [1] and
+     [v["ResponseError"]["Code"] for v in dv["UnsuccessfullyDeletedLaunchTemplateVersions"]] == ["launchTemplateVersionDoesNotExist"] and
+     gone(ec2.describe_launch_templates, "InvalidLaunchTemplateId.NotFound", LaunchTemplateIds=[LTID]),
+     "delete-launch-template-versions (not the default), delete-launch-template: NotFound", dv)
 
 # ------------------------------------------------------------------------ the rest
 must_batch(("detach-internet-gateway", "--internet-gateway-id", IGW, "--vpc-id", V),
