@@ -812,12 +812,23 @@ int ec2d_teardown(const char *prefix, const char *state_dir, struct err *e)
 	virSetErrorFunc(NULL, quiet_libvirt);
 	static const char *const uris[] = {"lxc:///system", "qemu:///system"};
 	size_t pl = strlen(prefix);
+	int failed = 0;
 	for (size_t k = 0; k < 2; k++) {
-		virConnectPtr c = virConnectOpen(uris[k]);
-		if (!c)
-			continue;
+		/* libvirtd may be restarting (a test restarts it, a user may): wait for it rather
+		 * than report a clean teardown while the lab's containers run on, to be found
+		 * again by libvirtd when it is back. */
+		virConnectPtr c = NULL;
+		for (int i = 0; i < 100 && !(c = virConnectOpen(uris[k])); i++)
+			usleep(100000);
 		virDomainPtr *doms = NULL;
-		int n = virConnectListAllDomains(c, &doms, 0);
+		int n = c ? virConnectListAllDomains(c, &doms, 0) : -1;
+		if (n < 0) {
+			failed = err_set(e, "InternalError", "libvirt (%s) does not answer: domains %s-i-... may be left",
+					 uris[k], prefix);
+			if (c)
+				virConnectClose(c);
+			continue;
+		}
 		for (int i = 0; i < n; i++) {
 			const char *name = virDomainGetName(doms[i]);
 			if (!strncmp(name, prefix, pl) && name[pl] == '-' && !strncmp(name + pl + 1, "i-", 2)) {
@@ -831,7 +842,8 @@ int ec2d_teardown(const char *prefix, const char *state_dir, struct err *e)
 		free(doms);
 		virConnectClose(c);
 	}
-	if (state_dir) {
+	/* The instances' files stay while their domains may run. */
+	if (state_dir && !failed) {
 		snprintf(path, sizeof(path), "%s/instances", state_dir);
 		char *argv[] = {"rm", "-rf", "--one-file-system", path, NULL};
 		pid_t p = fork();
@@ -848,8 +860,7 @@ int ec2d_teardown(const char *prefix, const char *state_dir, struct err *e)
 		}
 		rmdir(state_dir);
 	}
-	(void)e;
-	return 0;
+	return failed;
 }
 
 int main(int argc, char **argv)
