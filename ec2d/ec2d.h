@@ -146,6 +146,9 @@ void volumes_mount(json_t *inst);
 void volumes_release(const char *instance_id);
 /* tags.c */
 int h_create_tags(struct ereq *, json_t **, struct err *);
+/* The TagSpecifications of a Create call that tags one resource TYPE: their tags (a new array)
+ * in *ret; another type, an empty or aws: key, or more than 50 tags are refused as EC2 does. */
+int tag_specs_of(json_t *params, const char *type, json_t **ret, struct err *e);
 int h_delete_tags(struct ereq *, json_t **, struct err *);
 int h_describe_tags(struct ereq *, json_t **, struct err *);
 int h_describe_lab(struct ereq *, json_t **, struct err *);

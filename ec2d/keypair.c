@@ -56,37 +56,6 @@ static int check_name(const char *name, struct err *e)
 	return 0;
 }
 
-/* TagSpecifications for a key pair: ResourceType key-pair only. */
-static int key_tags(json_t *params, json_t **ret, struct err *e)
-{
-	json_t *tags = json_array(), *ts, *t;
-	size_t i, j;
-	json_array_foreach(json_object_get(params, "TagSpecifications"), i, ts)
-	{
-		if (strcmp(jstr(ts, "ResourceType"), "key-pair") != 0) {
-			json_decref(tags);
-			return err_set(e, "InvalidParameterValue",
-				       "'%s' is not a valid taggable resource type for this operation.",
-				       jstr(ts, "ResourceType"));
-		}
-		json_array_foreach(json_object_get(ts, "Tags"), j, t)
-		{
-			if (!*jstr(t, "Key") || strncmp(jstr(t, "Key"), "aws:", 4) == 0) {
-				json_decref(tags);
-				return err_set(e, "InvalidParameterValue",
-					       "Tag keys must be 1 to 128 characters and not start with 'aws:'");
-			}
-			json_array_append(tags, t);
-		}
-	}
-	if (json_array_size(tags) > 50) {
-		json_decref(tags);
-		return err_set(e, "TagLimitExceeded", "The maximum number of tags (50) was exceeded");
-	}
-	*ret = tags;
-	return 0;
-}
-
 /* Records the key pair and answers as CreateKeyPair/ImportKeyPair do. */
 static int add(struct ereq *rq, const char *name, struct sshkey *k, json_t *tags, json_t **ret, struct err *e)
 {
@@ -112,7 +81,7 @@ static int prepare(struct ereq *rq, const char **ret_name, json_t **ret_tags, st
 {
 	const char *name = jstr(rq->params, "KeyName");
 	int r;
-	if ((r = check_name(name, e)) < 0 || (r = key_tags(rq->params, ret_tags, e)) < 0)
+	if ((r = check_name(name, e)) < 0 || (r = tag_specs_of(rq->params, "key-pair", ret_tags, e)) < 0)
 		return r;
 	if (keypair_by_name(rq->region, name)) /* *ret_tags is the caller's to drop */
 		return err_set(e, "InvalidKeyPair.Duplicate", "The keypair '%s' already exists.", name);
@@ -182,14 +151,6 @@ static const struct filter_map key_filters[] = {{"key-pair-id", "KeyPairId"},
 						{"key-type", "KeyType"},
 						{NULL, NULL}};
 
-static bool listed(json_t *list, const char *s)
-{
-	size_t i;
-	json_t *v;
-	json_array_foreach(list, i, v) if (!strcmp(json_string_value(v) ?: "", s)) return true;
-	return false;
-}
-
 int h_describe_key_pairs(struct ereq *rq, json_t **ret, struct err *e)
 {
 	_cleanup_json_ json_t *names = jlist(rq->params, "KeyNames");
@@ -217,8 +178,8 @@ int h_describe_key_pairs(struct ereq *rq, json_t **ret, struct err *e)
 	json_object_foreach(store_objects(E->store), id, o)
 	{
 		if (strcmp(jstr(o, "_type"), "key-pair") || strcmp(jstr(o, "_region"), rq->region) ||
-		    (json_array_size(names) && !listed(names, jstr(o, "KeyName"))) ||
-		    (json_array_size(ids) && !listed(ids, id)))
+		    (json_array_size(names) && !jlist_has(names, jstr(o, "KeyName"))) ||
+		    (json_array_size(ids) && !jlist_has(ids, id)))
 			continue;
 		json_t *pub = keypair_public(o, with_key);
 		if (filters_match(pub, filters, key_filters))

@@ -152,33 +152,6 @@ static int check_data(json_t *data, struct err *e)
 	return 0;
 }
 
-/* TagSpecifications of the template itself: ResourceType launch-template only. */
-static int lt_tags(json_t *params, json_t **ret, struct err *e)
-{
-	json_t *tags = json_array(), *ts, *t;
-	size_t i, j;
-	json_array_foreach(json_object_get(params, "TagSpecifications"), i, ts)
-	{
-		if (strcmp(jstr(ts, "ResourceType"), "launch-template") != 0) {
-			json_decref(tags);
-			return err_set(e, "InvalidParameterValue",
-				       "'%s' is not a valid taggable resource type for this operation.",
-				       jstr(ts, "ResourceType"));
-		}
-		json_array_foreach(json_object_get(ts, "Tags"), j, t)
-		{
-			if (!*jstr(t, "Key") || strncmp(jstr(t, "Key"), "aws:", 4) == 0) {
-				json_decref(tags);
-				return err_set(e, "InvalidParameterValue",
-					       "Tag keys must be 1 to 128 characters and not start with 'aws:'");
-			}
-			json_array_append(tags, t);
-		}
-	}
-	*ret = tags;
-	return 0;
-}
-
 static json_t *version_new(long long n, const char *desc, json_t *data)
 {
 	char when[32];
@@ -212,7 +185,7 @@ int h_create_launch_template(struct ereq *rq, json_t **ret, struct err *e)
 	int r;
 	if (!*name)
 		return err_set(e, "MissingParameter", "The request must contain the parameter LaunchTemplateName");
-	if ((r = check_name(name, e)) < 0 || (r = check_data(data, e)) < 0 || (r = lt_tags(rq->params, &tags, e)) < 0)
+	if ((r = check_name(name, e)) < 0 || (r = check_data(data, e)) < 0 || (r = tag_specs_of(rq->params, "launch-template", &tags, e)) < 0)
 		return r;
 	if (lt_by_name(rq->region, name))
 		return err_set(e, "InvalidLaunchTemplateName.AlreadyExistsException",
@@ -236,14 +209,6 @@ int h_create_launch_template(struct ereq *rq, json_t **ret, struct err *e)
 static const struct filter_map lt_filters[] = {{"launch-template-name", "LaunchTemplateName"},
 					       {"create-time", "CreateTime"},
 					       {NULL, NULL}};
-
-static bool listed(json_t *list, const char *s)
-{
-	size_t i;
-	json_t *v;
-	json_array_foreach(list, i, v) if (!strcmp(json_string_value(v) ?: "", s)) return true;
-	return false;
-}
 
 int h_describe_launch_templates(struct ereq *rq, json_t **ret, struct err *e)
 {
@@ -276,8 +241,8 @@ int h_describe_launch_templates(struct ereq *rq, json_t **ret, struct err *e)
 	json_object_foreach(store_objects(E->store), id, o)
 	{
 		if (strcmp(jstr(o, "_type"), "launch-template") || strcmp(jstr(o, "_region"), rq->region) ||
-		    (json_array_size(ids) && !listed(ids, id)) ||
-		    (json_array_size(names) && !listed(names, jstr(o, "LaunchTemplateName"))))
+		    (json_array_size(ids) && !jlist_has(ids, id)) ||
+		    (json_array_size(names) && !jlist_has(names, jstr(o, "LaunchTemplateName"))))
 			continue;
 		json_t *pub = lt_public(o);
 		if (filters_match(pub, filters, lt_filters))

@@ -128,3 +128,33 @@ int h_describe_tags(struct ereq *rq, json_t **ret, struct err *e)
 	*ret = json_pack("{s:o, s:o*}", "Tags", page, "NextToken", next);
 	return 0;
 }
+
+int tag_specs_of(json_t *params, const char *type, json_t **ret, struct err *e)
+{
+	json_t *tags = json_array(), *ts, *t;
+	size_t i, j;
+	json_array_foreach(json_object_get(params, "TagSpecifications"), i, ts)
+	{
+		if (strcmp(jstr(ts, "ResourceType"), type) != 0) {
+			json_decref(tags);
+			return err_set(e, "InvalidParameterValue",
+				       "'%s' is not a valid taggable resource type for this operation.",
+				       jstr(ts, "ResourceType"));
+		}
+		json_array_foreach(json_object_get(ts, "Tags"), j, t)
+		{
+			if (!*jstr(t, "Key") || strncmp(jstr(t, "Key"), "aws:", 4) == 0) {
+				json_decref(tags);
+				return err_set(e, "InvalidParameterValue",
+					       "Tag keys must be 1 to 128 characters and not start with 'aws:'");
+			}
+			json_array_append(tags, t);
+		}
+	}
+	if (json_array_size(tags) > 50) {
+		json_decref(tags);
+		return err_set(e, "TagLimitExceeded", "The maximum number of tags (50) was exceeded");
+	}
+	*ret = tags;
+	return 0;
+}

@@ -199,17 +199,9 @@ int h_create_volume(struct ereq *rq, json_t **ret, struct err *e)
 	json_decref(zres);
 	if (r < 0)
 		return err_set(e, "InvalidParameterValue", "Invalid availability zone: [%s]", az);
-	json_t *tags = json_array(), *ts;
-	size_t i;
-	json_array_foreach(json_object_get(P, "TagSpecifications"), i, ts)
-	{
-		if (strcmp(jstr(ts, "ResourceType"), "volume")) {
-			json_decref(tags);
-			return err_set(e, "InvalidParameterValue", "'%s' is not a valid taggable resource type for this operation.",
-				       jstr(ts, "ResourceType"));
-		}
-		json_array_extend(tags, json_object_get(ts, "Tags"));
-	}
+	json_t *tags = NULL;
+	if ((r = tag_specs_of(P, "volume", &tags, e)) < 0)
+		return r;
 	if (json_is_true(json_object_get(P, "DryRun"))) {
 		json_decref(tags);
 		return DRY_RUN(e);
@@ -256,14 +248,6 @@ static const struct filter_map volume_filters[] = {{"volume-id", "VolumeId"},
 						   {"attachment.status", "Attachments.State"},
 						   {NULL, NULL}};
 
-static bool listed(json_t *list, const char *s)
-{
-	size_t i;
-	json_t *v;
-	json_array_foreach(list, i, v) if (!strcmp(json_string_value(v) ?: "", s)) return true;
-	return false;
-}
-
 int h_describe_volumes(struct ereq *rq, json_t **ret, struct err *e)
 {
 	_cleanup_json_ json_t *ids = jlist(rq->params, "VolumeIds");
@@ -285,7 +269,7 @@ int h_describe_volumes(struct ereq *rq, json_t **ret, struct err *e)
 	json_object_foreach(store_objects(E->store), id, o)
 	{
 		if (strcmp(jstr(o, "_type"), "volume") || strcmp(jstr(o, "_region"), rq->region) ||
-		    (json_array_size(ids) && !listed(ids, id)))
+		    (json_array_size(ids) && !jlist_has(ids, id)))
 			continue;
 		json_t *pub = volume_public(o);
 		if (filters_match(pub, filters, volume_filters))
