@@ -1,4 +1,5 @@
 #include "jsonx.h"
+#include <string.h>
 
 const char *jstr(json_t *o, const char *key)
 {
@@ -15,4 +16,12 @@ json_t *jlist(json_t *o, const char *key)
 	if (v && !json_is_null(v))
 		json_array_append(a, v);
 	return a;
+}
+
+bool jlist_has(json_t *list, const char *s)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(list, i, v) if (!strcmp(json_string_value(v) ?: "", s)) return true;
+	return false;
 }
