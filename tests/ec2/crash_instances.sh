@@ -36,22 +36,6 @@ ops=0 kills=0 ec2d_kills=0 lv_kills=0 recoveries=0 lost=0 half=0 unanswered=0 mi
 # states: "ID STATE" of every instance ec2d lists.
 states() { ec2 describe-instances | jq -r '.Reservations[].Instances[] | "\(.InstanceId) \(.State.Name)"'; }
 
-kill_libvirtd() {
-	local pid
-	pid=$(cat /run/libvirtd.pid 2>/dev/null)
-	[ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = libvirtd ] || return 1
-	kill -KILL "$pid"
-	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-	mkdir -p /var/log/libvirt /run/libvirt
-	pgrep -x virtlogd >/dev/null || virtlogd -d
-	unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec libvirtd -d'
-	for _ in $(seq 150); do
-		virsh -c "$LXC_URI" version >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # check: after a restart, the model against what was acknowledged and libvirt against the model.
 check() {
 	local id st got running want_running live
@@ -141,7 +125,7 @@ for ((k = 1; k <= OPS; k++)); do
 		sleep "0.$(printf %03d $((RANDOM % 400)))"
 		if [ "$LVKILL" = 1 ] && [ $((kills % 2)) -eq 1 ]; then
 			seen=$(grep -c "libvirt connection made again" "$EC2LOG")
-			kill_libvirtd || bail "libvirtd does not come back"
+			restart_libvirtd KILL || bail "libvirtd does not come back"
 			killed=libvirtd lv_kills=$((lv_kills + 1))
 		else
 			kill9_ec2d

@@ -333,3 +333,22 @@ _ec2_cleanup() {
 	_cleanup
 }
 trap _ec2_cleanup EXIT
+
+# restart_libvirtd [SIGNAL]: the machine's libvirtd sent SIGNAL (TERM by default; crash tests
+# send KILL), then started again as scripts/setup starts it; waits until it answers.
+restart_libvirtd() {
+	local pid
+	pid=$(cat /run/libvirtd.pid 2>/dev/null)
+	[ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = libvirtd ] || return 1
+	kill "-${1:-TERM}" "$pid"
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	kill -0 "$pid" 2>/dev/null && return 1
+	mkdir -p /var/log/libvirt /run/libvirt
+	pgrep -x virtlogd >/dev/null || virtlogd -d
+	unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec libvirtd -d'
+	for _ in $(seq 150); do
+		virsh -c "$LXC_URI" version >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}

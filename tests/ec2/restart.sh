@@ -142,24 +142,6 @@ ok "stop $C" ec2 stop-instances --instance-ids "$C"
 ok "$C is stopped" wait_state "$C" stopped
 
 # ---------------------------------------------------------------- libvirtd restart
-# restart_libvirtd: SIGTERM to the machine's libvirtd, then started again as scripts/setup
-# starts it; waits until it answers.
-restart_libvirtd() {
-	local pid
-	pid=$(cat /run/libvirtd.pid 2>/dev/null)
-	[ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = libvirtd ] || return 1
-	kill -TERM "$pid"
-	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -0 "$pid" 2>/dev/null && return 1
-	mkdir -p /var/log/libvirt /run/libvirt
-	pgrep -x virtlogd >/dev/null || virtlogd -d
-	unshare -m --propagation private sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec libvirtd -d'
-	for _ in $(seq 150); do
-		virsh -c "$LXC_URI" version >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	return 1
-}
 LV_DESC=(
 	"libvirtd restarted"
 	"containers keep running across the libvirtd restart ($A pings $B)"
