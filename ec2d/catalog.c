@@ -6,7 +6,6 @@
  * well-formed AMI ID launch NAME (off by default: AWS refuses an unknown ID, and so does
  * vpclab). docs/images.md. */
 #include <dirent.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,15 +161,14 @@ int h_describe_images(struct ereq *rq, json_t **ret, struct err *e)
 			json_decref(out);
 			return err_set(e, "InvalidAMIID.Malformed", "Invalid id: \"%s\" (expecting \"ami-...\")", want);
 		}
-		if (!image_get(want)) {
+		if (!json_object_get(E->images, want)) { /* not image_get: the default image stands in only at launch */
 			json_decref(out);
 			return err_set(e, "InvalidAMIID.NotFound", "The image id '[%s]' does not exist", want);
 		}
 	}
 	json_object_foreach(E->images, id, img)
 	{
-		bool want = json_array_size(ids) == 0;
-		json_array_foreach(ids, i, v) want |= strcmp(json_string_value(v), id) == 0;
+		bool want = !json_array_size(ids) || jlist_has(ids, id);
 		/* Owners: self (the lab's account), amazon, or account IDs; the map's images are
 		 * the only ones anybody else publishes in a lab. */
 		bool owned = json_array_size(owners) == 0;

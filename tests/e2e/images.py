@@ -82,6 +82,8 @@ rc, out, err = lab.exec(i2, "sh", "-c", "busybox | head -1")
 t.like(out, r"BusyBox", "as the default image", err)
 t.ok(UNKNOWN not in [i["ImageId"] for i in ec2.describe_images()["Images"]],
      "describe-images does not list the IDs the default stands in for")
+t.is_(t.call_error(ec2.describe_images, ImageIds=[UNKNOWN])[0], "InvalidAMIID.NotFound",
+      "and describe-images --image-ids of one is InvalidAMIID.NotFound, as in AWS")
 rc, out, err = lab.aws("run-instances", "--image-id", "ami-xyz", "--instance-type", "t3.micro")
 t.ok(rc == 254 and "InvalidAMIID.Malformed" in err, "a malformed ID is still InvalidAMIID.Malformed", err)
 ec2.terminate_instances(InstanceIds=[i1, i2])
